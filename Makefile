@@ -1,0 +1,61 @@
+# ungebus: `make run` runs the bus on this machine, `make test` runs every check.
+# Both set themselves up on a fresh machine: a virtualenv in .venv with the project
+# installed, the Kafka broker jars fetched by Maven into deploy/local/.kafka.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	&& { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help install kafka run test lint format unit integration bench clean
+
+help:
+	@echo "make run    start the local Kafka broker and every ungebus component"
+	@echo "make test   lint, type-check and run all tests against a real broker"
+	@echo "make bench  benchmarks (not tests), reported beside a raw confluent-kafka baseline"
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "Python 3.11+ is needed: install python3.11 or newer"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+kafka: install
+	$(BIN)/ungebus local fetch
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+unit: install
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: kafka
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+test: lint kafka
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+run: kafka
+	$(BIN)/ungebus run
+
+bench: kafka
+	$(BIN)/python -m bench
+
+clean:
+	-$(BIN)/ungebus local down
+	rm -rf $(VENV) deploy/local/.kafka var .pytest_cache .mypy_cache .ruff_cache

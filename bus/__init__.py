@@ -1,0 +1,1 @@
+"""The thin shared kernel: settings, topic catalogue, Kafka client configuration, the CLI."""

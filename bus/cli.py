@@ -1,0 +1,39 @@
+"""The ``ungebus`` command: one entry point for operators, partners' IT staff and developers.
+
+Component commands are imported lazily, so ``ungebus local up`` does not pay for faust.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+# name -> "module:attribute" of a click command; components register here, never each other.
+_COMMANDS: dict[str, str] = {
+    "local": "bus.local_kafka_cli:local",
+    "run": "bus.run:run",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _COMMANDS:
+            module_name, attr = _COMMANDS[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module_name), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup)
+@click.version_option(package_name="ungebus")
+def cli() -> None:
+    """ungebus: the youth effort's event bus for Glostrup and Vestegnen."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="ungebus")

@@ -1,0 +1,115 @@
+"""One frozen settings object, loaded once at each entry point and passed down.
+
+Values come from environment variables with the ``UNGEBUS_`` prefix (or a ``.env`` file);
+``KAFKA_BOOTSTRAP_SERVERS`` is honoured as the standard name for the broker address.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="UNGEBUS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("UNGEBUS_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka bootstrap servers, host:port[,host:port]",
+    )
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+
+    local_kafka_port: int = Field(default=9092, ge=1, le=65535)
+    local_kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    local_kafka_home: Path = PROJECT_ROOT / "deploy" / "local" / ".kafka"
+    local_kafka_start_timeout_s: float = Field(default=90.0, gt=0)
+    local_kafka_heap: str = "768m"
+
+    pseudonym_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for subject pseudonyms; set in production, generated locally",
+    )
+    var_dir: Path = PROJECT_ROOT / "var"
+
+    def kafka_config(self, **overrides: Any) -> dict[str, Any]:
+        """The librdkafka configuration shared by every confluent-kafka client."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+            conf["sasl.username"] = self.kafka_sasl_username or ""
+            conf["sasl.password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
+            )
+        conf.update(overrides)
+        return conf
+
+    def producer_config(self, **overrides: Any) -> dict[str, Any]:
+        """Idempotent, acks=all: a record is acknowledged only once every in-sync replica has it."""
+        return self.kafka_config(
+            **{
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                **overrides,
+            }
+        )
+
+    def consumer_config(self, group_id: str, **overrides: Any) -> dict[str, Any]:
+        """Manual commits only: an offset is committed after its record has been handled."""
+        return self.kafka_config(
+            **{
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                **overrides,
+            }
+        )
+
+    def pseudonym_key(self) -> bytes:
+        """The HMAC key: from settings, else a random per-machine key kept in ``var/``.
+
+        The local key is created once (mode 0600) so every process on this machine agrees on
+        pseudonyms; it never leaves the machine and is never committed.
+        """
+        if self.pseudonym_secret is not None:
+            return self.pseudonym_secret.get_secret_value().encode()
+        path = self.var_dir / "pseudonym.key"
+        if not path.exists():
+            _create_once(path, secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)
+
+
+def _create_once(path: Path, content: str) -> None:
+    """Create ``path`` with ``content`` unless another process got there first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(content)
+    tmp.chmod(0o600)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()

@@ -1,0 +1,1 @@
+"""consumers of ungebus (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""streams of ungebus (see DESIGN.md)."""
