@@ -14,6 +14,9 @@ import click
 _COMMANDS: dict[str, str] = {
     "local": "bus.local_kafka_cli:local",
     "run": "bus.run:run",
+    "streams": "streams.cli:streams",
+    "schemas": "schemas.cli:schemas_group",
+    "generate": "schemas.cli:generate",
 }
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bus.topics import Topics
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,6 +45,11 @@ class Settings(BaseSettings):
         description="HMAC key for subject pseudonyms; set in production, generated locally",
     )
     var_dir: Path = PROJECT_ROOT / "var"
+    replication_factor: int = Field(default=1, ge=1, description="for topics ungebus creates")
+    router_batch_size: int = Field(default=500, ge=1)
+    router_dedupe_days: int = Field(default=90, ge=1)
+    router_hold_check_interval_s: float = Field(default=60.0, gt=0)
+    topic_prefix: str = Field(default="", description="namespace for every topic name")
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:
         """The librdkafka configuration shared by every confluent-kafka client."""
@@ -65,6 +72,9 @@ class Settings(BaseSettings):
             **{
                 "enable.idempotence": True,
                 "acks": "all",
+                # The Java client's partitioner, also aiokafka's (faust): one key, one partition,
+                # whichever client wrote it; the router's tables rely on it.
+                "partitioner": "murmur2_random",
                 "linger.ms": 5,
                 "compression.type": "lz4",
                 **overrides,
@@ -82,6 +92,10 @@ class Settings(BaseSettings):
                 **overrides,
             }
         )
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
 
     def pseudonym_key(self) -> bytes:
         """The HMAC key: from settings, else a random per-machine key kept in ``var/``.

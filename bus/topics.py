@@ -53,3 +53,98 @@ def ensure_topics(admin_config: dict[str, Any], specs: Iterable[TopicSpec]) -> l
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return created
+
+
+# -- the catalogue --------------------------------------------------------------------------
+# Inbound and consent topics are keyed by subject pseudonym and must have the same partition
+# count: the router joins an event with the consent state held for the same partition.
+SUBJECT_PARTITIONS = 3
+
+KOMMUNEKODER: dict[str, str] = {
+    "151": "Ballerup",
+    "153": "Brøndby",
+    "161": "Glostrup",
+    "163": "Herlev",
+    "165": "Albertslund",
+    "167": "Hvidovre",
+    "169": "Høje-Taastrup",
+    "175": "Rødovre",
+    "183": "Ishøj",
+    "187": "Vallensbæk",
+}
+UNITS = ("youth_unit", "jobcentre", "family_services", "social_services", "ssp")
+
+INBOUND_EVENTS = ("dropout_notice", "release_planning", "handover", "school_absence_signal")
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic names of one deployment. ``prefix`` namespaces them (tests use a unique one)."""
+
+    prefix: str = ""
+
+    @property
+    def consent(self) -> str:
+        """Consent granted/withdrawn, keyed by subject pseudonym."""
+        return f"{self.prefix}consent.events"
+
+    @property
+    def audit_routing(self) -> str:
+        """Every routing decision: who received what, on which basis."""
+        return f"{self.prefix}audit.routing"
+
+    @property
+    def deadletter(self) -> str:
+        """What could not be decoded or processed, with the reason and the original bytes."""
+        return f"{self.prefix}deadletter"
+
+    @property
+    def task_acks(self) -> str:
+        """Task taken over: a unit's acknowledgement that closes a task."""
+        return f"{self.prefix}task-acks"
+
+    def inbound(self, event: str) -> str:
+        """inbound.<event>: partner events of one kind, as the connectors accepted them."""
+        if event not in INBOUND_EVENTS:
+            raise ValueError(f"no inbound topic for event {event!r}; known: {INBOUND_EVENTS}")
+        return f"{self.prefix}inbound.{event}"
+
+    def tasks(self, kommunekode: str, unit: str) -> str:
+        """tasks.<kommunekode>.<unit>: what one unit of one municipality must take over."""
+        _check_unit(kommunekode, unit)
+        return f"{self.prefix}tasks.{kommunekode}.{unit}"
+
+    def escalations(self, kommunekode: str, unit: str) -> str:
+        """escalations.<kommunekode>.<unit>: tasks nobody took over in time, for the lead."""
+        _check_unit(kommunekode, unit)
+        return f"{self.prefix}escalations.{kommunekode}.{unit}"
+
+    def catalogue(self) -> list[TopicSpec]:
+        """Every topic of the bus, with partitions and retention."""
+        specs = [
+            TopicSpec(self.inbound(e), SUBJECT_PARTITIONS, config=retention_days(30))
+            for e in INBOUND_EVENTS
+        ]
+        specs += [
+            # Consent is state: never expire it by time.
+            TopicSpec(self.consent, SUBJECT_PARTITIONS, config={"retention.ms": "-1"}),
+            TopicSpec(self.audit_routing, 3, config=retention_days(5 * 365)),
+            TopicSpec(self.deadletter, 1, config=retention_days(90)),
+            TopicSpec(self.task_acks, 3, config=retention_days(365)),
+        ]
+        for kommunekode in KOMMUNEKODER:
+            for unit in UNITS:
+                specs.append(
+                    TopicSpec(self.tasks(kommunekode, unit), 1, config=retention_days(365))
+                )
+                specs.append(
+                    TopicSpec(self.escalations(kommunekode, unit), 1, config=retention_days(365))
+                )
+        return specs
+
+
+def _check_unit(kommunekode: str, unit: str) -> None:
+    if kommunekode not in KOMMUNEKODER:
+        raise ValueError(f"kommunekode {kommunekode!r} is not a municipality on this bus")
+    if unit not in UNITS:
+        raise ValueError(f"unit {unit!r} is not one of {UNITS}")

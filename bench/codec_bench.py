@@ -1,0 +1,54 @@
+"""Codec throughput for a typical dropout notice: records/s encoded and decoded.
+
+Decoding includes the guard pass over untrusted bytes, so the figure is what a consumer pays.
+Run: ``.venv/bin/python bench/codec_bench.py [--seconds 1.5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+from schemas import decode, encode, generate_payloads, parse_partner, to_record
+
+KEY = b"bench-only-pseudonym-key"
+
+
+def dropout_notices(count: int) -> list[dict[str, Any]]:
+    """Synthetic dropout notices as the connector would publish them (v2, CPR kept)."""
+    batch = generate_payloads(seed=1, count=count, invalid_share=0.0, kinds=["dropout_notice"])
+    records = []
+    for i, payload in enumerate(batch.payloads["dropout_notice"]):
+        model = parse_partner("dropout_notice", payload, today=batch.reference_date)
+        records.append(to_record(model, KEY, f"00000000-0000-4000-8000-{i:012d}")[1])
+    return records
+
+
+def rate(work: Callable[[int], object], n: int, seconds: float) -> float:
+    """Items per second of ``work`` over about ``seconds`` (after a warm-up)."""
+    work(0)
+    done, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        work(done % n)
+        done += 1
+    return done / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=1.5, help="per measurement")
+    args = parser.parse_args()
+    records = dropout_notices(200)
+    wire = [encode("dropout_notice", r) for r in records]
+    size = sum(map(len, wire)) / len(wire)
+    encode_rate = rate(lambda i: encode("dropout_notice", records[i]), len(records), args.seconds)
+    decode_rate = rate(lambda i: decode(wire[i]), len(wire), args.seconds)
+    print(f"dropout_notice v2, {size:.0f} bytes on the wire (mean of {len(wire)})")
+    print(f"encode: {encode_rate:>10,.0f} records/s  ({1e6 / encode_rate:6.1f} µs/record)")
+    print(f"decode: {decode_rate:>10,.0f} records/s  ({1e6 / decode_rate:6.1f} µs/record)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Dotted field paths of a contract and the ``details`` map a routed task carries.
+
+The routing policy names, per unit, the fields it may see as dotted paths
+(``envelope.subject.birth_date``, ``sensitive``); it validates them against ``field_paths`` and
+builds a task's ``details`` with ``details_from``. Records nest; arrays and maps are leaves.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import Any
+
+from schemas.catalogue import catalogue, named_types
+
+
+def field_paths(name: str) -> set[str]:
+    """Every dotted field path of the newest version of ``name``, records and their fields."""
+    return set(_field_paths(name))
+
+
+@cache
+def _field_paths(name: str) -> frozenset[str]:
+    schema = catalogue().get(name).schema
+    paths: set[str] = set()
+    _walk(schema, "", named_types(schema), paths)
+    return frozenset(paths)
+
+
+def _record_of(node: Any, named: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The record behind a field type, looking through names and nullable unions."""
+    if isinstance(node, str):
+        node = named.get(node)
+    if isinstance(node, list):
+        branches = [b for b in node if b != "null"]
+        return _record_of(branches[0], named) if len(branches) == 1 else None
+    if isinstance(node, dict):
+        if node.get("type") in ("record", "error"):
+            return node
+        if isinstance(node.get("type"), dict | list):
+            return _record_of(node["type"], named)
+    return None
+
+
+def _walk(record: Mapping[str, Any], prefix: str, named: Mapping[str, Any], out: set[str]) -> None:
+    for f in record["fields"]:
+        path = f"{prefix}{f['name']}"
+        out.add(path)
+        inner = _record_of(f["type"], named)
+        if inner is not None:
+            _walk(inner, f"{path}.", named, out)
+
+
+def value_at(record: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path; None when a nullable record on the way is null."""
+    value: Any = record
+    for part in path.split("."):
+        if value is None:
+            return None
+        value = value[part]
+    return value
+
+
+def details_from(name: str, record: Mapping[str, Any], allowed: Iterable[str]) -> dict[str, str]:
+    """Allowed path -> JSON-encoded value: the only part of an event a routed task carries."""
+    known = _field_paths(name)
+    unknown = sorted(set(allowed) - known)
+    if unknown:
+        raise KeyError(f"{name} has no field {', '.join(unknown)}")
+    return {path: to_json(value_at(record, path)) for path in sorted(set(allowed))}
+
+
+def to_json(value: Any) -> str:
+    """JSON for a decoded Avro value: dates ISO 8601, timestamps UTC with Z, bytes base64."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"cannot JSON-encode {type(value).__name__}")

@@ -1,0 +1,194 @@
+"""The faust shell around the router: consume, hand each record to :class:`Router`, write.
+
+Reliability rules (see DESIGN.md, known traps):
+- one agent, concurrency 1 (faust-streaming #606);
+- faust acks a record when the agent moves on, even after a failure; so nothing may fail
+  here silently: the router turns every bad record into a dead letter, and if Kafka does not
+  acknowledge our outputs the process exits at once (``os._exit``), before anything is acked or
+  committed, and a restart processes the batch again (task ids are deterministic, the inbox
+  stores a task once);
+- tables are written only after Kafka has the batch's outputs, so a crash never leaves state
+  claiming an event was routed when its task is not on Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import faust
+from aiokafka.partitioner import murmur2
+from faust.transport.drivers import aiokafka as aiokafka_driver
+
+from bus.settings import Settings
+from bus.topics import SUBJECT_PARTITIONS, Topics
+from streams.outputs import Output
+from streams.policy import PARTNER_EVENTS, Policy
+from streams.router import InMessage, Router, SubjectStore
+
+log = logging.getLogger("ungebus.router")
+EXIT_BATCH_FAILED = 70
+
+
+class _IdempotentProducer(aiokafka_driver.Producer):
+    """faust enables idempotence only inside transactions; the bus wants it always."""
+
+    def _settings_extra(self) -> dict[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
+class _IdempotentTransport(aiokafka_driver.Transport):
+    Producer = _IdempotentProducer
+
+
+class SubjectTable(faust.Table):
+    """A table keyed by subject pseudonym, partitioned like the topics it is fed from.
+
+    The partition is the Java client's murmur2 of the key, the same every producer of the bus
+    uses (``partitioner=murmur2_random``), so a person's table entry sits in the partition of
+    their events, also when written from a timer outside any event.
+    """
+
+    def partition_for_key(self, key: Any) -> int:
+        return int((murmur2(key) & 0x7FFFFFFF) % self.partitions)
+
+
+class BusApp(faust.App):
+    def _new_transport(self) -> Any:
+        return _IdempotentTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        return _IdempotentTransport(self.conf.broker_producer, self)
+
+
+def create_app(
+    settings: Settings,
+    policy: Policy,
+    *,
+    app_id: str | None = None,
+    on_batch_failure: Callable[[BaseException], None] | None = None,
+) -> faust.App:
+    """A faust app with the router agent and the hold-expiry timer registered."""
+    topics = settings.topics
+    app = BusApp(
+        app_id or f"{settings.topic_prefix}ungebus-router",
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store="memory://",
+        datadir=str(settings.var_dir / "faust"),
+        web_enabled=False,
+        topic_replication_factor=settings.replication_factor,
+        topic_partitions=SUBJECT_PARTITIONS,
+        topic_allow_declare=True,
+        producer_acks=-1,
+        producer_linger_ms=5,
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=0,
+        stream_wait_empty=True,
+        Table=SubjectTable,
+    )
+    source = app.topic(
+        *[topics.inbound(e) for e in PARTNER_EVENTS],
+        topics.consent,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    def table(name: str, help_: str) -> Any:
+        return app.Table(
+            name,
+            partitions=SUBJECT_PARTITIONS,
+            key_type=bytes,
+            value_type=bytes,
+            help=help_,
+        )
+
+    consents = table("consents", "Consent state per subject pseudonym (fold of consent events)")
+    held = table("held", "Events waiting for consent, per subject pseudonym")
+    seen = table("seen", "Event ids already routed, per subject pseudonym (duplicates)")
+    router = Router(policy, topics, dedupe_days=settings.router_dedupe_days)
+    fail = on_batch_failure or _exit_on_batch_failure
+    # The timer and the agent share the tables: one at a time, so a hold is not purged while
+    # the consent that releases it is being processed.
+    state_lock = asyncio.Lock()
+
+    async def write(outputs: list[Output]) -> None:
+        """Send all outputs and wait until Kafka has every one of them."""
+        futures = [
+            await app.send(
+                o.topic,
+                key=o.key,
+                value=o.value,
+                headers=o.headers,
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+            for o in outputs
+        ]
+        await asyncio.gather(*futures)
+
+    @app.agent(source, concurrency=1)
+    async def route(stream: Any) -> AsyncIterator[None]:
+        async for batch in stream.take_events(settings.router_batch_size, within=0.02):
+            try:
+                async with state_lock:
+                    store = SubjectStore(consents, held, seen)
+                    out: list[Output] = []
+                    for event in batch:
+                        out += router.handle(_in_message(event.message), store)
+                    await write(out)
+                    store.flush()
+            except BaseException as exc:  # incl. cancellation mid-batch: never ack half a batch
+                fail(exc)
+                raise
+            yield None
+
+    @app.timer(settings.router_hold_check_interval_s)
+    async def expire_holds() -> None:
+        try:
+            async with state_lock:
+                store = SubjectStore(consents, held, seen)
+                out: list[Output] = []
+                for key in list(held.keys()):
+                    out += router.expire_holds(key.decode(), store)
+                await write(out)
+                store.flush()
+        except BaseException as exc:
+            fail(exc)
+            raise
+
+    return app
+
+
+def _in_message(message: Any) -> InMessage:
+    return InMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=_headers(message.headers),
+    )
+
+
+def _headers(raw: Any) -> list[tuple[str, bytes]]:
+    if not raw:
+        return []
+    items = raw.items() if isinstance(raw, dict) else raw
+    return [(str(k), bytes(v) if v is not None else b"") for k, v in items]
+
+
+def _exit_on_batch_failure(exc: BaseException) -> None:
+    log.critical(
+        "A batch could not be completed (%s: Kafka did not acknowledge the outputs, or the "
+        "worker was stopped mid-batch); exiting before it is acked or committed, so it is "
+        "processed again on restart",
+        type(exc).__name__,
+    )
+    logging.shutdown()
+    os._exit(EXIT_BATCH_FAILED)
+
+
+__all__ = ["BusApp", "Topics", "create_app"]

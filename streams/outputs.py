@@ -1,0 +1,167 @@
+"""What the router writes: routed tasks, audit records, dead letters, as Kafka records.
+
+The wire boundary: decisions become Avro records here (and only here), with CloudEvents
+headers. No CPR number ever goes into a key or a header; the key is the subject pseudonym.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import schemas
+from schemas.domain import event_type_of
+from streams.decide import Decision, InboundEvent, Route
+from streams.policy import CONSENT_PREFIX, Policy
+
+COMPONENT = "router"
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One record to write: topic, key, Avro wire bytes, headers."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers
+
+
+def routed_task(
+    topic: str,
+    event: InboundEvent,
+    route: Route,
+    decision: Decision,
+    now: dt.datetime,
+    traceparent: str | None,
+) -> Output:
+    record = {
+        "task_id": route.task_id,
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "unit": route.unit,
+        "kommunekode": route.kommunekode,
+        "basis": _basis(route),
+        "consent_id": route.consent_id,
+        "due_by": route.due_by,
+        "priority": route.priority,
+        "policy_version": decision.policy_version,
+        "subject_pseudonym": event.pseudonym,
+        "details": dict(route.details),
+        "routed_at": now,
+    }
+    return _output(topic, "routed_task", record, route.task_id, event.pseudonym, now, traceparent)
+
+
+def audit(
+    topic: str,
+    event: InboundEvent,
+    outcome: str,
+    routes: Sequence[Route],
+    reason: str,
+    decision: Decision | None,
+    policy: Policy,
+    now: dt.datetime,
+    traceparent: str | None,
+) -> Output:
+    """One routing decision, as the audit trail keeps it: who received what, and why."""
+    held_until = min((h.until for h in decision.holds), default=None) if decision else None
+    record = {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "decision": outcome,
+        "routes": [
+            {
+                "unit": r.unit,
+                "kommunekode": r.kommunekode,
+                "basis": _basis(r),
+                "consent_id": r.consent_id,
+                "task_id": r.task_id,
+                "fields": sorted(r.details),
+            }
+            for r in routes
+        ],
+        "reason": reason,
+        "policy_version": policy.version,
+        "decided_at": now,
+        "held_until": held_until,
+        "subject_pseudonym": event.pseudonym,
+    }
+    audit_id = f"{event.event_id}/{outcome}/{now.isoformat()}"
+    return _output(topic, "routing_decision", record, audit_id, event.pseudonym, now, traceparent)
+
+
+def dead_letter(
+    topic: str,
+    *,
+    reason: str,
+    error_type: str,
+    source_topic: str,
+    source_partition: int,
+    source_offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Headers,
+    event_id: str | None,
+    now: dt.datetime,
+) -> Output:
+    record = {
+        "reason": reason,
+        "error_type": error_type,
+        "component": COMPONENT,
+        "event_id": event_id,
+        "source_topic": source_topic,
+        "source_partition": source_partition,
+        "source_offset": source_offset,
+        "original_key": key,
+        "original_value": value,
+        "original_headers": [{"key": k, "value": v} for k, v in headers],
+        "failed_at": now,
+    }
+    letter_id = f"{source_topic}/{source_partition}/{source_offset}"
+    value_bytes = schemas.encode("dead_letter", record)
+    headers_out = _headers("dead_letter", letter_id, None, now, None)
+    return Output(topic, key, value_bytes, headers_out)
+
+
+def _basis(route: Route) -> dict[str, str]:
+    kind = "consent" if route.basis.startswith(CONSENT_PREFIX) else "statute"
+    return {"kind": kind, "id": route.basis, "citation": route.citation}
+
+
+def _output(
+    topic: str,
+    name: str,
+    record: Mapping[str, Any],
+    ce_id: str,
+    pseudonym: str,
+    now: dt.datetime,
+    traceparent: str | None,
+) -> Output:
+    return Output(
+        topic,
+        pseudonym.encode(),
+        schemas.encode(name, record),
+        _headers(name, ce_id, pseudonym, now, traceparent),
+    )
+
+
+def _headers(
+    name: str, ce_id: str, pseudonym: str | None, now: dt.datetime, traceparent: str | None
+) -> Headers:
+    headers: Headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", ce_id.encode()),
+        ("ce_type", str(event_type_of(name)).encode()),
+        ("ce_source", f"/ungebus/{COMPONENT}".encode()),
+        ("ce_time", now.astimezone(dt.UTC).isoformat().encode()),
+        ("content-type", b"application/avro"),
+    ]
+    if pseudonym is not None:
+        headers.append(("ce_subject", pseudonym.encode()))
+    if traceparent:
+        headers.append(("traceparent", traceparent.encode()))
+    return headers

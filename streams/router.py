@@ -1,0 +1,305 @@
+"""The router's handling of one Kafka record, without faust: decode, decide, say what to write.
+
+Every failure becomes a dead letter (failures are data), so the faust shell never sees an
+exception for a bad record and never acks one silently. State changes are written into a
+:class:`SubjectStore` overlay that the shell persists only after Kafka has the outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import schemas
+from bus.topics import Topics
+from schemas.codec import DecodeError
+from streams import outputs
+from streams.consent import ConsentState, apply_consent_event
+from streams.decide import Decision, InboundEvent, Route, decide
+from streams.held import HeldEvent, SeenEvents, held_from_json, held_to_json
+from streams.outputs import Headers, Output
+from streams.policy import PARTNER_EVENTS, Policy
+
+CONSENT_EVENTS = ("consent_granted", "consent_withdrawn")
+
+
+@dataclass(frozen=True)
+class InMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+    @property
+    def traceparent(self) -> str | None:
+        for name, value in self.headers:
+            if name == "traceparent":
+                return value.decode(errors="replace")
+        return None
+
+
+class Rejected(Exception):
+    """A record the router cannot process; the message becomes the dead letter's reason."""
+
+
+Table = MutableMapping[Any, Any]
+
+
+@dataclass
+class SubjectStore:
+    """Per-person state, read through from the tables, with pending writes kept apart.
+
+    Table keys are the pseudonym's bytes (what the changelog holds after a recovery too).
+    """
+
+    consents_table: Table
+    held_table: Table
+    seen_table: Table
+    pending: dict[tuple[str, str], bytes | None] = field(default_factory=dict)
+
+    def _get(self, table: str, key: str) -> bytes | None:
+        if (table, key) in self.pending:
+            return self.pending[(table, key)]
+        value: bytes | None = self._table(table).get(key.encode())
+        return value
+
+    def _table(self, name: str) -> Table:
+        return {"consents": self.consents_table, "held": self.held_table, "seen": self.seen_table}[
+            name
+        ]
+
+    def consents(self, pseudonym: str) -> ConsentState:
+        return ConsentState.from_json(self._get("consents", pseudonym))
+
+    def held(self, pseudonym: str) -> tuple[HeldEvent, ...]:
+        return held_from_json(self._get("held", pseudonym))
+
+    def seen(self, pseudonym: str) -> SeenEvents:
+        return SeenEvents.from_json(self._get("seen", pseudonym))
+
+    def set_consents(self, pseudonym: str, state: ConsentState) -> None:
+        self.pending[("consents", pseudonym)] = state.to_json()
+
+    def set_held(self, pseudonym: str, held: tuple[HeldEvent, ...]) -> None:
+        self.pending[("held", pseudonym)] = held_to_json(held) if held else None
+
+    def set_seen(self, pseudonym: str, seen: SeenEvents) -> None:
+        self.pending[("seen", pseudonym)] = seen.to_json()
+
+    def flush(self) -> None:
+        """Write pending changes to the tables (call after Kafka acknowledged the outputs)."""
+        for (table, key), value in self.pending.items():
+            target, table_key = self._table(table), key.encode()
+            if value is None:
+                target.pop(table_key, None)
+            else:
+                target[table_key] = value
+        self.pending.clear()
+
+
+@dataclass
+class Router:
+    policy: Policy
+    topics: Topics
+    dedupe_days: int = 90
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+    def handle(self, message: InMessage, store: SubjectStore) -> list[Output]:
+        """Everything to write for one record; a bad record gives exactly one dead letter."""
+        now = self.clock()
+        try:
+            name, record = self._decode(message)
+            if name in CONSENT_EVENTS:
+                return self._consent(name, record, message, store, now)
+            return self._inbound(InboundEvent(name, record), message, store, now)
+        except Rejected as exc:
+            return [self._dead_letter(message, str(exc), "Rejected", now)]
+        except DecodeError as exc:
+            return [self._dead_letter(message, str(exc), "DecodeError", now)]
+        except Exception as exc:  # a bug must not stop the bus nor lose the record
+            reason = f"the router failed on this record: {type(exc).__name__}: {exc}"
+            return [self._dead_letter(message, reason, type(exc).__name__, now)]
+
+    def expire_holds(self, pseudonym: str, store: SubjectStore) -> list[Output]:
+        """Purge (with an audit record) the held events of one person whose hold ran out."""
+        now = self.clock()
+        held = store.held(pseudonym)
+        if not any(h.until <= now for h in held):
+            return []
+        return self._reconsider(pseudonym, held, store, now)
+
+    # -- inbound partner events -------------------------------------------------------------
+    def _inbound(
+        self, event: InboundEvent, message: InMessage, store: SubjectStore, now: dt.datetime
+    ) -> list[Output]:
+        pseudonym = event.pseudonym
+        seen = store.seen(pseudonym)
+        if event.event_id in seen:
+            reason = "the same event id was already routed: a retry or a replay, no new task"
+            return [self._audit(event, "duplicate", (), reason, None, now, message.traceparent)]
+        decision = decide(event, store.consents(pseudonym), self.policy, now)
+        out = self._tasks(event, decision.routes, decision, now, message.traceparent)
+        out.append(
+            self._audit(
+                event,
+                decision.outcome,
+                decision.routes,
+                decision.reason,
+                decision,
+                now,
+                message.traceparent,
+            )
+        )
+        if decision.holds:
+            held = HeldEvent(
+                event.event_id,
+                message.value or b"",
+                max(h.until for h in decision.holds),
+                frozenset(r.task_id for r in decision.routes),
+                message.traceparent,
+            )
+            store.set_held(pseudonym, (*store.held(pseudonym), held))
+        keep_after = now - dt.timedelta(days=self.dedupe_days)
+        store.set_seen(pseudonym, seen.add(event.event_id, event.occurred_at, keep_after))
+        return out
+
+    # -- consent ----------------------------------------------------------------------------
+    def _consent(
+        self,
+        name: str,
+        record: Mapping[str, Any],
+        message: InMessage,
+        store: SubjectStore,
+        now: dt.datetime,
+    ) -> list[Output]:
+        pseudonym = record["envelope"]["subject"]["pseudonym"]
+        store.set_consents(pseudonym, apply_consent_event(store.consents(pseudonym), name, record))
+        return self._reconsider(pseudonym, store.held(pseudonym), store, now)
+
+    def _reconsider(
+        self,
+        pseudonym: str,
+        held: tuple[HeldEvent, ...],
+        store: SubjectStore,
+        now: dt.datetime,
+    ) -> list[Output]:
+        """Decide the held events again (new consent, or time passed); route what may go."""
+        out: list[Output] = []
+        still_held: list[HeldEvent] = []
+        consents = store.consents(pseudonym)
+        for entry in held:
+            name, _version, record = schemas.decode(entry.wire_bytes)
+            event = InboundEvent(name, record)
+            decision = decide(event, consents, self.policy, now)
+            new_routes = tuple(r for r in decision.routes if r.task_id not in entry.issued_task_ids)
+            if not new_routes and decision.holds:
+                still_held.append(entry)
+                continue
+            out += self._tasks(event, new_routes, decision, now, entry.traceparent)
+            outcome = "held" if decision.holds else ("routed" if new_routes else "purged")
+            reason = decision.reason if outcome != "purged" else _purge_reason(decision)
+            out.append(
+                self._audit(event, outcome, new_routes, reason, decision, now, entry.traceparent)
+            )
+            if decision.holds:
+                still_held.append(entry.issued({r.task_id for r in new_routes}))
+        if tuple(still_held) != held:
+            store.set_held(pseudonym, tuple(still_held))
+        return out
+
+    # -- building outputs -------------------------------------------------------------------
+    def _decode(self, message: InMessage) -> tuple[str, Mapping[str, Any]]:
+        if message.value is None:
+            raise Rejected("the record has no value (a tombstone); nothing to route")
+        name, _version, record = schemas.decode(message.value)
+        expected = self._expected_names(message.topic)
+        if name not in expected:
+            raise Rejected(f"a {name} record does not belong on topic {message.topic}")
+        pseudonym = record["envelope"]["subject"]["pseudonym"]
+        if message.key != pseudonym.encode():
+            raise Rejected(
+                "the record key is not the subject pseudonym, so it would be routed out of "
+                "order with the person's other events and consents"
+            )
+        return name, record
+
+    def _expected_names(self, topic: str) -> tuple[str, ...]:
+        if topic == self.topics.consent:
+            return CONSENT_EVENTS
+        for name in PARTNER_EVENTS:
+            if topic == self.topics.inbound(name):
+                return (name,)
+        return ()
+
+    def _tasks(
+        self,
+        event: InboundEvent,
+        routes: tuple[Route, ...],
+        decision: Decision,
+        now: dt.datetime,
+        traceparent: str | None,
+    ) -> list[Output]:
+        return [
+            outputs.routed_task(
+                self.topics.tasks(r.kommunekode, r.unit), event, r, decision, now, traceparent
+            )
+            for r in routes
+        ]
+
+    def _audit(
+        self,
+        event: InboundEvent,
+        outcome: str,
+        routes: tuple[Route, ...],
+        reason: str,
+        decision: Decision | None,
+        now: dt.datetime,
+        traceparent: str | None,
+    ) -> Output:
+        return outputs.audit(
+            self.topics.audit_routing,
+            event,
+            outcome,
+            routes,
+            reason,
+            decision,
+            self.policy,
+            now,
+            traceparent,
+        )
+
+    def _dead_letter(
+        self, message: InMessage, reason: str, error_type: str, now: dt.datetime
+    ) -> Output:
+        return outputs.dead_letter(
+            self.topics.deadletter,
+            reason=reason,
+            error_type=error_type,
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            key=message.key,
+            value=message.value,
+            headers=message.headers,
+            event_id=_header(message.headers, "ce_id"),
+            now=now,
+        )
+
+
+def _purge_reason(decision: Decision) -> str:
+    return "; ".join(
+        f"no consent '{h.purpose}' to {h.unit}@{h.kommunekode} arrived by "
+        f"{h.until.isoformat()}: the held event is purged (rule {h.rule_id})"
+        for h in decision.expired
+    )
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode(errors="replace")
+    return None

@@ -1,0 +1,237 @@
+"""Untrusted bytes: every bad input is one DecodeError with a reason, quickly, in little memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import schemas
+from schemas import DecodeError, decode, encode
+from schemas.catalogue import catalogue
+from schemas.guard import read_long
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _zigzag(n: int) -> bytes:
+    """Avro long encoding, for crafting hostile counts and lengths."""
+    value = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def dead_letter(**fields: Any) -> dict[str, Any]:
+    return {
+        "reason": "could not decode",
+        "error_type": "decode:unknown_schema_id",
+        "component": "streams.router",
+        "event_id": None,
+        "source_topic": "inbound.dropout_notice",
+        "source_partition": 3,
+        "source_offset": 42,
+        "original_key": b"k",
+        "original_value": b"\x00\x00\x00\x00\x01",
+        "original_headers": [],
+        "failed_at": EPOCH,  # encodes as the single byte 0x00
+        **fields,
+    }
+
+
+def routed_task(**fields: Any) -> dict[str, Any]:
+    return {
+        "task_id": "t-1",
+        "event_id": "e-1",
+        "event_type": "dk.ungebus.dropout_notice.v1",
+        "unit": "youth_unit",
+        "kommunekode": "161",
+        "basis": {"kind": "statute", "id": "kui_12c", "citation": "KUI § 12 c"},
+        "consent_id": None,
+        "due_by": EPOCH,
+        "priority": "high",
+        "policy_version": "1",
+        "subject_pseudonym": "ab" * 32,
+        "details": {},
+        "routed_at": EPOCH,  # 0x00
+        **fields,
+    }
+
+
+VALID = encode("dead_letter", dead_letter())
+VALID_TASK = encode("routed_task", routed_task())
+
+
+@contextmanager
+def quick(limit: float = 0.5) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    assert time.perf_counter() - start < limit, "decoding hostile input took too long"
+
+
+def rejects(data: bytes, code: str, **limits: int) -> DecodeError:
+    with quick(), pytest.raises(DecodeError) as caught:
+        decode(data, **limits)
+    assert caught.value.code == code, caught.value.reason
+    assert isinstance(caught.value, ValueError)
+    assert caught.value.reason and str(caught.value) == caught.value.reason
+    return caught.value
+
+
+def test_valid_fixtures_decode() -> None:
+    assert decode(VALID).record == dead_letter()
+    assert decode(VALID_TASK).record == routed_task()
+    assert VALID.endswith(b"\x00\x00") and VALID_TASK.endswith(b"\x00\x00")
+
+
+def test_unknown_schema_id() -> None:
+    error = rejects(b"\x00\x00\x00\x00\x07" + VALID[5:], "unknown_schema_id")
+    assert "7" in error.reason
+
+
+def test_bad_magic_byte() -> None:
+    rejects(b"\x01" + VALID[1:], "bad_magic_byte")
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00", b"\x00\x00\x00\x0c"])
+def test_shorter_than_the_header(data: bytes) -> None:
+    rejects(data, "truncated")
+
+
+def test_every_truncation_is_rejected() -> None:
+    for cut in range(5, len(VALID)):
+        with quick(), pytest.raises(DecodeError):
+            decode(VALID[:cut])
+
+
+def test_trailing_garbage() -> None:
+    error = rejects(VALID + b"\x00junk", "trailing_bytes")
+    assert "5 bytes left" in error.reason
+
+
+def test_oversized_default_limit_is_one_mebibyte() -> None:
+    assert schemas.DEFAULT_MAX_SIZE == 1024 * 1024
+    rejects(VALID + bytes(1024 * 1024), "oversized")
+
+
+def test_size_limit_can_be_lowered_and_raised() -> None:
+    rejects(VALID, "oversized", max_size=10)
+    big = encode("dead_letter", dead_letter(original_value=bytes(2 * 1024 * 1024)), max_size=2**22)
+    assert len(decode(big, max_size=2**22).record["original_value"]) == 2 * 1024 * 1024
+    rejects(big, "oversized")
+
+
+def test_absurd_array_count_fails_fast() -> None:
+    hostile = VALID[:-2] + _zigzag(2**62) + b"\x00"
+    error = rejects(hostile, "too_many_items")
+    assert "original_headers" not in error.reason or "array" in error.reason
+
+
+def test_absurd_map_count_fails_fast() -> None:
+    rejects(VALID_TASK[:-2] + _zigzag(2**40) + b"\x00", "too_many_items")
+
+
+def test_negative_block_count_with_absurd_size_fails_fast() -> None:
+    rejects(VALID[:-2] + _zigzag(-5) + _zigzag(2**50) + b"\x00", "invalid_length")
+
+
+def test_count_larger_than_the_bytes_left() -> None:
+    rejects(VALID[:-2] + _zigzag(50) + b"\x00" * 10, "too_many_items")
+
+
+def test_item_limit_bounds_honest_but_huge_collections() -> None:
+    headers = [{"key": f"h{i}", "value": None} for i in range(20)]
+    data = encode("dead_letter", dead_letter(original_headers=headers))
+    assert len(decode(data).record["original_headers"]) == 20
+    rejects(data, "too_many_items", max_items=10)
+
+
+def test_string_longer_than_the_bytes_left() -> None:
+    # the first field (reason) claims 1 GB of text
+    rejects(VALID[:5] + _zigzag(10**9) + VALID[6:], "truncated")
+
+
+def test_negative_string_length() -> None:
+    rejects(VALID[:5] + _zigzag(-3) + VALID[6:], "invalid_length")
+
+
+def test_endless_varint() -> None:
+    rejects(VALID[:5] + b"\xff" * 64, "invalid_number")
+
+
+def test_invalid_utf8_is_a_decode_error() -> None:
+    reason_len = VALID[5] >> 1  # zigzag of a small positive length
+    broken = bytearray(VALID)
+    broken[6 : 6 + reason_len] = b"\xff" * reason_len
+    rejects(bytes(broken), "invalid_avro")
+
+
+def test_read_long_matches_the_encoding() -> None:
+    for n in (0, 1, -1, 63, -64, 2**31, -(2**63), 2**63 - 1):
+        assert read_long(_zigzag(n), 0) == (n, len(_zigzag(n)))
+
+
+# --- fuzz: random and mutated bytes never escape as anything but DecodeError -------------
+
+IDS = [sv.schema_id for sv in catalogue().versions]
+SAMPLES = [
+    VALID,
+    VALID_TASK,
+    encode("dead_letter", dead_letter(original_headers=[{"key": "a", "value": b"b"}])),
+]
+
+
+def _decode_or_reject(data: bytes) -> None:
+    start = time.perf_counter()
+    try:
+        decode(data)
+    except DecodeError as exc:
+        assert exc.reason
+    assert time.perf_counter() - start < 0.5
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300))
+def test_fuzz_random_bytes(data: bytes) -> None:
+    _decode_or_reject(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(IDS), st.binary(max_size=300))
+def test_fuzz_random_bodies_behind_valid_headers(schema_id: int, body: bytes) -> None:
+    _decode_or_reject(b"\x00" + schema_id.to_bytes(4, "big") + body)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(SAMPLES),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["flip", "insert", "delete"]),
+            st.integers(0, 10**6),
+            st.integers(0, 255),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_fuzz_mutated_valid_encodings(sample: bytes, edits: list[tuple[str, int, int]]) -> None:
+    data = bytearray(sample)
+    for op, where, byte in edits:
+        i = where % (len(data) + 1)
+        if op == "insert":
+            data.insert(i, byte)
+        elif data and op == "flip":
+            data[i % len(data)] ^= byte or 1
+        elif data:
+            del data[i % len(data)]
+    _decode_or_reject(bytes(data))
