@@ -6,6 +6,7 @@ topic name fails loudly instead of creating a stray topic.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,24 @@ def ensure_topics(admin_config: dict[str, Any], specs: Iterable[TopicSpec]) -> l
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+    _wait_until_visible(admin, set(wanted))
     return created
+
+
+def _wait_until_visible(admin: AdminClient, names: set[str], timeout_s: float = 30.0) -> None:
+    """Creation returns before every broker lists the topic with its partitions; a client
+    that subscribes in between ignores the topic until its next metadata refresh (minutes)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        topics = admin.list_topics(timeout=10).topics
+        ready = {n for n in names if n in topics and topics[n].partitions and not topics[n].error}
+        if ready == names:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"topics not visible after {timeout_s:.0f} s: {sorted(names - ready)}"
+            )
+        time.sleep(0.1)
 
 
 # -- the catalogue --------------------------------------------------------------------------

@@ -87,6 +87,8 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
         stream_wait_empty=True,
+        broker_session_timeout=settings.consumer_session_timeout_s,
+        broker_heartbeat_interval=settings.consumer_session_timeout_s / 10,
         Table=SubjectTable,
     )
     source = app.topic(

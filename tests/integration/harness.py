@@ -1,0 +1,127 @@
+"""Helpers for integration tests: run ungebus components as real processes, read topics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+
+import schemas
+from bus.settings import PROJECT_ROOT, Settings
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One record read back from Kafka, decoded."""
+
+    topic: str
+    key: bytes | None
+    name: str
+    record: Mapping[str, Any]
+    headers: list[tuple[str, bytes]]
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment that gives a subprocess the same settings as the test."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "UNGEBUS_TOPIC_PREFIX": settings.topic_prefix,
+        "UNGEBUS_VAR_DIR": str(settings.var_dir),
+        **extra,
+    }
+    return env
+
+
+@contextmanager
+def running(
+    args: list[str], env: Mapping[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``ungebus <args>`` in the background; stop it (SIGTERM) afterwards."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bus", *args],
+            cwd=PROJECT_ROOT,
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def produce(settings: Settings, records: Iterable[tuple[str, str, Mapping[str, Any]]]) -> None:
+    """Publish (topic, schema name, record) with key = subject pseudonym, like a connector."""
+    producer = Producer(settings.producer_config())
+    for topic, name, record in records:
+        pseudonym = record["envelope"]["subject"]["pseudonym"]
+        producer.produce(
+            topic,
+            key=pseudonym.encode(),
+            value=schemas.encode(name, record),
+            headers=schemas.cloudevent_headers(record),
+        )
+    assert producer.flush(30) == 0
+
+
+def produce_raw(settings: Settings, topic: str, key: bytes | None, value: bytes) -> None:
+    producer = Producer(settings.producer_config())
+    producer.produce(topic, key=key, value=value)
+    assert producer.flush(30) == 0
+
+
+class Reader:
+    """Reads topics from the beginning and keeps everything decoded, for wait-until checks."""
+
+    def __init__(self, settings: Settings, topics: list[str], group: str) -> None:
+        self._consumer = Consumer(
+            settings.consumer_config(group, **{"isolation.level": "read_uncommitted"})
+        )
+        self._consumer.subscribe(topics)
+        self.seen: list[Seen] = []
+
+    def poll(self, timeout: float = 0.2) -> None:
+        for message in self._consumer.consume(num_messages=500, timeout=timeout):
+            if message.error() is not None:
+                continue
+            name, _version, record = schemas.decode(message.value())
+            self.seen.append(
+                Seen(message.topic(), message.key(), name, record, list(message.headers() or []))
+            )
+
+    def wait_for(
+        self, condition: Callable[[list[Seen]], bool], timeout: float = 60.0, what: str = ""
+    ) -> list[Seen]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.poll()
+            if condition(self.seen):
+                return self.seen
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or condition}")
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def of(self, name: str, **fields: Any) -> list[Seen]:
+        return [
+            s
+            for s in self.seen
+            if s.name == name and all(s.record.get(k) == v for k, v in fields.items())
+        ]
