@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka run test lint format unit integration bench clean
+.PHONY: help install kafka browser-deps run test lint format unit integration bench clean
 
 help:
 	@echo "make run    start the local Kafka broker and every ungebus component"
@@ -47,8 +47,12 @@ unit: install
 integration: kafka
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-test: lint kafka
+test: lint kafka browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The browser test drives Debian's Chromium (Playwright cannot download browsers here).
+browser-deps:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 run: kafka
 	$(BIN)/ungebus run

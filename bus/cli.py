@@ -15,8 +15,11 @@ _COMMANDS: dict[str, str] = {
     "local": "bus.local_kafka_cli:local",
     "run": "bus.run:run",
     "streams": "streams.cli:streams",
+    "explain": "streams.explain:explain",
+    "audit": "streams.audit_query:audit",
     "schemas": "schemas.cli:schemas_group",
     "generate": "schemas.cli:generate",
+    "inbox": "consumers.cli:inbox",
 }
 
 

@@ -1,1 +1,1 @@
-"""consumers of ungebus (see DESIGN.md)."""
+"""consumers of ungebus (see DESIGN.md): the youth unit's inbox in ``consumers.inbox``."""

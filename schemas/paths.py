@@ -75,7 +75,7 @@ def details_from(name: str, record: Mapping[str, Any], allowed: Iterable[str]) -
 
 def to_json(value: Any) -> str:
     """JSON for a decoded Avro value: dates ISO 8601, timestamps UTC with Z, bytes base64."""
-    return json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True)
+    return _ENCODER.encode(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -86,3 +86,8 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     raise TypeError(f"cannot JSON-encode {type(value).__name__}")
+
+
+# One encoder for every call: json.dumps with options builds a new one each time (the router
+# calls this for every field of every task).
+_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, sort_keys=True)

@@ -28,6 +28,7 @@ from bus.topics import SUBJECT_PARTITIONS, Topics
 from streams.outputs import Output
 from streams.policy import PARTNER_EVENTS, Policy
 from streams.router import InMessage, Router, SubjectStore
+from streams.writer import OutputWriter
 
 log = logging.getLogger("ungebus.router")
 EXIT_BATCH_FAILED = 70
@@ -116,20 +117,7 @@ def create_app(
     # the consent that releases it is being processed.
     state_lock = asyncio.Lock()
 
-    async def write(outputs: list[Output]) -> None:
-        """Send all outputs and wait until Kafka has every one of them."""
-        futures = [
-            await app.send(
-                o.topic,
-                key=o.key,
-                value=o.value,
-                headers=o.headers,
-                key_serializer="raw",
-                value_serializer="raw",
-            )
-            for o in outputs
-        ]
-        await asyncio.gather(*futures)
+    write = OutputWriter(settings).write
 
     @app.agent(source, concurrency=1)
     async def route(stream: Any) -> AsyncIterator[None]:

@@ -257,3 +257,23 @@ def test_poison_pill_goes_to_deadletter_and_the_next_record_is_routed(
     letter = letters[0].record
     assert letter["source_topic"] == topic and letter["error_type"] == "DecodeError"
     assert letter["reason"] and letter["source_offset"] >= 0
+
+
+def test_audit_query_lists_every_decision_about_one_person(
+    router: tuple[Settings, Reader],
+) -> None:
+    from streams.audit_query import decisions_about, render
+
+    settings, reader = router
+    person = _person()
+    first = _send(settings, "dropout_notice", records.dropout_notice(age=16, **person))
+    second = _send(
+        settings, "release_planning", records.release_planning("prison", age=16, **person)
+    )
+    reader.wait_for(lambda _: _audits(reader, first) and _audits(reader, second), what="audits")
+
+    found = list(decisions_about(person["pseudonym"], settings))
+    assert [r["event_id"] for r in found] == [first, second]
+    assert {r["unit"] for r in found[1]["routes"]} == {"jobcentre", "social_services", "youth_unit"}
+    text = render(found[0])
+    assert "youth_unit@161 on kui_12c" in text and "ROUTED" in text

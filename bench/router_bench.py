@@ -1,0 +1,379 @@
+"""Router benchmark: the faust router beside a raw confluent-kafka pass-through, same broker.
+
+- throughput: N synthetic partner events preloaded on the inbound topics; the raw reference
+  consumes them in batches and produces the same bytes to two topics (the router's task +
+  audit write load); then the real router (``ungebus streams``) drains the same topics.
+  Events/s for both, and their ratio.
+- latency: an open-loop generator publishes at half the router's own maximum; p50/p99 from
+  the partner's publish to the task on its topic.
+- policy size: decide() per second with the shipped policy (~10 rules) and with 1,000 rules.
+- recovery: the router restarted over a consent table of 1,000,000 people (its changelog),
+  time until it routes again, beside a restart over an empty table.
+
+Not a test: it asserts nothing about speed. Run with ``make bench``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+
+import schemas
+from bus.settings import PROJECT_ROOT, Settings
+from bus.topics import TopicSpec, ensure_topics
+from streams.consent import Consent, ConsentState
+from streams.decide import InboundEvent, decide
+from streams.policy import PARTNER_EVENTS, Policy, load_policy
+
+KEY = b"bench-only-pseudonym-key"
+ROUTED_KINDS = [
+    "dropout_notice",
+    "release_planning_prison",
+    "handover_uu",
+    "school_absence_signal",
+]
+
+
+def synthetic_events(count: int, seed: int = 11) -> list[tuple[str, dict[str, Any]]]:
+    """(schema name, record) for ``count`` valid synthetic partner events, fresh ids."""
+    per_kind = max(1, count // len(ROUTED_KINDS))
+    batch = schemas.generate_payloads(
+        seed=seed, count=per_kind * 2, invalid_share=0.0, kinds=ROUTED_KINDS
+    )
+    events: list[tuple[str, dict[str, Any]]] = []
+    for kind in ROUTED_KINDS:
+        for payload in batch.payloads[kind][:per_kind]:
+            model = schemas.parse_partner(kind, payload, today=batch.reference_date)
+            name, record = schemas.to_record(model, KEY, str(uuid.uuid4()))
+            events.append((name, record))
+    out = []
+    for i in range(count):
+        name, record = events[i % len(events)]
+        envelope = {**record["envelope"], "event_id": str(uuid.uuid4())}
+        out.append((name, {**record, "envelope": envelope}))
+    return out
+
+
+def _wire(
+    settings: Settings, events: list[tuple[str, dict[str, Any]]]
+) -> list[tuple[str, bytes, bytes]]:
+    return [
+        (
+            settings.topics.inbound(name),
+            record["envelope"]["subject"]["pseudonym"].encode(),
+            schemas.encode(name, record),
+        )
+        for name, record in events
+    ]
+
+
+def _produce_all(settings: Settings, wire: list[tuple[str, bytes, bytes]]) -> None:
+    producer = Producer(settings.producer_config(**{"linger.ms": 20}))
+    for topic, key, value in wire:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(60)
+
+
+def _count_until(
+    settings: Settings, topics: list[str], target: int, timeout_s: float, group: str
+) -> tuple[float, float]:
+    """Read ``topics`` until ``target`` records came; (time of first, time of last)."""
+    consumer = Consumer(settings.consumer_config(group, **{"isolation.level": "read_uncommitted"}))
+    consumer.subscribe(topics)
+    seen, first, last = 0, 0.0, 0.0
+    deadline = time.monotonic() + timeout_s
+    try:
+        while seen < target and time.monotonic() < deadline:
+            batch = consumer.consume(num_messages=1000, timeout=0.2)
+            now = time.monotonic()
+            for message in batch:
+                if message.error() is None:
+                    seen += 1
+                    first = first or now
+                    last = now
+    finally:
+        consumer.close()
+    if seen < target:
+        raise RuntimeError(f"only {seen} of {target} records arrived within {timeout_s:.0f} s")
+    return first, last
+
+
+def raw_pass_through(settings: Settings, count: int) -> float:
+    """Events/s of a bare confluent-kafka consumer + producer doing the router's I/O."""
+    out_task, out_audit = f"{settings.topic_prefix}ref.task", f"{settings.topic_prefix}ref.audit"
+    ensure_topics(settings.kafka_config(), [TopicSpec(out_task, 1), TopicSpec(out_audit, 1)])
+    consumer = Consumer(settings.consumer_config(f"{settings.topic_prefix}ref"))
+    consumer.subscribe([settings.topics.inbound(e) for e in PARTNER_EVENTS])
+    producer = Producer(settings.producer_config())
+    done, start = 0, 0.0
+    while done < count:
+        batch = consumer.consume(num_messages=500, timeout=1.0)
+        start = start or time.monotonic()
+        for message in batch:
+            if message.error() is not None:
+                continue
+            producer.produce(out_task, key=message.key(), value=message.value())
+            producer.produce(out_audit, key=message.key(), value=message.value())
+            done += 1
+        producer.flush(30)
+        if batch:
+            consumer.commit(asynchronous=False)
+    elapsed = time.monotonic() - start
+    consumer.close()
+    return count / elapsed
+
+
+@contextmanager
+def router_process(settings: Settings, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    import os
+    import signal
+
+    environment = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "UNGEBUS_TOPIC_PREFIX": settings.topic_prefix,
+        "UNGEBUS_VAR_DIR": str(settings.var_dir),
+        **env,
+    }
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bus", "streams", "--loglevel", "warn"],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def router_throughput(settings: Settings, count: int, log: Path) -> float:
+    with router_process(settings, log):
+        first, last = _count_until(
+            settings, [settings.topics.audit_routing], count, 600, f"{settings.topic_prefix}thr"
+        )
+    return count / max(last - first, 1e-6)
+
+
+def latency_at(settings: Settings, rate: float, seconds: float, log: Path) -> dict[str, float]:
+    """Open loop: publish at ``rate``/s regardless of the router; latency publish -> task."""
+    events = synthetic_events(int(rate * seconds), seed=23)
+    wire = _wire(settings, events)
+    task_topics = [s.name for s in settings.topics.catalogue() if ".tasks." in f".{s.name}"]
+    consumer = Consumer(
+        settings.consumer_config(
+            f"{settings.topic_prefix}lat", **{"isolation.level": "read_uncommitted"}
+        )
+    )
+    consumer.subscribe(task_topics)
+    published: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    producer = Producer(settings.producer_config(**{"linger.ms": 0}))
+    expected = {
+        record["envelope"]["event_id"]
+        for name, record in events
+        if decide(InboundEvent(name, record), ConsentState(), load_policy(), _now()).routes
+    }
+    with router_process(settings, log):
+        _warm_up(settings, consumer)
+        start = time.monotonic()
+        for i, ((topic, key, value), (_name, record)) in enumerate(zip(wire, events, strict=True)):
+            due = start + i / rate
+            while (now := time.monotonic()) < due:
+                _drain(consumer, arrived, timeout=min(due - now, 0.005))
+            event_id = record["envelope"]["event_id"]
+            published[event_id] = time.monotonic()
+            producer.produce(topic, key=key, value=value)
+            producer.poll(0)
+        producer.flush(30)
+        deadline = time.monotonic() + 60
+        while not expected <= arrived.keys() and time.monotonic() < deadline:
+            _drain(consumer, arrived, timeout=0.2)
+    consumer.close()
+    latencies = sorted((arrived[e] - published[e]) * 1000 for e in expected if e in arrived)
+    return {
+        "rate_per_s": rate,
+        "events": len(expected),
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "max_ms": latencies[-1],
+    }
+
+
+def _warm_up(settings: Settings, consumer: Consumer) -> None:
+    """One event through the router first, so start-up is not counted as latency."""
+    name, record = synthetic_events(1, seed=99)[0]
+    arrived: dict[str, float] = {}
+    _produce_all(settings, _wire(settings, [(name, record)]))
+    deadline = time.monotonic() + 120
+    while record["envelope"]["event_id"] not in arrived and time.monotonic() < deadline:
+        _drain(consumer, arrived, timeout=0.2)
+
+
+def _drain(consumer: Consumer, arrived: dict[str, float], timeout: float) -> None:
+    for message in consumer.consume(num_messages=1000, timeout=max(timeout, 0)):
+        if message.error() is None:
+            now = time.monotonic()
+            task = schemas.decode(message.value()).record
+            arrived.setdefault(task["event_id"], now)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def policy_with_rules(policy: Policy, total: int) -> Policy:
+    """The shipped policy padded with rules that never match (a foreign source kind)."""
+    raw = policy.model_dump(mode="python")
+    base = raw["rules"]
+    padding = []
+    for i in range(total - len(base)):
+        rule = dict(base[i % len(base)])
+        rule["id"] = f"padding.{i}"
+        rule["age"] = {"min": 100, "max": 150}
+        padding.append(rule)
+    raw["rules"] = [*padding, *base]
+    return Policy.model_validate(raw)
+
+
+def decide_rate(policy: Policy, events: list[tuple[str, dict[str, Any]]], seconds: float) -> float:
+    inbound = [InboundEvent(n, r) for n, r in events]
+    state, now = ConsentState(), _now()
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        decide(inbound[done % len(inbound)], state, policy, now)
+        done += 1
+    return done / (time.perf_counter() - start)
+
+
+def recovery(settings: Settings, people: int, log: Path) -> dict[str, float]:
+    """Restart time of the router over a consent table of ``people`` (written to its changelog)."""
+    empty = _time_to_first_route(settings, log, "empty")
+    changelog = f"{settings.topic_prefix}ungebus-router-consents-changelog"
+    state = ConsentState(
+        (
+            Consent(
+                "bench", "adult_relocation", "youth_unit", "161", "young_person",
+                _now(), _now().date() + dt.timedelta(days=365),
+            ),
+        )
+    ).to_json()  # fmt: skip
+    producer = Producer(settings.producer_config(**{"linger.ms": 50, "batch.num.messages": 10000}))
+    start = time.monotonic()
+    for i in range(people):
+        key = f"{i:064x}".encode()
+        while True:
+            try:
+                producer.produce(changelog, key=key, value=state, partition=_partition(key))
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(120)
+    written = time.monotonic() - start
+    full = _time_to_first_route(settings, log, "full")
+    return {
+        "people": people,
+        "changelog_write_s": written,
+        "restart_empty_s": empty,
+        "restart_full_s": full,
+        "recovery_s": full - empty,
+    }
+
+
+def _partition(key: bytes) -> int:
+    from aiokafka.partitioner import murmur2
+
+    return int((murmur2(key) & 0x7FFFFFFF) % 3)
+
+
+def _time_to_first_route(settings: Settings, log: Path, label: str) -> float:
+    name, record = synthetic_events(1, seed=hash(label) % 1000)[0]
+    start = time.monotonic()
+    with router_process(settings, log):
+        _produce_all(settings, _wire(settings, [(name, record)]))
+        consumer = Consumer(settings.consumer_config(f"{settings.topic_prefix}rec-{label}"))
+        consumer.subscribe([settings.topics.audit_routing])
+        event_id = record["envelope"]["event_id"]
+        deadline = time.monotonic() + 600
+        found = False
+        while not found and time.monotonic() < deadline:
+            for message in consumer.consume(num_messages=1000, timeout=0.2):
+                value = message.value()
+                if message.error() is None and value is not None:
+                    found = found or schemas.decode(value).record["event_id"] == event_id
+        elapsed = time.monotonic() - start
+        consumer.close()
+    if not found:
+        raise RuntimeError(f"the router did not route again within 600 s ({label})")
+    return elapsed
+
+
+def run(
+    bootstrap: str, count: int = 20_000, people: int = 1_000_000, work: Path | None = None
+) -> dict[str, Any]:
+    work = work or PROJECT_ROOT / "var" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "router.log"
+
+    def fresh(label: str) -> Settings:
+        settings = Settings(
+            kafka_bootstrap_servers=bootstrap,
+            topic_prefix=f"bench-{label}-{uuid.uuid4().hex[:6]}.",
+            var_dir=work / label,
+        )
+        (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
+        ensure_topics(settings.kafka_config(), settings.topics.catalogue())
+        return settings
+
+    results: dict[str, Any] = {"events": count}
+    settings = fresh("throughput")
+    _step(f"generating and preloading {count} events")
+    _produce_all(settings, _wire(settings, synthetic_events(count)))
+    _step("raw confluent-kafka pass-through")
+    results["raw_events_per_s"] = raw_pass_through(settings, count)
+    _step("router")
+    results["router_events_per_s"] = router_throughput(settings, count, log)
+    results["ratio"] = results["router_events_per_s"] / results["raw_events_per_s"]
+    half = results["router_events_per_s"] / 2
+    _step(f"latency at half the router's maximum ({half:.0f} events/s)")
+    results["latency_at_half_load"] = latency_at(fresh("latency"), half, 20.0, log)
+    _step("decide() with 10 and 1,000 rules")
+    policy, events = load_policy(), synthetic_events(2000, seed=5)
+    results["decide_per_s"] = {
+        f"{len(policy.rules)}_rules": decide_rate(policy, events, 3.0),
+        "1000_rules": decide_rate(policy_with_rules(policy, 1000), events, 3.0),
+    }
+    _step(f"consent-table recovery with {people:,} people")
+    results["consent_recovery"] = recovery(fresh("recovery"), people, log)
+    return results
+
+
+def _step(text: str) -> None:
+    print(f"  router bench: {text}...", flush=True)
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:9092"), indent=2))

@@ -1,0 +1,67 @@
+"""``ungebus inbox``: the youth unit's inbox (web page, JSON API and Kafka feed)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from schemas import KOMMUNEKODER, UNITS
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def inbox(ctx: click.Context) -> None:
+    """Run the inbox of one municipality's units (UNGEBUS_INBOX_* settings), until Ctrl-C."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from confluent_kafka import KafkaException
+    from pydantic import ValidationError
+
+    from consumers.inbox.caseworkers import AccountsError
+    from consumers.inbox.service import serve
+    from consumers.inbox.settings import InboxSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        serve(InboxSettings(), echo=click.echo)
+    except (AccountsError, ValidationError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KafkaException as exc:
+        raise click.ClickException(f"Kafka did not answer: {exc}") from exc
+
+
+@inbox.command("migrate")
+def migrate_command() -> None:
+    """Bring the task store's schema up to date (the inbox also does this at every start)."""
+    from consumers.inbox.migrate import migrate
+    from consumers.inbox.settings import InboxSettings
+    from consumers.inbox.store import connect
+
+    settings = InboxSettings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    engine = connect(settings.database_url)
+    migrate(engine)
+    click.echo(f"Task store up to date: {engine.url.render_as_string()}")
+
+
+@inbox.command("add-caseworker")
+@click.argument("staff_id")
+@click.option("--kommunekode", type=click.Choice(sorted(KOMMUNEKODER)), required=True)
+@click.option("--unit", type=click.Choice(UNITS), required=True)
+@click.option("--api-token", is_flag=True, help="Also issue a bearer token for the JSON API.")
+@click.password_option(help="Asked for when not given.")
+def add_caseworker(
+    staff_id: str, kommunekode: str, unit: str, api_token: bool, password: str
+) -> None:
+    """Add (or reset) a caseworker account in the users file; passwords are stored hashed."""
+    from consumers.inbox.caseworkers import Caseworker, add_account
+    from consumers.inbox.settings import InboxSettings
+
+    path = InboxSettings().users_file
+    token = add_account(
+        path, Caseworker(staff_id, kommunekode, unit), password, api_token=api_token
+    )
+    click.echo(f"{staff_id} can sign in to the inbox of {unit} in {kommunekode} ({path}).")
+    if token:
+        click.echo(f"API token (shown once): {token}")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the inbox's task store (run by ``consumers.inbox.migrate``)."""

@@ -1,0 +1,144 @@
+"""The caseworker's pages: sign in, the unit's open tasks, one task, take over."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from consumers.inbox import labels
+from consumers.inbox.caseworkers import Caseworker
+from consumers.inbox.take_over import TakeOverRefused, find_task
+from consumers.inbox.tasks import inbox_order
+from consumers.inbox.views import escalation_view, task_view
+from consumers.inbox.web import (
+    CSRF_FIELD,
+    check_csrf,
+    csrf_token,
+    page_caseworker,
+    services,
+    session_caseworker,
+)
+
+router = APIRouter(include_in_schema=False)
+SignedIn = Annotated[Caseworker, Depends(page_caseworker)]
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    caseworker: Caseworker | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    base = {
+        "caseworker": caseworker,
+        "csrf_token": csrf_token(request),
+        "csrf_field": CSRF_FIELD,
+        "flash": request.session.pop("flash", None),
+    }
+    if caseworker is not None:
+        base["unit"] = labels.unit_label(caseworker.unit)
+        base["municipality"] = labels.municipality(caseworker.kommunekode)
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+        request, template, {**base, **context}, status_code=status_code
+    )
+    return response
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/tasks", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request) -> Response:
+    if session_caseworker(request) is not None:
+        return RedirectResponse("/tasks", status_code=303)
+    return render(request, "login.html", {"error": None, "staff_id": ""})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    staff_id: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1000)],
+    csrf: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    caseworker = services(request).caseworkers.sign_in(staff_id.strip(), password)
+    if caseworker is None:
+        context = {"error": "Wrong staff id or password.", "staff_id": staff_id}
+        return render(request, "login.html", context, status_code=401)
+    request.session.clear()  # a fresh session (and CSRF token) for the signed-in caseworker
+    request.session["staff_id"] = caseworker.staff_id
+    return RedirectResponse("/tasks", status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form(alias=CSRF_FIELD)] = "") -> Response:
+    check_csrf(request, csrf)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/tasks")
+def task_list(request: Request, caseworker: SignedIn) -> Response:
+    svc = services(request)
+    now = svc.clock()
+    kommunekode, unit = caseworker.kommunekode, caseworker.unit
+    open_tasks = inbox_order(svc.store.open_tasks(kommunekode, unit), now)
+    context = {
+        "tasks": [task_view(t, now, svc.tz) for t in open_tasks],
+        "escalations": [
+            escalation_view(e, svc.tz) for e in svc.store.escalations(kommunekode, unit)
+        ],
+        "known": {t.task.task_id for t in open_tasks},
+        "taken": [
+            task_view(t, now, svc.tz) for t in svc.store.recently_taken_over(kommunekode, unit)
+        ],
+    }
+    return render(request, "tasks.html", context, caseworker)
+
+
+@router.get("/tasks/{task_id}")
+def task_page(request: Request, task_id: str, caseworker: SignedIn) -> Response:
+    svc = services(request)
+    try:
+        found = find_task(svc.store, caseworker, task_id)
+    except TakeOverRefused as refused:
+        return _refused(request, caseworker, refused)
+    context = {"task": task_view(found, svc.clock(), svc.tz), "error": None}
+    return render(request, "task.html", context, caseworker)
+
+
+@router.post("/tasks/{task_id}/take-over")
+def take_over(
+    request: Request,
+    task_id: str,
+    caseworker: SignedIn,
+    csrf: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        check_csrf(request, csrf)
+    except HTTPException as exc:
+        return _error(request, caseworker, exc.status_code, str(exc.detail))
+    svc = services(request)
+    try:
+        result = svc.take_overs.take_over(caseworker, task_id, note, svc.clock())
+    except TakeOverRefused as refused:
+        return _refused(request, caseworker, refused)
+    if result.published:
+        request.session["flash"] = "You took over this task; the unit's acknowledgement is sent."
+    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+
+def _refused(request: Request, caseworker: Caseworker, refused: TakeOverRefused) -> Response:
+    return _error(request, caseworker, refused.status, refused.reason)
+
+
+def _error(request: Request, caseworker: Caseworker, status: int, message: str) -> Response:
+    context = {"status": status, "message": message}
+    return render(request, "error.html", context, caseworker, status_code=status)

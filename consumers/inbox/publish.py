@@ -1,0 +1,60 @@
+"""Publishing that waits for Kafka's acknowledgement: nothing counts as sent before that."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from consumers.inbox.records import Outgoing
+
+
+class NotDelivered(RuntimeError):
+    """Kafka did not acknowledge a record in time, or refused it."""
+
+
+class Publisher:
+    """An idempotent (acks=all) producer; ``publish`` returns once every record is acknowledged.
+
+    Thread-safe: the web threads and the feed may publish at the same time.
+    """
+
+    def __init__(self, producer_config: dict[str, Any], timeout_s: float) -> None:
+        self._producer = Producer(producer_config)
+        self._timeout_s = timeout_s
+
+    def publish(self, records: Sequence[Outgoing]) -> None:
+        futures: list[Future[None]] = []
+        for out in records:
+            future: Future[None] = Future()
+            futures.append(future)
+            self._producer.produce(
+                out.topic,
+                key=out.key,
+                value=out.value,
+                headers=out.headers,
+                on_delivery=_settle(future),
+            )
+        deadline = time.monotonic() + self._timeout_s
+        while not all(f.done() for f in futures):
+            if time.monotonic() > deadline:
+                raise NotDelivered(f"Kafka did not acknowledge within {self._timeout_s:g} s")
+            self._producer.poll(0.05)
+        for future in futures:
+            future.result()  # raises NotDelivered
+
+    def close(self) -> None:
+        self._producer.flush(self._timeout_s)
+
+
+def _settle(future: Future[None]) -> Any:
+    def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+        if err is None:
+            future.set_result(None)
+        else:
+            future.set_exception(NotDelivered(f"Kafka refused the record: {err.str()}"))
+
+    return on_delivery

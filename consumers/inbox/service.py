@@ -1,0 +1,179 @@
+"""The inbox as one service: database, accounts, Kafka feed and web app, wired once.
+
+``Inbox.open(settings)`` builds it; ``serve`` runs it in the foreground (``ungebus inbox``);
+``BackgroundServer`` runs the web app in a thread (for ``ungebus run`` and the tests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from bus.topics import ensure_topics
+from consumers.inbox.caseworkers import AccountsError, Caseworkers, DemoAccount, ensure_demo_account
+from consumers.inbox.feed import TaskFeed, utc_now
+from consumers.inbox.migrate import migrate
+from consumers.inbox.publish import Publisher
+from consumers.inbox.settings import InboxSettings
+from consumers.inbox.store import TaskStore, connect
+from consumers.inbox.take_over import TakeOverService
+from consumers.inbox.views import zone
+from consumers.inbox.web import Services, create_app
+
+log = logging.getLogger(__name__)
+
+
+def inbox_topics(settings: InboxSettings) -> set[str]:
+    """Every topic the inbox reads or writes."""
+    topics = settings.topics
+    return {
+        *settings.task_topics,
+        *settings.escalation_topics,
+        topics.task_acks,
+        topics.deadletter,
+    }
+
+
+def session_secret(settings: InboxSettings) -> str:
+    """From settings; else a random key made once in var_dir (mode 0600), kept across restarts."""
+    if settings.inbox_session_secret is not None:
+        return settings.inbox_session_secret.get_secret_value()
+    path = settings.var_dir / "inbox-session.key"
+    if not path.exists():
+        _write_private(path, secrets.token_hex(32), exclusive=True)
+    return path.read_text().strip()
+
+
+def _write_private(path: Path, content: str, *, exclusive: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return  # another process made it first
+    with os.fdopen(fd, "w") as out:
+        out.write(content)
+
+
+@dataclass
+class Inbox:
+    settings: InboxSettings
+    engine: Engine
+    store: TaskStore
+    publisher: Publisher
+    feed: TaskFeed
+    app: FastAPI
+    demo: DemoAccount | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, settings: InboxSettings, clock: Callable[[], dt.datetime] = utc_now) -> Inbox:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        wanted = inbox_topics(settings)
+        specs = [spec for spec in settings.topics.catalogue() if spec.name in wanted]
+        ensure_topics(settings.kafka_config(), specs)
+        engine = connect(settings.database_url)
+        migrate(engine)
+        demo = None
+        if settings.inbox_demo_account:
+            demo = ensure_demo_account(
+                settings.users_file, settings.inbox_kommunekode, settings.inbox_units[0]
+            )
+            if demo is not None:
+                _write_private(
+                    settings.var_dir / "inbox-demo.txt",
+                    f"staff id: {demo.staff_id}\npassword: {demo.password}\n"
+                    f"api token: {demo.api_token}\n",
+                )
+        if not settings.users_file.exists():
+            raise AccountsError(
+                f"no caseworker accounts at {settings.users_file}: add one with "
+                "`ungebus inbox add-caseworker`"
+            )
+        store = TaskStore(engine)
+        publisher = Publisher(settings.producer_config(), settings.inbox_ack_timeout_s)
+        services = Services(
+            settings=settings,
+            store=store,
+            caseworkers=Caseworkers(settings.users_file),
+            take_overs=TakeOverService(store, publisher, settings.topics.task_acks),
+            clock=clock,
+            tz=zone(settings.inbox_timezone),
+        )
+        app = create_app(services, session_secret(settings))
+        feed = TaskFeed(settings, store, publisher, clock)
+        return cls(settings, engine, store, publisher, feed, app, demo)
+
+    def start_feed(self) -> None:
+        self._thread = threading.Thread(
+            target=self.feed.run, args=(self._stop,), name="inbox-feed", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.feed.close()  # leave the consumer group now, so a successor need not wait
+        self.publisher.close()
+        self.engine.dispose()
+
+
+class BackgroundServer:
+    """uvicorn in a daemon thread; port 0 picks a free port (see ``url``)."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="inbox-web", daemon=True)
+        self.url = ""
+
+    def start(self, timeout_s: float = 30.0) -> str:
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the inbox web server stopped while starting")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the inbox web server did not start in {timeout_s:g} s")
+            time.sleep(0.02)
+        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def serve(settings: InboxSettings, echo: Callable[[str], None]) -> None:
+    """Run the feed and the web app until Ctrl-C."""
+    inbox = Inbox.open(settings)
+    if inbox.demo is not None:
+        echo(
+            f"Demo caseworker created for {settings.inbox_units[0]} in "
+            f"{settings.inbox_kommunekode}: staff id {inbox.demo.staff_id}, password "
+            f"{inbox.demo.password} (also in {settings.var_dir / 'inbox-demo.txt'})"
+        )
+    inbox.start_feed()
+    echo(
+        f"Inbox for {settings.inbox_kommunekode} ({', '.join(settings.inbox_units)}) on "
+        f"http://{settings.inbox_host}:{settings.inbox_port}/ - Kafka at "
+        f"{settings.kafka_bootstrap_servers}, tasks in {inbox.engine.url.render_as_string()}"
+    )
+    try:
+        uvicorn.run(inbox.app, host=settings.inbox_host, port=settings.inbox_port, log_level="info")
+    finally:
+        inbox.close()

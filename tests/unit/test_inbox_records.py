@@ -1,0 +1,129 @@
+"""The wire boundary: what the inbox accepts from Kafka, and what it writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import schemas
+from consumers.inbox.records import (
+    Destination,
+    Rejected,
+    acknowledgement,
+    dead_letter,
+    header,
+    read,
+)
+from consumers.inbox.tasks import Escalation, TakeOver, Task
+
+NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+YOUTH = Destination("tasks", "161", "youth_unit")
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def routed(**overrides: Any) -> dict[str, Any]:
+    return {
+        "task_id": "t-1",
+        "event_id": "e-1",
+        "event_type": "dk.ungebus.dropout_notice.v1",
+        "unit": "youth_unit",
+        "kommunekode": "161",
+        "basis": {"kind": "statute", "id": "kui_12c", "citation": "KUI § 12 c"},
+        "consent_id": None,
+        "due_by": NOW + dt.timedelta(days=5),
+        "priority": "high",
+        "policy_version": "2026-11-27.1",
+        "subject_pseudonym": "ab" * 32,
+        "details": {"envelope.subject.cpr": '"1403091234"'},
+        "routed_at": NOW,
+        **overrides,
+    }
+
+
+def test_a_routed_task_for_this_unit_is_read_with_its_trace() -> None:
+    task = read(YOUTH, schemas.encode("routed_task", routed()), [("traceparent", TRACE.encode())])
+    assert isinstance(task, Task)
+    assert (task.task_id, task.unit, task.kommunekode, task.traceparent) == (
+        "t-1",
+        "youth_unit",
+        "161",
+        TRACE,
+    )
+    assert task.due_by == NOW + dt.timedelta(days=5)
+
+
+def test_undecodable_wrong_schema_and_wrong_recipient_are_rejected() -> None:
+    garbage = read(YOUTH, b"\x00\x00\x00\x01junk", None)
+    assert isinstance(garbage, Rejected) and garbage.error_type.startswith("decode:")
+    assert isinstance(read(YOUTH, None, None), Rejected)
+
+    other_unit = read(YOUTH, schemas.encode("routed_task", routed(unit="jobcentre")), None)
+    assert isinstance(other_unit, Rejected)
+    assert other_unit.error_type == "validate:wrong_recipient"
+    assert other_unit.event_id == "e-1"
+    assert "1403091234" not in other_unit.reason
+
+    other_town = read(YOUTH, schemas.encode("routed_task", routed(kommunekode="151")), None)
+    assert isinstance(other_town, Rejected)
+
+    escalations = Destination("escalations", "161", "youth_unit")
+    wrong_kind = read(escalations, schemas.encode("routed_task", routed()), None)
+    assert isinstance(wrong_kind, Rejected)
+    assert wrong_kind.error_type == "validate:unexpected_schema"
+
+
+def test_an_escalation_is_shown_to_the_unit_whose_topic_carried_it() -> None:
+    record = {
+        "task_id": "t-1",
+        "event_id": "e-1",
+        "event_type": "dk.ungebus.handover.v1",
+        "unit": "youth_unit",
+        "kommunekode": "151",
+        "subject_pseudonym": "ab" * 32,
+        "due_by": NOW,
+        "escalated_at": NOW + dt.timedelta(days=2),
+        "escalated_to": "sender",
+        "level": 1,
+        "reason": "not taken over in time",
+        "notify_kommunekode": "161",
+    }
+    found = read(
+        Destination("escalations", "161", "youth_unit"),
+        schemas.encode("task_escalated", record),
+        None,
+    )
+    assert isinstance(found, Escalation)
+    assert (found.kommunekode, found.unit, found.escalated_to) == ("161", "youth_unit", "sender")
+
+
+def test_acknowledgement_round_trips_and_carries_the_trace_not_the_cpr() -> None:
+    task = read(YOUTH, schemas.encode("routed_task", routed()), [("traceparent", TRACE.encode())])
+    assert isinstance(task, Task)
+    out = acknowledgement("task-acks", task, TakeOver("yu-1", NOW, "phoned"))
+    name, _, record = schemas.decode(out.value)
+    assert name == "task_taken_over"
+    assert record["taken_over_by"] == "yu-1" and record["taken_over_at"] == NOW
+    assert out.key == task.subject_pseudonym.encode()
+    assert header(out.headers, "traceparent") == TRACE
+    assert header(out.headers, "ce_type") == "dk.ungebus.task_taken_over.v1"
+    assert not any(b"1403091234" in (v if isinstance(v, bytes) else b"") for _, v in out.headers)
+
+
+def test_dead_letter_keeps_the_original_bytes_and_reason() -> None:
+    out = dead_letter(
+        "deadletter",
+        Rejected("decode:bad_magic_byte", "magic byte is 7"),
+        source_topic="tasks.161.youth_unit",
+        source_partition=0,
+        source_offset=42,
+        key=b"k",
+        value=b"\x07raw",
+        headers=[("traceparent", TRACE.encode())],
+        now=NOW,
+    )
+    name, _, record = schemas.decode(out.value)
+    assert name == "dead_letter"
+    assert record["component"] == "inbox"
+    assert record["original_value"] == b"\x07raw"
+    assert record["source_offset"] == 42
+    assert record["original_headers"] == [{"key": "traceparent", "value": TRACE.encode()}]
