@@ -36,16 +36,22 @@ def rate(work: Callable[[int], object], n: int, seconds: float) -> float:
     return done / elapsed
 
 
+def run(seconds: float = 1.5) -> dict[str, float]:
+    records = dropout_notices(200)
+    wire = [encode("dropout_notice", r) for r in records]
+    return {
+        "bytes_on_wire": sum(map(len, wire)) / len(wire),
+        "encode_per_s": rate(lambda i: encode("dropout_notice", records[i]), len(records), seconds),
+        "decode_per_s": rate(lambda i: decode(wire[i]), len(wire), seconds),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=1.5, help="per measurement")
-    args = parser.parse_args()
-    records = dropout_notices(200)
-    wire = [encode("dropout_notice", r) for r in records]
-    size = sum(map(len, wire)) / len(wire)
-    encode_rate = rate(lambda i: encode("dropout_notice", records[i]), len(records), args.seconds)
-    decode_rate = rate(lambda i: decode(wire[i]), len(wire), args.seconds)
-    print(f"dropout_notice v2, {size:.0f} bytes on the wire (mean of {len(wire)})")
+    result = run(parser.parse_args().seconds)
+    encode_rate, decode_rate = result["encode_per_s"], result["decode_per_s"]
+    print(f"dropout_notice v2, {result['bytes_on_wire']:.0f} bytes on the wire")
     print(f"encode: {encode_rate:>10,.0f} records/s  ({1e6 / encode_rate:6.1f} µs/record)")
     print(f"decode: {decode_rate:>10,.0f} records/s  ({1e6 / decode_rate:6.1f} µs/record)")
 

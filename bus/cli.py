@@ -19,6 +19,7 @@ _COMMANDS: dict[str, str] = {
     "audit": "streams.audit_query:audit",
     "schemas": "schemas.cli:schemas_group",
     "generate": "schemas.cli:generate",
+    "connect": "connectors.cli:connect",
     "inbox": "consumers.cli:inbox",
 }
 

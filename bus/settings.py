@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     router_batch_size: int = Field(default=500, ge=1)
     router_dedupe_days: int = Field(default=90, ge=1)
     router_hold_check_interval_s: float = Field(default=60.0, gt=0)
+    tracker_check_interval_s: float = Field(default=30.0, gt=0)
+    # A take-over may be read before its task (separate topics); after this it is rejected.
+    tracker_unknown_ack_grace_s: float = Field(default=300.0, ge=0)
     # How long a dead worker keeps its partitions before the group hands them to another.
     consumer_session_timeout_s: float = Field(default=30.0, ge=6)
     topic_prefix: str = Field(default="", description="namespace for every topic name")

@@ -14,6 +14,8 @@ from typing import Any
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.error import KafkaError, KafkaException
 
+from schemas.domain import KOMMUNEKODER, UNITS
+
 DAY_MS = 24 * 60 * 60 * 1000
 
 
@@ -78,19 +80,6 @@ def _wait_until_visible(admin: AdminClient, names: set[str], timeout_s: float = 
 # count: the router joins an event with the consent state held for the same partition.
 SUBJECT_PARTITIONS = 3
 
-KOMMUNEKODER: dict[str, str] = {
-    "151": "Ballerup",
-    "153": "Brøndby",
-    "161": "Glostrup",
-    "163": "Herlev",
-    "165": "Albertslund",
-    "167": "Hvidovre",
-    "169": "Høje-Taastrup",
-    "175": "Rødovre",
-    "183": "Ishøj",
-    "187": "Vallensbæk",
-}
-UNITS = ("youth_unit", "jobcentre", "family_services", "social_services", "ssp")
 
 INBOUND_EVENTS = ("dropout_notice", "release_planning", "handover", "school_absence_signal")
 
@@ -132,6 +121,12 @@ class Topics:
         _check_unit(kommunekode, unit)
         return f"{self.prefix}tasks.{kommunekode}.{unit}"
 
+    def handovers(self, kommunekode: str) -> str:
+        """handovers.<kommunekode>: whether the young people this municipality handed over
+        have been taken over yet (it keeps responsibility until they have)."""
+        _check_unit(kommunekode, UNITS[0])
+        return f"{self.prefix}handovers.{kommunekode}"
+
     def escalations(self, kommunekode: str, unit: str) -> str:
         """escalations.<kommunekode>.<unit>: tasks nobody took over in time, for the lead."""
         _check_unit(kommunekode, unit)
@@ -148,16 +143,16 @@ class Topics:
             TopicSpec(self.consent, SUBJECT_PARTITIONS, config={"retention.ms": "-1"}),
             TopicSpec(self.audit_routing, 3, config=retention_days(5 * 365)),
             TopicSpec(self.deadletter, 1, config=retention_days(90)),
-            TopicSpec(self.task_acks, 3, config=retention_days(365)),
+            TopicSpec(self.task_acks, SUBJECT_PARTITIONS, config=retention_days(365)),
         ]
+        # Task topics are keyed by pseudonym too: the handover tracker keeps open tasks in a
+        # table partitioned like the take-over acknowledgements.
+        year = retention_days(365)
         for kommunekode in KOMMUNEKODER:
+            specs.append(TopicSpec(self.handovers(kommunekode), SUBJECT_PARTITIONS, config=year))
             for unit in UNITS:
-                specs.append(
-                    TopicSpec(self.tasks(kommunekode, unit), 1, config=retention_days(365))
-                )
-                specs.append(
-                    TopicSpec(self.escalations(kommunekode, unit), 1, config=retention_days(365))
-                )
+                for name in (self.tasks(kommunekode, unit), self.escalations(kommunekode, unit)):
+                    specs.append(TopicSpec(name, SUBJECT_PARTITIONS, config=year))
         return specs
 
 

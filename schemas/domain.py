@@ -49,6 +49,7 @@ class EventType(StrEnum):
     TASK_ESCALATED = f"{NAMESPACE}.task_escalated.v1"
     ROUTING_DECISION = f"{NAMESPACE}.routing_decision.v1"
     DEAD_LETTER = f"{NAMESPACE}.dead_letter.v1"
+    HANDOVER_STATUS = f"{NAMESPACE}.handover_status.v1"
 
 
 def event_type_of(name: str) -> EventType:

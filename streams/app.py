@@ -1,22 +1,24 @@
-"""The faust shell around the router: consume, hand each record to :class:`Router`, write.
+"""The faust shell around the router and the handover tracker: consume, decide, write.
 
 Reliability rules (see DESIGN.md, known traps):
-- one agent, concurrency 1 (faust-streaming #606);
-- faust acks a record when the agent moves on, even after a failure; so nothing may fail
-  here silently: the router turns every bad record into a dead letter, and if Kafka does not
-  acknowledge our outputs the process exits at once (``os._exit``), before anything is acked or
-  committed, and a restart processes the batch again (task ids are deterministic, the inbox
-  stores a task once);
-- tables are written only after Kafka has the batch's outputs, so a crash never leaves state
-  claiming an event was routed when its task is not on Kafka.
+- one agent per input, concurrency 1 (faust-streaming #606);
+- faust acks a record when the agent moves on, even after a failure; so the agents read with
+  manual acks and ack through a :class:`~streams.window.Window` only after Kafka has every
+  output; the router and the tracker turn every bad record into a dead letter; if Kafka does
+  not acknowledge the outputs the process exits at once (``os._exit``) before anything is
+  acked, and a restart handles the window again (task ids are deterministic, the inbox stores
+  a task once);
+- tables are written only after Kafka has the window's outputs, so a crash never leaves state
+  claiming an event was routed when its task is not on Kafka;
+- ``stream.take()`` is not used: under load it stopped delivering records after a restart.
 """
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -25,10 +27,14 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from bus.settings import Settings
 from bus.topics import SUBJECT_PARTITIONS, Topics
-from streams.outputs import Output
+from schemas.domain import KOMMUNEKODER, UNITS
+from streams.outputs import InMessage
+from streams.overlay import TableOverlay
 from streams.policy import PARTNER_EVENTS, Policy
-from streams.router import InMessage, Router, SubjectStore
-from streams.writer import OutputWriter
+from streams.router import Router, SubjectStore
+from streams.tracker import Tracker
+from streams.window import Window
+from streams.writer import DeliveryFailed, OutputWriter
 
 log = logging.getLogger("ungebus.router")
 EXIT_BATCH_FAILED = 70
@@ -113,43 +119,67 @@ def create_app(
     seen = table("seen", "Event ids already routed, per subject pseudonym (duplicates)")
     router = Router(policy, topics, dedupe_days=settings.router_dedupe_days)
     fail = on_batch_failure or _exit_on_batch_failure
-    # The timer and the agent share the tables: one at a time, so a hold is not purged while
-    # the consent that releases it is being processed.
-    state_lock = asyncio.Lock()
-
-    write = OutputWriter(settings).write
+    # The timer and the agent share the tables through the window's lock: one at a time, so a
+    # hold is not purged while the consent that releases it is being processed.
+    window = Window(OutputWriter(settings), SubjectStore(consents, held, seen), fail,
+                    max_records=settings.router_batch_size)  # fmt: skip
 
     @app.agent(source, concurrency=1)
-    async def route(stream: Any) -> AsyncIterator[None]:
-        async for batch in stream.take_events(settings.router_batch_size, within=0.02):
-            try:
-                async with state_lock:
-                    store = SubjectStore(consents, held, seen)
-                    out: list[Output] = []
-                    for event in batch:
-                        out += router.handle(_in_message(event.message), store)
-                    await write(out)
-                    store.flush()
-            except BaseException as exc:  # incl. cancellation mid-batch: never ack half a batch
-                fail(exc)
-                raise
-            yield None
+    async def route(stream: Any) -> None:
+        manual = stream.noack()
+        async for event in manual.events():
+            async with window.lock:
+                window.add(router.handle(_in_message(event.message), window.state), manual, event)
+                if window.full:
+                    await window.commit()
 
     @app.timer(settings.router_hold_check_interval_s)
     async def expire_holds() -> None:
-        try:
-            async with state_lock:
-                store = SubjectStore(consents, held, seen)
-                out: list[Output] = []
-                for key in list(held.keys()):
-                    out += router.expire_holds(key.decode(), store)
-                await write(out)
-                store.flush()
-        except BaseException as exc:
-            fail(exc)
-            raise
+        async with window.lock:
+            for key in list(held.keys()):
+                window.add(router.expire_holds(key.decode(), window.state))
+            await window.commit()
 
+    app.task(window.keep_committing)
+    _track_handovers(app, settings, table, fail)
     return app
+
+
+def _track_handovers(
+    app: faust.App,
+    settings: Settings,
+    table: Callable[[str, str], Any],
+    fail: Callable[[BaseException], None],
+) -> None:
+    """The handover tracker: open tasks per person, closed by take-overs, escalated when late."""
+    topics = settings.topics
+    task_topics = [
+        topics.tasks(kommunekode, unit) for kommunekode in KOMMUNEKODER for unit in UNITS
+    ]
+    source = app.topic(*task_topics, topics.task_acks, key_serializer="raw", value_serializer="raw")
+    handovers = table("handovers", "Open tasks and their due-by, per subject pseudonym")
+    tracker = Tracker(
+        topics, unknown_ack_grace=dt.timedelta(seconds=settings.tracker_unknown_ack_grace_s)
+    )
+    window = Window(OutputWriter(settings), TableOverlay(handovers), fail,
+                    max_records=settings.router_batch_size)  # fmt: skip
+
+    @app.agent(source, concurrency=1)
+    async def track(stream: Any) -> None:
+        manual = stream.noack()
+        async for event in manual.events():
+            async with window.lock:
+                window.add(tracker.handle(_in_message(event.message), window.state), manual, event)
+                if window.full:
+                    await window.commit()
+
+    @app.timer(settings.tracker_check_interval_s)
+    async def escalate_overdue() -> None:
+        async with window.lock:
+            window.add(tracker.expire(window.state, [key.decode() for key in handovers]))
+            await window.commit()
+
+    app.task(window.keep_committing)
 
 
 def _in_message(message: Any) -> InMessage:
@@ -172,10 +202,10 @@ def _headers(raw: Any) -> list[tuple[str, bytes]]:
 
 def _exit_on_batch_failure(exc: BaseException) -> None:
     log.critical(
-        "A batch could not be completed (%s: Kafka did not acknowledge the outputs, or the "
-        "worker was stopped mid-batch); exiting before it is acked or committed, so it is "
-        "processed again on restart",
+        "A batch could not be completed (%s: %s); exiting before it is acked or committed, "
+        "so it is processed again on restart",
         type(exc).__name__,
+        exc if isinstance(exc, DeliveryFailed) else "stopped mid-batch or failed",
     )
     logging.shutdown()
     os._exit(EXIT_BATCH_FAILED)

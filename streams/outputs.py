@@ -21,6 +21,28 @@ Headers = list[tuple[str, bytes]]
 
 
 @dataclass(frozen=True)
+class InMessage:
+    """A record as consumed: where it came from, and its bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode(errors="replace")
+        return None
+
+    @property
+    def traceparent(self) -> str | None:
+        return self.header("traceparent")
+
+
+@dataclass(frozen=True)
 class Output:
     """One record to write: topic, key, Avro wire bytes, headers."""
 
@@ -53,7 +75,9 @@ def routed_task(
         "details": dict(route.details),
         "routed_at": now,
     }
-    return _output(topic, "routed_task", record, route.task_id, event.pseudonym, now, traceparent)
+    return bus_record(
+        topic, "routed_task", record, route.task_id, event.pseudonym, now, traceparent
+    )
 
 
 def audit(
@@ -91,7 +115,9 @@ def audit(
         "subject_pseudonym": event.pseudonym,
     }
     audit_id = f"{event.event_id}/{outcome}/{now.isoformat()}"
-    return _output(topic, "routing_decision", record, audit_id, event.pseudonym, now, traceparent)
+    return bus_record(
+        topic, "routing_decision", record, audit_id, event.pseudonym, now, traceparent
+    )
 
 
 def dead_letter(
@@ -107,11 +133,12 @@ def dead_letter(
     headers: Headers,
     event_id: str | None,
     now: dt.datetime,
+    component: str = COMPONENT,
 ) -> Output:
     record = {
         "reason": reason,
         "error_type": error_type,
-        "component": COMPONENT,
+        "component": component,
         "event_id": event_id,
         "source_topic": source_topic,
         "source_partition": source_partition,
@@ -123,8 +150,33 @@ def dead_letter(
     }
     letter_id = f"{source_topic}/{source_partition}/{source_offset}"
     value_bytes = schemas.encode("dead_letter", record)
-    headers_out = _headers("dead_letter", letter_id, None, now, None)
+    headers_out = _headers("dead_letter", letter_id, None, now, None, component)
     return Output(topic, key, value_bytes, headers_out)
+
+
+def message_dead_letter(
+    topic: str,
+    message: InMessage,
+    reason: str,
+    error_type: str,
+    now: dt.datetime,
+    component: str = COMPONENT,
+) -> Output:
+    """A consumed record that cannot be processed, with the reason and its original bytes."""
+    return dead_letter(
+        topic,
+        reason=reason,
+        error_type=error_type,
+        source_topic=message.topic,
+        source_partition=message.partition,
+        source_offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=message.headers,
+        event_id=message.header("ce_id"),
+        now=now,
+        component=component,
+    )
 
 
 def _basis(route: Route) -> dict[str, str]:
@@ -132,7 +184,7 @@ def _basis(route: Route) -> dict[str, str]:
     return {"kind": kind, "id": route.basis, "citation": route.citation}
 
 
-def _output(
+def bus_record(
     topic: str,
     name: str,
     record: Mapping[str, Any],
@@ -140,28 +192,34 @@ def _output(
     pseudonym: str,
     now: dt.datetime,
     traceparent: str | None,
+    component: str = COMPONENT,
 ) -> Output:
+    """A bus event about one person: key = pseudonym, CloudEvents headers, trace context."""
     return Output(
         topic,
         pseudonym.encode(),
         schemas.encode(name, record),
-        _headers(name, ce_id, pseudonym, now, traceparent),
+        _headers(name, ce_id, pseudonym, now, traceparent, component),
     )
 
 
 def _headers(
-    name: str, ce_id: str, pseudonym: str | None, now: dt.datetime, traceparent: str | None
+    name: str,
+    ce_id: str,
+    pseudonym: str | None,
+    now: dt.datetime,
+    traceparent: str | None,
+    component: str,
 ) -> Headers:
-    headers: Headers = [
-        ("ce_specversion", b"1.0"),
-        ("ce_id", ce_id.encode()),
-        ("ce_type", str(event_type_of(name)).encode()),
-        ("ce_source", f"/ungebus/{COMPONENT}".encode()),
-        ("ce_time", now.astimezone(dt.UTC).isoformat().encode()),
-        ("content-type", b"application/avro"),
-    ]
-    if pseudonym is not None:
-        headers.append(("ce_subject", pseudonym.encode()))
+    headers = schemas.build_headers(
+        ce_id=ce_id,
+        ce_type=str(event_type_of(name)),
+        ce_source=f"/ungebus/{component}",
+        ce_time=now,
+        ce_subject=pseudonym or "",
+    )
+    if pseudonym is None:
+        headers = [(k, v) for k, v in headers if k != "ce_subject"]
     if traceparent:
         headers.append(("traceparent", traceparent.encode()))
     return headers

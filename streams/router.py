@@ -19,86 +19,52 @@ from streams import outputs
 from streams.consent import ConsentState, apply_consent_event
 from streams.decide import Decision, InboundEvent, Route, decide
 from streams.held import HeldEvent, SeenEvents, held_from_json, held_to_json
-from streams.outputs import Headers, Output
+from streams.outputs import InMessage, Output, message_dead_letter
+from streams.overlay import TableOverlay
 from streams.policy import PARTNER_EVENTS, Policy
 
 CONSENT_EVENTS = ("consent_granted", "consent_withdrawn")
-
-
-@dataclass(frozen=True)
-class InMessage:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-
-    @property
-    def traceparent(self) -> str | None:
-        for name, value in self.headers:
-            if name == "traceparent":
-                return value.decode(errors="replace")
-        return None
 
 
 class Rejected(Exception):
     """A record the router cannot process; the message becomes the dead letter's reason."""
 
 
-Table = MutableMapping[Any, Any]
-
-
 @dataclass
 class SubjectStore:
-    """Per-person state, read through from the tables, with pending writes kept apart.
+    """The router's per-person state for one batch: consents, held events, seen event ids."""
 
-    Table keys are the pseudonym's bytes (what the changelog holds after a recovery too).
-    """
+    consents_table: MutableMapping[Any, Any]
+    held_table: MutableMapping[Any, Any]
+    seen_table: MutableMapping[Any, Any]
 
-    consents_table: Table
-    held_table: Table
-    seen_table: Table
-    pending: dict[tuple[str, str], bytes | None] = field(default_factory=dict)
-
-    def _get(self, table: str, key: str) -> bytes | None:
-        if (table, key) in self.pending:
-            return self.pending[(table, key)]
-        value: bytes | None = self._table(table).get(key.encode())
-        return value
-
-    def _table(self, name: str) -> Table:
-        return {"consents": self.consents_table, "held": self.held_table, "seen": self.seen_table}[
-            name
-        ]
+    def __post_init__(self) -> None:
+        self._consents = TableOverlay(self.consents_table)
+        self._held = TableOverlay(self.held_table)
+        self._seen = TableOverlay(self.seen_table)
 
     def consents(self, pseudonym: str) -> ConsentState:
-        return ConsentState.from_json(self._get("consents", pseudonym))
+        return ConsentState.from_json(self._consents.get(pseudonym))
 
     def held(self, pseudonym: str) -> tuple[HeldEvent, ...]:
-        return held_from_json(self._get("held", pseudonym))
+        return held_from_json(self._held.get(pseudonym))
 
     def seen(self, pseudonym: str) -> SeenEvents:
-        return SeenEvents.from_json(self._get("seen", pseudonym))
+        return SeenEvents.from_json(self._seen.get(pseudonym))
 
     def set_consents(self, pseudonym: str, state: ConsentState) -> None:
-        self.pending[("consents", pseudonym)] = state.to_json()
+        self._consents.set(pseudonym, state.to_json())
 
     def set_held(self, pseudonym: str, held: tuple[HeldEvent, ...]) -> None:
-        self.pending[("held", pseudonym)] = held_to_json(held) if held else None
+        self._held.set(pseudonym, held_to_json(held) if held else None)
 
     def set_seen(self, pseudonym: str, seen: SeenEvents) -> None:
-        self.pending[("seen", pseudonym)] = seen.to_json()
+        self._seen.set(pseudonym, seen.to_json())
 
     def flush(self) -> None:
         """Write pending changes to the tables (call after Kafka acknowledged the outputs)."""
-        for (table, key), value in self.pending.items():
-            target, table_key = self._table(table), key.encode()
-            if value is None:
-                target.pop(table_key, None)
-            else:
-                target[table_key] = value
-        self.pending.clear()
+        for overlay in (self._consents, self._held, self._seen):
+            overlay.flush()
 
 
 @dataclass
@@ -275,19 +241,7 @@ class Router:
     def _dead_letter(
         self, message: InMessage, reason: str, error_type: str, now: dt.datetime
     ) -> Output:
-        return outputs.dead_letter(
-            self.topics.deadletter,
-            reason=reason,
-            error_type=error_type,
-            source_topic=message.topic,
-            source_partition=message.partition,
-            source_offset=message.offset,
-            key=message.key,
-            value=message.value,
-            headers=message.headers,
-            event_id=_header(message.headers, "ce_id"),
-            now=now,
-        )
+        return message_dead_letter(self.topics.deadletter, message, reason, error_type, now)
 
 
 def _purge_reason(decision: Decision) -> str:
@@ -296,10 +250,3 @@ def _purge_reason(decision: Decision) -> str:
         f"{h.until.isoformat()}: the held event is purged (rule {h.rule_id})"
         for h in decision.expired
     )
-
-
-def _header(headers: Headers, name: str) -> str | None:
-    for key, value in headers:
-        if key == name:
-            return value.decode(errors="replace")
-    return None

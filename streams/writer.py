@@ -1,9 +1,9 @@
 """Writing the router's outputs: a confluent-kafka producer, and wait until Kafka has them all.
 
 faust's own send path costs about 0.3 ms a record in Python; librdkafka batches in C. The
-producer is idempotent with acks=all (``Settings.producer_config``), and :meth:`write`
-returns only once every record of the batch is acknowledged, so the faust shell can ack the
-batch's input afterwards — or stop the process if Kafka would not take them.
+producer is idempotent with acks=all (``Settings.producer_config``); :meth:`flushed` returns
+only once every record produced so far is acknowledged, so the faust shell acks its input after
+that — or stops the process if Kafka would not take them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from streams.outputs import Output
 
 
 class DeliveryFailed(RuntimeError):
-    """Kafka did not acknowledge every output of a batch in time."""
+    """Kafka did not acknowledge every output in time."""
 
 
 class OutputWriter:
@@ -29,16 +29,11 @@ class OutputWriter:
             )
         )
         self._timeout_s = timeout_s
+        self._failures: list[KafkaError] = []
+        self._in_flight = 0
 
-    async def write(self, outputs: Sequence[Output]) -> None:
-        if not outputs:
-            return
-        failures: list[KafkaError] = []
-
-        def on_delivery(error: KafkaError | None, _message: Message) -> None:
-            if error is not None:
-                failures.append(error)
-
+    def produce(self, outputs: Sequence[Output]) -> None:
+        """Hand records to librdkafka (non-blocking unless its queue is full)."""
         for output in outputs:
             while True:
                 try:
@@ -47,18 +42,27 @@ class OutputWriter:
                         key=output.key,
                         value=output.value,
                         headers=list(output.headers),
-                        on_delivery=on_delivery,
+                        on_delivery=self._on_delivery,
                     )
                     break
                 except BufferError:  # librdkafka's queue is full: let it drain a little
                     self._producer.poll(0.01)
+            self._in_flight += 1
+
+    async def flushed(self) -> None:
+        """Wait until Kafka acknowledged everything produced; DeliveryFailed if it did not."""
+        if not self._in_flight:
+            return
         loop = asyncio.get_running_loop()
         remaining = await loop.run_in_executor(None, self._producer.flush, self._timeout_s)
+        failures, self._failures = self._failures, []
+        in_flight, self._in_flight = self._in_flight, 0
         if remaining or failures:
             reasons = ", ".join(sorted({e.str() for e in failures})) or "timed out"
             raise DeliveryFailed(
-                f"{remaining} of {len(outputs)} outputs not acknowledged: {reasons}"
+                f"{remaining + len(failures)} of {in_flight} outputs not acknowledged: {reasons}"
             )
 
-    def close(self) -> None:
-        self._producer.flush(self._timeout_s)
+    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            self._failures.append(error)

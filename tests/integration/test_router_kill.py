@@ -55,14 +55,14 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_no_task_id(
     task_topics = [s.name for s in specs if ".tasks." in f".{s.name}"]
     reader = Reader(settings, task_topics, "kill-check")
     env = settings_env(
-        settings, UNGEBUS_ROUTER_BATCH_SIZE="50", UNGEBUS_CONSUMER_SESSION_TIMEOUT_S="6"
+        settings, UNGEBUS_ROUTER_BATCH_SIZE="50", UNGEBUS_CONSUMER_SESSION_TIMEOUT_S="10"
     )
     log = tmp_path / "router.log"
 
     def task_ids() -> list[str]:
         return [s.record["task_id"] for s in reader.seen if s.name == "routed_task"]
 
-    with running(["streams", "--loglevel", "warn"], env, log) as first:
+    with running(["streams", "--loglevel", "info"], env, log) as first:
         produce(settings, [(settings.topics.inbound(n), n, r) for n, r in events])
         reader.wait_for(lambda _: len(task_ids()) >= 200, what="the router to be mid-stream")
         first.send_signal(signal.SIGKILL)
@@ -71,14 +71,16 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_no_task_id(
     before_restart = len(set(task_ids()))
     assert before_restart < len(expected), "the kill came too late to test anything"
 
-    with running(["streams", "--loglevel", "warn"], env, log) as second:
+    with running(["streams", "--loglevel", "info"], env, log) as second:
         try:
             reader.wait_for(
-                lambda _: set(task_ids()) >= expected, timeout=120, what="every task after restart"
+                lambda _: set(task_ids()) >= expected, timeout=240, what="every task after restart"
             )
         except AssertionError as exc:
             missing = len(expected - set(task_ids()))
-            tail = log.read_text()[-3000:]
+            lines = log.read_text(errors="replace").splitlines()
+            notable = [line for line in lines if any(w in line for w in ("ERROR", "CRIT", "WARN"))]
+            tail = "\n".join([*notable[-40:], "...", *lines[-60:]])
             raise AssertionError(f"{exc}; {missing} missing; router log:\n{tail}") from exc
         assert second.poll() is None
     reader.close()

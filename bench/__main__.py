@@ -1,0 +1,108 @@
+"""``make bench``: every benchmark on one throwaway local broker, in one run.
+
+Each figure is reported beside a raw confluent-kafka baseline measured on the same broker in
+the same run, as a ratio; results go to ``bench/results.json`` and a table on stdout (paste
+it into the README). Benchmarks, not tests: nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bus.local_kafka import LocalKafka
+from bus.settings import PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "bench" / "results.json"
+
+
+def _free_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def table(results: dict[str, Any]) -> str:
+    codec, ingest, router = results["codec"], results["ingest"], results["router"]
+    latency, decide, recovery = (
+        router["latency_at_half_load"],
+        router["decide_per_s"],
+        router["consent_recovery"],
+    )
+    rules = next(k for k in decide if k != "1000_rules")
+    rows = [
+        ("codec: encode / decode a dropout notice", f"{codec['encode_per_s']:,.0f} / "
+         f"{codec['decode_per_s']:,.0f} records/s", "—"),
+        ("HTTP ingestion, 202 after Kafka ack", f"{ingest['http_events_per_s']:,.0f} events/s",
+         f"{ingest['http_to_bare_ratio']:.3f} of a bare producer "
+         f"({ingest['bare_producer_records_per_s']:,.0f}/s)"),
+        ("router throughput", f"{router['router_events_per_s']:,.0f} events/s",
+         f"{router['ratio']:.3f} of a raw pass-through ({router['raw_events_per_s']:,.0f}/s)"),
+        (f"latency publish → task at {latency['rate_per_s']:.0f} events/s (half load)",
+         f"p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms", "—"),
+        ("decide() with the shipped policy / 1,000 rules",
+         f"{decide[rules]:,.0f} / {decide['1000_rules']:,.0f} decisions/s",
+         f"{decide['1000_rules'] / decide[rules]:.2f}"),
+        (f"router restart over {recovery['people']:,} people's consents",
+         f"{recovery['restart_full_s']:.0f} s (empty table: {recovery['restart_empty_s']:.0f} s)",
+         "—"),
+    ]  # fmt: skip
+    lines = ["| measure | result | ratio / baseline |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    from bench import codec_bench, ingest_bench, router_bench
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000, help="router throughput events")
+    parser.add_argument("--people", type=int, default=1_000_000, help="consent table size")
+    parser.add_argument("--http-events", type=int, default=3000)
+    args = parser.parse_args()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ungebus-bench-") as tmp:
+        port, controller = _free_ports(2)
+        broker = LocalKafka(home=Path(tmp) / "kafka", port=port, controller_port=controller,
+                            heap="1g")  # fmt: skip
+        print(f"bench: starting a throwaway Kafka broker on {broker.bootstrap_servers}")
+        broker.up(echo=lambda _m: None)
+        try:
+            print("bench: codec")
+            results: dict[str, Any] = {"codec": codec_bench.run()}
+            print("bench: HTTP ingestion")
+            results["ingest"] = ingest_bench.run(broker.bootstrap_servers, count=args.http_events)
+            print("bench: router")
+            results["router"] = router_bench.run(
+                broker.bootstrap_servers, count=args.events, people=args.people,
+                work=Path(tmp) / "router",
+            )  # fmt: skip
+        finally:
+            broker.down(echo=lambda _m: None)
+    results["meta"] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "kafka": broker.kafka_version(),
+        "wall_s": round(time.monotonic() - started, 1),
+    }
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"bench: {results['meta']['wall_s']} s; results in {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""``ungebus connect http`` and ``ungebus connect files DIR``: the partner connectors."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bus.topics import ensure_topics
+from connectors.demo import write_demo_partners
+from connectors.partners import PartnerConfigError, PartnerRegistry, load_partners
+from connectors.settings import ConnectorSettings
+
+
+def load_or_create_partners(settings: ConnectorSettings) -> PartnerRegistry:
+    """The configured partners file; for a local run without one, demo partners in var/."""
+    path = settings.resolved_partners_file()
+    if settings.partners_file is None and not path.exists():
+        tokens = write_demo_partners(path)
+        click.echo(f"Demo partners written to {path}; their bearer tokens are in {tokens}")
+    try:
+        return load_partners(path)
+    except PartnerConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+def connect() -> None:
+    """Partner connectors: the HTTP API and the file drop."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
+@connect.command("http")
+@click.option("--host", help="listen address [UNGEBUS_HTTP_HOST, 127.0.0.1]")
+@click.option("--port", type=int, help="listen port [UNGEBUS_HTTP_PORT, 8080]")
+def http(host: str | None, port: int | None) -> None:
+    """Serve the partner HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from connectors.http_api import create_app
+    from connectors.server import uvicorn_config
+
+    given: dict[str, Any] = {"http_host": host, "http_port": port}
+    overrides = {name: value for name, value in given.items() if value is not None}
+    settings = ConnectorSettings(**overrides)
+    partners = load_or_create_partners(settings)
+    click.echo(f"{len(partners)} partners from {settings.resolved_partners_file()}")
+    scheme = "https" if settings.tls_certfile else "http"
+    click.echo(f"Partner API docs: {scheme}://{settings.http_host}:{settings.http_port}/docs")
+    uvicorn.Server(uvicorn_config(create_app(settings, partners), settings)).run()
+
+
+@connect.command("files")
+@click.argument(
+    "directory", type=click.Path(file_okay=False, dir_okay=True, exists=True, path_type=Path)
+)
+@click.option("--once", is_flag=True, help="process the files that are there, then exit")
+def files(directory: Path, once: bool) -> None:
+    """Publish partners' exports dropped in DIRECTORY/<partner>/<kind>/ (CSV or JSON Lines)."""
+    from connectors.files import FileDrop
+    from connectors.ingest import connector_topics
+    from connectors.publisher import KafkaPublisher
+
+    settings = ConnectorSettings()
+    partners = load_or_create_partners(settings)
+    ensure_topics(
+        settings.kafka_config(), connector_topics(settings.topics, settings.replication_factor)
+    )
+    publisher = KafkaPublisher(settings.connector_producer_config())
+    stop = threading.Event()
+    if not once:
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        click.echo(f"Watching {directory} every {settings.file_poll_interval_s:g} s; Ctrl-C stops")
+    try:
+        failed = FileDrop(directory, settings, partners, publisher).run(
+            once=once, stop=stop, echo=click.echo
+        )
+    finally:
+        publisher.close(settings.ack_timeout_s)
+    if failed:
+        raise click.ClickException(f"{failed} files could not be published; they were left")

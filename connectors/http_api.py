@@ -1,0 +1,257 @@
+"""The partner HTTP API: ``POST /v1/events/<kind>``, answered 202 only once Kafka has the event.
+
+Order of checks, cheapest first: credential (401), kind (403), body size while reading (413),
+edge model (422), claimed source (403), Kafka's acknowledgement (503 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from bus.topics import ensure_topics
+from connectors import openapi
+from connectors.ingest import (
+    Rejection,
+    connector_topics,
+    idempotency_key_error,
+    kind_not_allowed,
+    prepare,
+)
+from connectors.partners import Partner, PartnerRegistry
+from connectors.publisher import KafkaPublisher, PublishError
+from connectors.settings import ConnectorSettings
+from connectors.tls import CLIENT_CERT_STATE
+from schemas import PARTNER_KINDS, PARTNER_MODELS
+
+log = logging.getLogger("ungebus.connectors.http")
+
+SUMMARIES = {
+    "dropout_notice": "Dropout notice (gymnasium, EUD, FGU)",
+    "release_planning_prison": "Release planning from a prison (Kriminalforsorgen)",
+    "release_planning_psychiatry": "Discharge planning from a psychiatric ward",
+    "handover_uu": "Handover from UU (youth guidance)",
+    "handover_municipality": "Handover from another municipality (the young person moved)",
+    "school_absence_signal": "School absence signal (10 % / 15 % unlawful absence)",
+    "consent_granted": "Consent granted",
+    "consent_withdrawn": "Consent withdrawn",
+}
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    event_id: str
+    event_type: str
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+    code: str
+
+
+class Rejected(BaseModel):
+    detail: str
+    errors: list[FieldError]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class PartnerInfo(BaseModel):
+    name: str
+    kinds: list[str]
+    sources: list[str]
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No credential, or one the bus does not know"},
+    403: {"model": Rejected, "description": "A kind or a source this partner may not use"},
+    413: {"model": Problem, "description": "The body is larger than the limit"},
+    422: {"model": Rejected, "description": "Invalid body: one entry per field and reason"},
+    503: {"model": Problem, "description": "Kafka is unavailable: retry after Retry-After s"},
+}
+
+bearer = HTTPBearer(auto_error=False, description="the partner's token")
+
+
+def create_app(
+    settings: ConnectorSettings,
+    partners: PartnerRegistry,
+    publisher: KafkaPublisher | None = None,
+) -> FastAPI:
+    """The ASGI app. Without ``publisher`` it creates the topics and its own producer."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if publisher is not None:
+            app.state.publisher = publisher
+            yield
+            return
+        specs = connector_topics(settings.topics, settings.replication_factor)
+        await asyncio.to_thread(ensure_topics, settings.kafka_config(), specs)
+        own = KafkaPublisher(settings.connector_producer_config())
+        own.start()
+        app.state.publisher = own
+        try:
+            yield
+        finally:
+            left = await asyncio.to_thread(own.close, settings.ack_timeout_s)
+            if left:
+                log.warning("%d records were not delivered before shutdown", left)
+
+    app = FastAPI(
+        title="ungebus partner API",
+        version="1",
+        description=openapi.DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.partners = partners
+    app.state.pseudonym_key = settings.pseudonym_key()
+    openapi.install(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/partner", response_model=PartnerInfo, responses={401: RESPONSES[401]})
+    async def who_am_i(partner: Annotated[Partner, Depends(authenticate)]) -> PartnerInfo:
+        """Check a credential: the partner it belongs to, its kinds and its sources."""
+        return PartnerInfo(
+            name=partner.name,
+            kinds=sorted(partner.kinds),
+            sources=sorted(f"{k}:{i}" for k, i in partner.sources),
+        )
+
+    for kind in PARTNER_KINDS:
+        app.post(
+            f"/v1/events/{kind}",
+            status_code=202,
+            response_model=Accepted,
+            responses=RESPONSES,
+            summary=SUMMARIES[kind],
+            description=PARTNER_MODELS[kind].__doc__ or "",
+            openapi_extra={"requestBody": openapi.request_body(kind)},
+            operation_id=f"submit_{kind}",
+            tags=["events"],
+        )(_submit(kind))
+
+    @app.post("/v1/events/{kind}", include_in_schema=False)
+    async def unknown_kind(kind: str) -> JSONResponse:
+        known = ", ".join(PARTNER_KINDS)
+        return JSONResponse({"detail": f"unknown event kind {kind!r}; known: {known}"}, 404)
+
+    return app
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Partner:
+    """The partner behind the request: its client certificate, else its bearer token."""
+    partners: PartnerRegistry = request.app.state.partners
+    fingerprint = request.scope.get("state", {}).get(CLIENT_CERT_STATE)
+    by_cert = partners.from_certificate(fingerprint) if fingerprint else None
+    by_token = partners.from_token(credentials.credentials) if credentials else None
+    if by_cert and by_token and by_cert.name != by_token.name:
+        raise _unauthorized("the client certificate and the token belong to different partners")
+    partner = by_cert or by_token
+    if partner is None:
+        raise _unauthorized("a bad credential" if credentials else "no credential")
+    return partner
+
+
+def _unauthorized(why: str) -> HTTPException:
+    return HTTPException(
+        401, f"{why}: send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"}
+    )
+
+
+def _submit(kind: str) -> Callable[..., Awaitable[JSONResponse]]:
+    async def submit(
+        request: Request,
+        partner: Annotated[Partner, Depends(authenticate)],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                description="your retry key for a body without event_id; same key, same event",
+            ),
+        ] = None,
+        traceparent: Annotated[
+            str | None, Header(description="W3C trace context, continued if valid")
+        ] = None,
+    ) -> JSONResponse:
+        settings: ConnectorSettings = request.app.state.settings
+        if not partner.may_send(kind):
+            return _forbidden(partner, kind)
+        body = await read_body(request, settings.max_body_bytes)
+        if idempotency_key is not None and (problem := idempotency_key_error(idempotency_key)):
+            return JSONResponse({"detail": "invalid header", "errors": [problem]}, 422)
+        result = prepare(
+            partner,
+            kind,
+            body,
+            pseudonym_key=request.app.state.pseudonym_key,
+            topics=settings.topics,
+            idempotency_key=idempotency_key,
+            traceparent=traceparent,
+        )
+        if isinstance(result, Rejection):
+            return _rejected(result)
+        try:
+            await request.app.state.publisher.publish(result, settings.ack_timeout_s + 1.0)
+        except PublishError as exc:
+            log.warning("event %s from %s not stored: %s", result.event_id, partner.name, exc)
+            return JSONResponse(
+                {"detail": f"the bus cannot store events right now ({exc}); retry later"},
+                503,
+                headers={"Retry-After": str(settings.retry_after_s)},
+            )
+        log.info("accepted event %s (%s) from %s", result.event_id, kind, partner.name)
+        accepted = Accepted(event_id=result.event_id, event_type=result.event_type)
+        return JSONResponse(accepted.model_dump(), 202)
+
+    submit.__name__ = f"submit_{kind}"
+    return submit
+
+
+def _rejected(rejection: Rejection) -> JSONResponse:
+    if rejection.status == "invalid":
+        return JSONResponse({"detail": "the body is invalid", "errors": rejection.errors}, 422)
+    return JSONResponse(
+        {"detail": "this partner may not send that", "errors": rejection.errors}, 403
+    )
+
+
+def _forbidden(partner: Partner, kind: str) -> JSONResponse:
+    error = kind_not_allowed(partner, kind)
+    return JSONResponse({"detail": "this partner may not send that", "errors": [error]}, 403)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is larger than ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    return bytes(body)
+
+
+def _too_large(limit: int) -> HTTPException:
+    # Close the connection: the rest of the body is never read, so the client must stop.
+    return HTTPException(413, f"the body is larger than {limit} bytes", {"Connection": "close"})

@@ -1,0 +1,155 @@
+"""From one partner payload to one Kafka record, or a rejection that says why: no I/O here.
+
+The HTTP API and the file drop share this, so a payload means the same whichever way it came:
+validated by the edge model, its source checked against the partner, its event id made stable,
+encoded in the wire format with CloudEvents and trace headers, keyed by the subject pseudonym.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from bus.topics import INBOUND_EVENTS, Topics, TopicSpec
+from connectors.partners import SOURCES, Partner
+from connectors.trace import new_traceparent
+from schemas import (
+    PARTNER_KINDS,
+    PartnerEvent,
+    cloudevent_headers,
+    encode,
+    field_errors,
+    parse_partner,
+    pseudonym,
+    to_record,
+)
+
+# uuid5 namespace of event ids the connectors derive (never change it: ids would change).
+EVENT_ID_NAMESPACE = uuid.UUID("6f1d0a3c-2b7e-5c4a-9e1f-7a8b9c0d1e2f")
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A record ready for Kafka: what the producer sends, and what the partner is told."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, str | bytes | None]] = field(repr=False)
+    event_id: str
+    event_type: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a payload was not accepted: ``invalid`` (HTTP 422) or ``forbidden`` (HTTP 403)."""
+
+    status: Literal["invalid", "forbidden"]
+    errors: list[dict[str, str]]
+
+
+def topic_for(kind: str, topics: Topics) -> str:
+    """consent_* -> the consent topic; every other kind -> inbound.<schema name>."""
+    name = PARTNER_KINDS[kind]
+    return topics.consent if name.startswith("consent_") else topics.inbound(name)
+
+
+def connector_topics(topics: Topics, replication_factor: int = 1) -> list[TopicSpec]:
+    """The catalogue's specs of every topic the connectors publish to."""
+    names = {topics.inbound(e) for e in INBOUND_EVENTS} | {topics.consent}
+    return [
+        replace(spec, replication_factor=replication_factor)
+        for spec in topics.catalogue()
+        if spec.name in names
+    ]
+
+
+def idempotency_key_error(key: str) -> dict[str, str] | None:
+    if 1 <= len(key) <= MAX_IDEMPOTENCY_KEY and key.isascii() and key.isprintable():
+        return None
+    return {
+        "field": "Idempotency-Key",
+        "reason": f"must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+        "code": "idempotency_key",
+    }
+
+
+def derived_event_id(
+    partner: str, kind: str, event: PartnerEvent, key: bytes, idempotency_key: str | None
+) -> str:
+    """A stable id for a payload without ``event_id``, so a partner's retry is no new event.
+
+    From the partner's ``Idempotency-Key`` if it sent one, else from the payload's content
+    with the CPR number replaced by its pseudonym (an id must not let anyone guess a CPR).
+    """
+    if idempotency_key is not None:
+        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"key\n{partner}\n{idempotency_key}"))
+    content = event.model_dump(mode="json", exclude={"event_id"})
+    content["subject"]["cpr"] = pseudonym(event.subject.cpr, key)
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"content\n{partner}\n{kind}\n{canonical}"))
+
+
+def prepare(
+    partner: Partner,
+    kind: str,
+    payload: bytes | str | Mapping[str, Any],
+    *,
+    pseudonym_key: bytes,
+    topics: Topics,
+    idempotency_key: str | None = None,
+    traceparent: str | None = None,
+    today: dt.date | None = None,
+) -> Outgoing | Rejection:
+    """Validate, authorise the source, map and encode one payload of ``kind`` from ``partner``."""
+    if not partner.may_send(kind):
+        return Rejection("forbidden", [kind_not_allowed(partner, kind)])
+    try:
+        event = parse_partner(kind, payload, today=today)
+    except ValidationError as exc:
+        return Rejection("invalid", field_errors(exc))
+    event_id = derived_event_id(partner.name, kind, event, pseudonym_key, idempotency_key)
+    name, record = to_record(event, pseudonym_key, event_id)
+    envelope = record["envelope"]
+    source = envelope["source"]
+    if not partner.may_claim(source["kind"], source["id"]):
+        allowed = ", ".join(partner.sources_for(kind)) or "none"
+        return Rejection(
+            "forbidden",
+            [
+                {
+                    "field": SOURCES[kind][1],
+                    "reason": f"{source['id']} is not a source partner {partner.name!r} may "
+                    f"send for; its {source['kind']} sources: {allowed}",
+                    "code": "source_not_allowed",
+                }
+            ],
+        )
+    headers: list[tuple[str, str | bytes | None]] = [
+        *cloudevent_headers(record),
+        ("traceparent", new_traceparent(traceparent).encode()),
+    ]
+    return Outgoing(
+        topic=topic_for(kind, topics),
+        key=envelope["subject"]["pseudonym"].encode(),
+        value=encode(name, record),
+        headers=headers,
+        event_id=envelope["event_id"],
+        event_type=envelope["event_type"],
+    )
+
+
+def kind_not_allowed(partner: Partner, kind: str) -> dict[str, str]:
+    return {
+        "field": "(kind)",
+        "reason": f"partner {partner.name!r} may not send {kind}; it may send "
+        + ", ".join(sorted(partner.kinds)),
+        "code": "kind_not_allowed",
+    }

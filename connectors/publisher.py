@@ -1,0 +1,119 @@
+"""Publishing to Kafka with an answer: a record counts only once the broker acknowledged it.
+
+One confluent-kafka producer (``settings.producer_config()``: idempotent, acks=all, the
+murmur2 partitioner) per process. The HTTP API awaits each record's delivery report as an
+asyncio future, fed by a thread that keeps the producer polled; the file drop sends a batch and
+flushes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from connectors.ingest import Outgoing
+
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
+
+
+class PublishError(RuntimeError):
+    """Kafka did not acknowledge a record (broker down, slow, queue full)."""
+
+
+class KafkaPublisher:
+    def __init__(self, producer_config: dict[str, Any]) -> None:
+        # librdkafka's own log lines (broker down, ...) go to Python logging, served by poll().
+        self._producer = Producer(producer_config, logger=logging.getLogger("ungebus.kafka"))
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Poll in the background: delivery reports reach the awaiting requests."""
+        if self._poller is None:
+            self._poller = threading.Thread(
+                target=self._poll_loop, name="kafka-delivery-reports", daemon=True
+            )
+            self._poller.start()
+
+    def close(self, timeout_s: float = 10.0) -> int:
+        """Deliver what is queued (up to ``timeout_s``); return the number left undelivered."""
+        left: int = self._producer.flush(timeout_s)
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+            self._poller = None
+        if left:
+            self._producer.purge()  # given up on: never sent after this answer
+        self._producer.close()
+        return left
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    def _produce(self, out: Outgoing, on_delivery: DeliveryCallback) -> None:
+        self._producer.produce(
+            out.topic, value=out.value, key=out.key, headers=out.headers, on_delivery=on_delivery
+        )
+
+    # -- one record, awaited ----------------------------------------------------------------
+    async def publish(self, out: Outgoing, wait_s: float) -> None:
+        """Send ``out``; return once Kafka acknowledged it, else raise PublishError."""
+        loop = asyncio.get_running_loop()
+        acked: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            loop.call_soon_threadsafe(_settle, acked, err)
+
+        try:
+            self._produce(out, on_delivery)
+        except BufferError:
+            raise PublishError("the send queue to Kafka is full") from None
+        except KafkaException as exc:
+            raise PublishError(f"Kafka refused the record: {exc.args[0].str()}") from None
+        try:
+            await asyncio.wait_for(acked, wait_s)
+        except TimeoutError:
+            raise PublishError(f"Kafka did not acknowledge within {wait_s:.0f} s") from None
+
+    # -- a batch, flushed -------------------------------------------------------------------
+    def publish_batch(self, outs: Sequence[Outgoing], timeout_s: float) -> list[str]:
+        """Send every record and wait; return the errors (empty when all were acknowledged)."""
+        errors: list[str] = []
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                errors.append(err.str())
+
+        deadline = time.monotonic() + timeout_s
+        for out in outs:
+            while True:
+                try:
+                    self._produce(out, on_delivery)
+                    break
+                except BufferError:  # queue full: let deliveries drain it
+                    if time.monotonic() > deadline:
+                        return [*errors, "the send queue to Kafka stayed full"]
+                    self._producer.poll(0.1)
+        left = self._producer.flush(max(0.0, deadline - time.monotonic()))
+        if left:
+            errors.append(f"{left} records not acknowledged within {timeout_s:.0f} s")
+        return errors
+
+
+def _settle(acked: asyncio.Future[None], err: KafkaError | None) -> None:
+    if acked.done():  # the request gave up waiting already
+        return
+    if err is None:
+        acked.set_result(None)
+    else:
+        with contextlib.suppress(asyncio.InvalidStateError):
+            acked.set_exception(PublishError(f"Kafka did not store the record: {err.str()}"))

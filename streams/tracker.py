@@ -1,0 +1,340 @@
+"""The handover tracker: nobody lets go of a young person before someone else has taken over.
+
+Per young person it keeps the open tasks and their due-by (a fold over routed tasks and
+take-over acknowledgements), escalates to the unit's lead when due-by passes with nobody having
+taken over, and tells a municipality that handed a young person over whether the receiver has
+taken over. Pure: the faust shell feeds it records and the clock, and writes what it returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import schemas
+from bus.topics import Topics
+from schemas.domain import KOMMUNEKODER
+from streams.outputs import InMessage, Output, bus_record, dead_letter, message_dead_letter
+from streams.overlay import TableOverlay
+
+COMPONENT = "tracker"
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    task_id: str
+    event_id: str
+    event_type: str
+    unit: str
+    kommunekode: str
+    due_by: dt.datetime
+    sender_kommunekode: str | None = None  # a handover from another municipality on the bus
+    escalated: bool = False
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """A take-over seen before its task (the topics are read independently)."""
+
+    record: Mapping[str, Any]
+    wire: bytes
+    received_at: dt.datetime
+    position: tuple[int, int] = (-1, -1)  # partition, offset on task-acks
+
+
+@dataclass(frozen=True)
+class Handovers:
+    """One young person's tasks: open, recently closed (to ignore repeats), early acks."""
+
+    open: Mapping[str, OpenTask] = field(default_factory=dict)
+    closed: Mapping[str, dt.datetime] = field(default_factory=dict)
+    early: Mapping[str, Acknowledgement] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.open or self.closed or self.early)
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "open": {k: _task_to_dict(v) for k, v in self.open.items()},
+                "closed": {k: v.isoformat() for k, v in self.closed.items()},
+                "early": {
+                    k: {
+                        "wire": v.wire.hex(),
+                        "received_at": v.received_at.isoformat(),
+                        "position": list(v.position),
+                    }
+                    for k, v in self.early.items()
+                },
+            }
+        ).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | None) -> Handovers:
+        if not data:
+            return cls()
+        raw = json.loads(data)
+        early = {}
+        for task_id, entry in raw["early"].items():
+            wire = bytes.fromhex(entry["wire"])
+            received = dt.datetime.fromisoformat(entry["received_at"])
+            position = (int(entry["position"][0]), int(entry["position"][1]))
+            early[task_id] = Acknowledgement(schemas.decode(wire).record, wire, received, position)
+        return cls(
+            open={k: _task_from_dict(v) for k, v in raw["open"].items()},
+            closed={k: dt.datetime.fromisoformat(v) for k, v in raw["closed"].items()},
+            early=early,
+        )
+
+
+@dataclass
+class Tracker:
+    topics: Topics
+    unknown_ack_grace: dt.timedelta = dt.timedelta(minutes=5)
+    keep_closed: dt.timedelta = dt.timedelta(days=30)
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+    def handle(self, message: InMessage, overlay: TableOverlay) -> list[Output]:
+        """One record from a task topic or task-acks; a bad one becomes a dead letter."""
+        now = self.clock()
+        try:
+            if message.value is None:
+                raise ValueError("the record has no value")
+            name, _version, record = schemas.decode(message.value)
+            is_ack = message.topic == self.topics.task_acks
+            if (name, is_ack) not in (("routed_task", False), ("task_taken_over", True)):
+                raise ValueError(f"a {name} record does not belong on topic {message.topic}")
+            pseudonym = record["subject_pseudonym"]
+            state = Handovers.from_json(overlay.get(pseudonym))
+            if is_ack:
+                ack = Acknowledgement(
+                    record, message.value, now, (message.partition, message.offset)
+                )
+                state, out = self.taken_over(state, ack, message.traceparent)
+            else:
+                state, out = self.task_routed(state, record, message.traceparent)
+            overlay.set(pseudonym, None if state.empty else state.to_json())
+            return out
+        except Exception as exc:  # failures are data: never lost, never silently acked
+            reason = f"the tracker could not use this record: {type(exc).__name__}: {exc}"
+            return [
+                message_dead_letter(
+                    self.topics.deadletter, message, reason, type(exc).__name__, now, COMPONENT
+                )
+            ]
+
+    def expire(self, overlay: TableOverlay, pseudonyms: list[str]) -> list[Output]:
+        """The timer's pass over everyone with something open."""
+        out: list[Output] = []
+        for pseudonym in pseudonyms:
+            state, more = self.tick(pseudonym, Handovers.from_json(overlay.get(pseudonym)))
+            overlay.set(pseudonym, None if state.empty else state.to_json())
+            out += more
+        return out
+
+    def task_routed(
+        self, state: Handovers, task: Mapping[str, Any], traceparent: str | None
+    ) -> tuple[Handovers, list[Output]]:
+        task_id = task["task_id"]
+        if task_id in state.open or task_id in state.closed:
+            return state, []  # a repeated task record: already tracked
+        opened = OpenTask(
+            task_id=task_id,
+            event_id=task["event_id"],
+            event_type=task["event_type"],
+            unit=task["unit"],
+            kommunekode=task["kommunekode"],
+            due_by=task["due_by"],
+            sender_kommunekode=_sender(task),
+            traceparent=traceparent,
+        )
+        state = replace(state, open={**state.open, task_id: opened})
+        early = state.early.get(task_id)
+        if early is None:
+            return state, []
+        state = replace(state, early=_without(state.early, task_id))
+        return self._take_over(state, opened, early, traceparent)
+
+    def taken_over(
+        self, state: Handovers, ack: Acknowledgement, traceparent: str | None
+    ) -> tuple[Handovers, list[Output]]:
+        """A unit says it has taken over (``ack.received_at`` is now)."""
+        task_id = ack.record["task_id"]
+        if task_id in state.closed:
+            return state, []  # a repeated acknowledgement changes nothing
+        task = state.open.get(task_id)
+        if task is None:
+            return replace(state, early={**state.early, task_id: ack}), []
+        return self._take_over(state, task, ack, traceparent)
+
+    def tick(self, pseudonym: str, state: Handovers) -> tuple[Handovers, list[Output]]:
+        """Escalate what is overdue, reject acks for tasks that never came, forget old ones."""
+        now = self.clock()
+        out: list[Output] = []
+        opened = dict(state.open)
+        for task in state.open.values():
+            if task.escalated or task.due_by > now:
+                continue
+            out += self._escalate(pseudonym, task, now)
+            opened[task.task_id] = replace(task, escalated=True)
+        early = dict(state.early)
+        for task_id, ack in state.early.items():
+            if now - ack.received_at >= self.unknown_ack_grace:
+                reason = (
+                    f"rejected take-over of task {task_id}: no such task was routed "
+                    f"(waited {self.unknown_ack_grace}); not applied"
+                )
+                out.append(self._rejected(ack, reason, now))
+                del early[task_id]
+        closed = {k: t for k, t in state.closed.items() if now - t < self.keep_closed}
+        return Handovers(opened, closed, early), out
+
+    # -- internals --------------------------------------------------------------------------
+    def _take_over(
+        self,
+        state: Handovers,
+        task: OpenTask,
+        acknowledgement: Acknowledgement,
+        traceparent: str | None,
+    ) -> tuple[Handovers, list[Output]]:
+        now, ack = self.clock(), acknowledgement.record
+        if (ack["unit"], ack["kommunekode"]) != (task.unit, task.kommunekode):
+            reason = (
+                f"rejected take-over of task {task.task_id}: it belongs to {task.unit} in "
+                f"{task.kommunekode}, the acknowledgement came from {ack['unit']} in "
+                f"{ack['kommunekode']}; not applied"
+            )
+            return state, [self._rejected(acknowledgement, reason, now)]
+        state = replace(
+            state,
+            open=_without(state.open, task.task_id),
+            closed={**state.closed, task.task_id: now},
+        )
+        out = []
+        if task.sender_kommunekode:
+            out.append(
+                self._handover_status(
+                    ack["subject_pseudonym"],
+                    task,
+                    "taken_over",
+                    ack["taken_over_by"],
+                    now,
+                    traceparent or task.traceparent,
+                )
+            )
+        return state, out
+
+    def _escalate(self, pseudonym: str, task: OpenTask, now: dt.datetime) -> list[Output]:
+        record = {
+            "task_id": task.task_id,
+            "event_id": task.event_id,
+            "event_type": task.event_type,
+            "unit": task.unit,
+            "kommunekode": task.kommunekode,
+            "subject_pseudonym": pseudonym,
+            "due_by": task.due_by,
+            "escalated_at": now,
+            "escalated_to": "unit_lead",
+            "level": 1,
+            "reason": f"nobody has taken over since {task.due_by.isoformat(timespec='minutes')}",
+            "notify_kommunekode": task.sender_kommunekode,
+        }
+        out = [
+            bus_record(
+                self.topics.escalations(task.kommunekode, task.unit),
+                "task_escalated",
+                record,
+                f"{task.task_id}/escalated/1",
+                pseudonym,
+                now,
+                task.traceparent,
+                COMPONENT,
+            )
+        ]
+        if task.sender_kommunekode:
+            out.append(
+                self._handover_status(
+                    pseudonym, task, "not_taken_over", None, now, task.traceparent
+                )
+            )
+        return out
+
+    def _handover_status(
+        self,
+        pseudonym: str,
+        task: OpenTask,
+        status: str,
+        taken_over_by: str | None,
+        now: dt.datetime,
+        traceparent: str | None,
+    ) -> Output:
+        assert task.sender_kommunekode is not None
+        record = {
+            "task_id": task.task_id,
+            "event_id": task.event_id,
+            "sender_kommunekode": task.sender_kommunekode,
+            "unit": task.unit,
+            "kommunekode": task.kommunekode,
+            "subject_pseudonym": pseudonym,
+            "status": status,
+            "due_by": task.due_by,
+            "taken_over_by": taken_over_by,
+            "at": now,
+        }
+        return bus_record(
+            self.topics.handovers(task.sender_kommunekode),
+            "handover_status",
+            record,
+            f"{task.task_id}/{status}",
+            pseudonym,
+            now,
+            traceparent,
+            COMPONENT,
+        )
+
+    def _rejected(self, ack: Acknowledgement, reason: str, now: dt.datetime) -> Output:
+        """An acknowledgement that is not applied: a dead letter with the reason, for audit."""
+        return dead_letter(
+            self.topics.deadletter,
+            reason=reason,
+            error_type="RejectedAcknowledgement",
+            component=COMPONENT,
+            source_topic=self.topics.task_acks,
+            source_partition=ack.position[0],
+            source_offset=ack.position[1],
+            key=None,
+            value=ack.wire,
+            headers=[],
+            event_id=None,
+            now=now,
+        )
+
+
+def _sender(task: Mapping[str, Any]) -> str | None:
+    """The sending municipality of a handover between municipalities on the bus, if any."""
+    details = task["details"]
+    if "from_kommunekode" not in details:
+        return None
+    sender = json.loads(details["from_kommunekode"])
+    if sender in KOMMUNEKODER and sender != task["kommunekode"]:
+        return str(sender)
+    return None
+
+
+def _without(mapping: Mapping[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+def _task_to_dict(task: OpenTask) -> dict[str, Any]:
+    raw = asdict(task)
+    raw["due_by"] = task.due_by.isoformat()
+    return raw
+
+
+def _task_from_dict(raw: Mapping[str, Any]) -> OpenTask:
+    return OpenTask(**{**raw, "due_by": dt.datetime.fromisoformat(raw["due_by"])})

@@ -1,0 +1,188 @@
+"""One partner payload -> one Kafka record or a rejection: the rules both connectors share.
+
+Also home of the helpers the connector tests share: synthetic payloads dated today and a
+partners file whose partners may send exactly those payloads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bus.topics import Topics
+from connectors.ingest import (
+    Outgoing,
+    Rejection,
+    connector_topics,
+    derived_event_id,
+    idempotency_key_error,
+    prepare,
+    topic_for,
+)
+from connectors.partners import SOURCES, Partner, PartnerRegistry, render_partner, token_sha256
+from connectors.trace import new_traceparent
+from schemas import PARTNER_KINDS, decode, generate_payloads, parse_partner, pseudonym, to_record
+
+TODAY = dt.datetime.now(dt.UTC).date()
+KEY = b"test-only-pseudonym-key-connectors"
+TOPICS = Topics("t.")
+TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01")
+
+
+# -- shared helpers -------------------------------------------------------------------------
+def payloads(seed: int = 7, per_kind: int = 2) -> dict[str, list[dict[str, Any]]]:
+    """Valid synthetic payloads, ``per_kind`` of every partner kind, dated before today."""
+    batch = generate_payloads(
+        seed=seed, count=per_kind * len(PARTNER_KINDS), invalid_share=0.0, reference_date=TODAY
+    )
+    return batch.payloads
+
+
+def source_of(kind: str, payload: dict[str, Any]) -> str:
+    source_kind, field = SOURCES[kind]
+    return f"{source_kind}:{payload[field]}"
+
+
+def write_partners(
+    path: Path, by_kind: dict[str, list[dict[str, Any]]], **extra_certs: list[str]
+) -> dict[str, str]:
+    """A partners file: partner ``p-<kind>`` may send ``kind`` for the sources of its payloads.
+
+    Returns name -> bearer token. ``extra_certs`` adds certificate fingerprints by partner.
+    """
+    tokens, tables = {}, []
+    for kind, items in by_kind.items():
+        name = f"p-{kind.replace('_', '-')}"
+        tokens[name] = secrets.token_urlsafe(16)
+        tables.append(
+            render_partner(
+                name,
+                [kind],
+                sorted({source_of(kind, p) for p in items}),
+                token_hash=token_sha256(tokens[name]),
+                cert_fingerprints=extra_certs.get(name, []),
+            )
+        )
+    path.write_text("\n".join(tables))
+    return tokens
+
+
+def partner_name(kind: str) -> str:
+    return f"p-{kind.replace('_', '-')}"
+
+
+def partner_for(kind: str, sources: list[str]) -> Partner:
+    source_kind = SOURCES[kind][0]
+    return Partner(
+        partner_name(kind), frozenset([kind]), frozenset((source_kind, s) for s in sources)
+    )
+
+
+# -- tests ----------------------------------------------------------------------------------
+BY_KIND = payloads()
+
+
+@pytest.mark.parametrize("kind", sorted(PARTNER_KINDS))
+def test_a_valid_payload_becomes_the_record_its_kind_maps_to(kind: str) -> None:
+    payload = BY_KIND[kind][0]
+    partner = partner_for(kind, [payload[SOURCES[kind][1]]])
+    out = prepare(partner, kind, payload, pseudonym_key=KEY, topics=TOPICS, today=TODAY)
+    assert isinstance(out, Outgoing)
+    name, expected = to_record(parse_partner(kind, payload, today=TODAY), KEY, out.event_id)
+    assert decode(out.value) == (name, decode(out.value).version, expected)
+    assert out.topic == topic_for(kind, TOPICS)
+    assert out.key == pseudonym(payload["subject"]["cpr"], KEY).encode()
+    headers = dict(out.headers)
+    assert headers["ce_id"] == out.event_id.encode()
+    assert TRACEPARENT.fullmatch(str(headers["traceparent"], "ascii"))
+    cpr_digits = payload["subject"]["cpr"].replace("-", "")
+    for value in [out.key, *headers.values()]:
+        assert isinstance(value, bytes)
+        assert cpr_digits.encode() not in value.replace(b"-", b"")
+    if "event_id" in payload:
+        assert out.event_id == payload["event_id"]
+
+
+def test_consent_goes_to_the_consent_topic_and_events_to_their_inbound_topic() -> None:
+    assert topic_for("consent_withdrawn", TOPICS) == "t.consent.events"
+    assert topic_for("release_planning_psychiatry", TOPICS) == "t.inbound.release_planning"
+    names = {spec.name for spec in connector_topics(TOPICS)}
+    assert names == {
+        "t.inbound.dropout_notice",
+        "t.inbound.release_planning",
+        "t.inbound.handover",
+        "t.inbound.school_absence_signal",
+        "t.consent.events",
+    }
+    assert all(spec.config.get("retention.ms") for spec in connector_topics(TOPICS))
+
+
+def test_a_kind_the_partner_may_not_send_is_forbidden() -> None:
+    school = partner_for("school_absence_signal", ["916110"])
+    payload = BY_KIND["release_planning_prison"][0]
+    out = prepare(school, "release_planning_prison", payload, pseudonym_key=KEY, topics=TOPICS)
+    assert isinstance(out, Rejection) and out.status == "forbidden"
+    assert out.errors[0]["code"] == "kind_not_allowed"
+
+
+def test_another_partners_source_is_forbidden_and_named() -> None:
+    payload = {**BY_KIND["dropout_notice"][0], "institution_number": "999999"}
+    partner = partner_for("dropout_notice", ["916101"])
+    out = prepare(partner, "dropout_notice", payload, pseudonym_key=KEY, topics=TOPICS)
+    assert isinstance(out, Rejection) and out.status == "forbidden"
+    assert out.errors[0]["field"] == "institution_number"
+    assert "999999" in out.errors[0]["reason"] and "916101" in out.errors[0]["reason"]
+
+
+def test_invalid_input_names_the_field_and_never_echoes_the_cpr() -> None:
+    payload = BY_KIND["dropout_notice"][0]
+    bad_cpr = "3102091234"  # 31 February
+    bad = {**payload, "subject": {**payload["subject"], "cpr": bad_cpr}}
+    partner = partner_for("dropout_notice", [payload["institution_number"]])
+    out = prepare(partner, "dropout_notice", bad, pseudonym_key=KEY, topics=TOPICS)
+    assert isinstance(out, Rejection) and out.status == "invalid"
+    assert [e["field"] for e in out.errors] == ["subject.cpr"]
+    assert bad_cpr not in repr(out.errors)
+
+
+def test_event_ids_without_event_id_are_stable_and_do_not_reveal_the_cpr() -> None:
+    payload = {k: v for k, v in BY_KIND["handover_uu"][0].items() if k != "event_id"}
+    event = parse_partner("handover_uu", payload, today=TODAY)
+    first = derived_event_id("uu", "handover_uu", event, KEY, None)
+    assert first == derived_event_id("uu", "handover_uu", event, KEY, None)
+    assert first != derived_event_id("other", "handover_uu", event, KEY, None)
+    assert first != derived_event_id("uu", "handover_uu", event, b"another key", None)
+    keyed = derived_event_id("uu", "handover_uu", event, KEY, "retry-42")
+    assert uuid.UUID(keyed).version == 5
+    assert keyed != first
+    assert idempotency_key_error("retry-42") is None
+    assert idempotency_key_error("x" * 201) is not None
+    assert idempotency_key_error("tab\there") is not None
+
+
+def test_traceparent_is_new_or_continues_a_valid_incoming_trace() -> None:
+    fresh = new_traceparent()
+    assert TRACEPARENT.fullmatch(fresh)
+    incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    continued = new_traceparent(incoming)
+    assert continued.split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert continued.split("-")[2] != "00f067aa0ba902b7"
+    assert new_traceparent("garbage").split("-")[1] != "garbage"
+    zero = "00-" + "0" * 32 + "-00f067aa0ba902b7-01"
+    assert new_traceparent(zero).split("-")[1] != "0" * 32
+
+
+def test_registry_finds_partners_by_token_and_certificate() -> None:
+    partner = partner_for("dropout_notice", ["916101"])
+    registry = PartnerRegistry(
+        [partner], {token_sha256("s3cret"): partner.name}, {"ab" * 32: partner.name}
+    )
+    assert registry.from_token("s3cret") == partner
+    assert registry.from_token("guess") is None
+    assert registry.from_certificate(":".join(["AB"] * 32)) == partner

@@ -1,0 +1,148 @@
+"""The handover tracker's fold: open, close, escalate, reject — pure, with a test clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import schemas
+from bus.topics import Topics
+from streams.tracker import Acknowledgement, Handovers, Tracker
+
+T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+PSEUDONYM = "ab" * 32
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def _task(task_id: str = "t-1", **changes: Any) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "event_id": "e-1",
+        "event_type": "dk.ungebus.handover.v1",
+        "unit": "family_services",
+        "kommunekode": "161",
+        "due_by": T0 + dt.timedelta(hours=1),
+        "subject_pseudonym": PSEUDONYM,
+        "details": {"from_kommunekode": '"153"', "origin": '"municipality"'},
+        **changes,
+    }
+
+
+def _ack(clock: Clock, task_id: str = "t-1", **changes: Any) -> Acknowledgement:
+    record = {
+        "task_id": task_id,
+        "event_id": "e-1",
+        "unit": "family_services",
+        "kommunekode": "161",
+        "subject_pseudonym": PSEUDONYM,
+        "taken_over_by": "cw-7",
+        "taken_over_at": clock.now,
+        "note": None,
+        **changes,
+    }
+    return Acknowledgement(record, schemas.encode("task_taken_over", record), clock.now, (0, 5))
+
+
+def _decoded(outputs: list[Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(o.topic, *schemas.decode(o.value)[::2]) for o in outputs]  # type: ignore[misc]
+
+
+def _tracker() -> tuple[Tracker, Clock]:
+    clock = Clock()
+    return Tracker(Topics("t."), unknown_ack_grace=dt.timedelta(minutes=5), clock=clock), clock
+
+
+def test_overdue_task_escalates_once_to_the_lead_and_tells_the_sender() -> None:
+    tracker, clock = _tracker()
+    state, out = tracker.task_routed(Handovers(), _task(), None)
+    assert out == []
+    state, out = tracker.tick(PSEUDONYM, state)
+    assert out == []  # not due yet
+    clock.now = T0 + dt.timedelta(hours=2)
+    state, out = tracker.tick(PSEUDONYM, state)
+    decoded = _decoded(out)
+    assert [(topic, name) for topic, name, _ in decoded] == [
+        ("t.escalations.161.family_services", "task_escalated"),
+        ("t.handovers.153", "handover_status"),
+    ]
+    assert decoded[0][2]["escalated_to"] == "unit_lead"
+    assert decoded[1][2]["status"] == "not_taken_over"
+    _state, again = tracker.tick(PSEUDONYM, state)
+    assert again == []
+
+
+def test_take_over_closes_the_task_and_tells_the_sender() -> None:
+    tracker, clock = _tracker()
+    state, _ = tracker.task_routed(Handovers(), _task(), None)
+    state, out = tracker.taken_over(state, _ack(clock), None)
+    assert not state.open and "t-1" in state.closed
+    ((topic, name, record),) = _decoded(out)
+    assert (topic, name, record["status"], record["taken_over_by"]) == (
+        "t.handovers.153", "handover_status", "taken_over", "cw-7",
+    )  # fmt: skip
+    clock.now = T0 + dt.timedelta(days=3)
+    _state, late = tracker.tick(PSEUDONYM, state)
+    assert late == []  # closed: never escalated
+
+
+def test_repeated_acknowledgement_changes_nothing() -> None:
+    tracker, clock = _tracker()
+    state, _ = tracker.task_routed(Handovers(), _task(), None)
+    state, _ = tracker.taken_over(state, _ack(clock), None)
+    again, out = tracker.taken_over(state, _ack(clock), None)
+    assert (again, out) == (state, [])
+
+
+def test_acknowledgement_from_the_wrong_unit_is_rejected_and_not_applied() -> None:
+    tracker, clock = _tracker()
+    state, _ = tracker.task_routed(Handovers(), _task(), None)
+    after, out = tracker.taken_over(state, _ack(clock, unit="jobcentre"), None)
+    assert after == state
+    ((topic, name, letter),) = _decoded(out)
+    assert (topic, name, letter["component"]) == ("t.deadletter", "dead_letter", "tracker")
+    assert "belongs to family_services in 161" in letter["reason"]
+    assert (letter["source_partition"], letter["source_offset"]) == (0, 5)
+
+
+def test_acknowledgement_before_its_task_waits_then_closes_it() -> None:
+    tracker, clock = _tracker()
+    state, out = tracker.taken_over(Handovers(), _ack(clock), None)
+    assert out == [] and "t-1" in state.early
+    state, out = tracker.task_routed(state, _task(), None)
+    assert not state.open and not state.early and "t-1" in state.closed
+    assert [name for _, name, _ in _decoded(out)] == ["handover_status"]
+
+
+def test_acknowledgement_for_a_task_never_routed_is_rejected_after_the_grace() -> None:
+    tracker, clock = _tracker()
+    state, _ = tracker.taken_over(Handovers(), _ack(clock, task_id="ghost"), None)
+    clock.now = T0 + dt.timedelta(minutes=4)
+    state, out = tracker.tick(PSEUDONYM, state)
+    assert out == []
+    clock.now = T0 + dt.timedelta(minutes=6)
+    state, out = tracker.tick(PSEUDONYM, state)
+    ((_topic, _name, letter),) = _decoded(out)
+    assert "no such task was routed" in letter["reason"] and state.empty
+
+
+def test_state_survives_its_json_round_trip() -> None:
+    tracker, clock = _tracker()
+    state, _ = tracker.task_routed(Handovers(), _task(), "00-" + "1" * 32 + "-" + "2" * 16 + "-01")
+    state, _ = tracker.taken_over(state, _ack(clock, task_id="early"), None)
+    assert Handovers.from_json(state.to_json()) == state
+
+
+def test_task_without_a_sending_municipality_tells_no_sender() -> None:
+    tracker, clock = _tracker()
+    dropout = _task(details={}, event_type="dk.ungebus.dropout_notice.v1", unit="youth_unit")
+    state, _ = tracker.task_routed(Handovers(), dropout, None)
+    clock.now = T0 + dt.timedelta(hours=2)
+    _state, out = tracker.tick(PSEUDONYM, state)
+    assert [name for _, name, _ in _decoded(out)] == ["task_escalated"]
