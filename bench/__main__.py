@@ -17,23 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bus.local_kafka import LocalKafka
+from bus.local_kafka import LocalKafka, free_ports
 from bus.settings import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
-
-
-def _free_ports(count: int) -> list[int]:
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def table(results: dict[str, Any]) -> str:
@@ -76,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ungebus-bench-") as tmp:
-        port, controller = _free_ports(2)
+        port, controller = free_ports(2)
         broker = LocalKafka(home=Path(tmp) / "kafka", port=port, controller_port=controller,
                             heap="1g")  # fmt: skip
         print(f"bench: starting a throwaway Kafka broker on {broker.bootstrap_servers}")

@@ -14,6 +14,7 @@ import click
 _COMMANDS: dict[str, str] = {
     "local": "bus.local_kafka_cli:local",
     "run": "bus.run:run",
+    "demo": "bus.demo:demo",
     "streams": "streams.cli:streams",
     "explain": "streams.explain:explain",
     "audit": "streams.audit_query:audit",

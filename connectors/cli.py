@@ -73,8 +73,13 @@ def files(directory: Path, once: bool) -> None:
     publisher = KafkaPublisher(settings.connector_producer_config())
     stop = threading.Event()
     if not once:
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        # Set the event from a thread: a signal handler that calls Event.set() while the main
+        # thread waits in Event.wait() can deadlock on the event's own lock.
+        def request_stop(*_: object) -> None:
+            threading.Thread(target=stop.set, name="stop", daemon=True).start()
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
         click.echo(f"Watching {directory} every {settings.file_poll_interval_s:g} s; Ctrl-C stops")
     try:
         failed = FileDrop(directory, settings, partners, publisher).run(

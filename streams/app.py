@@ -28,7 +28,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from bus.settings import Settings
 from bus.topics import SUBJECT_PARTITIONS, Topics
 from schemas.domain import KOMMUNEKODER, UNITS
-from streams.outputs import InMessage
+from streams.outputs import InMessage, Output
 from streams.overlay import TableOverlay
 from streams.policy import PARTNER_EVENTS, Policy
 from streams.router import Router, SubjectStore
@@ -124,14 +124,7 @@ def create_app(
     window = Window(OutputWriter(settings), SubjectStore(consents, held, seen), fail,
                     max_records=settings.router_batch_size)  # fmt: skip
 
-    @app.agent(source, concurrency=1)
-    async def route(stream: Any) -> None:
-        manual = stream.noack()
-        async for event in manual.events():
-            async with window.lock:
-                window.add(router.handle(_in_message(event.message), window.state), manual, event)
-                if window.full:
-                    await window.commit()
+    _consume(app, "route", source, window, lambda message: router.handle(message, window.state))
 
     @app.timer(settings.router_hold_check_interval_s)
     async def expire_holds() -> None:
@@ -140,9 +133,29 @@ def create_app(
                 window.add(router.expire_holds(key.decode(), window.state))
             await window.commit()
 
-    app.task(window.keep_committing)
     _track_handovers(app, settings, table, fail)
     return app
+
+
+def _consume(
+    app: faust.App,
+    name: str,
+    source: Any,
+    window: Window[Any],
+    handle: Callable[[InMessage], list[Output]],
+) -> None:
+    """An agent (concurrency 1) that handles each record into ``window``, acked on commit."""
+
+    async def agent(stream: Any) -> None:
+        manual = stream.noack()
+        async for event in manual.events():
+            async with window.lock:
+                window.add(handle(_in_message(event.message)), manual, event)
+                if window.full:
+                    await window.commit()
+
+    app.agent(source, name=name, concurrency=1)(agent)
+    app.task(window.keep_committing)
 
 
 def _track_handovers(
@@ -164,22 +177,13 @@ def _track_handovers(
     window = Window(OutputWriter(settings), TableOverlay(handovers), fail,
                     max_records=settings.router_batch_size)  # fmt: skip
 
-    @app.agent(source, concurrency=1)
-    async def track(stream: Any) -> None:
-        manual = stream.noack()
-        async for event in manual.events():
-            async with window.lock:
-                window.add(tracker.handle(_in_message(event.message), window.state), manual, event)
-                if window.full:
-                    await window.commit()
+    _consume(app, "track", source, window, lambda message: tracker.handle(message, window.state))
 
     @app.timer(settings.tracker_check_interval_s)
     async def escalate_overdue() -> None:
         async with window.lock:
             window.add(tracker.expire(window.state, [key.decode() for key in handovers]))
             await window.commit()
-
-    app.task(window.keep_committing)
 
 
 def _in_message(message: Any) -> InMessage:

@@ -9,27 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from bus.local_kafka import LocalKafka
+from bus.local_kafka import LocalKafka, free_ports
 from bus.topics import TopicSpec, ensure_topics
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free right now, distinct (all held open until every one is chosen)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _docker_answers() -> bool:

@@ -1,0 +1,173 @@
+"""The whole bus on this machine: the broker (when it is the local one), topics, components.
+
+``Stack.up`` starts the local broker unless ``KAFKA_BOOTSTRAP_SERVERS`` points elsewhere,
+creates the topic catalogue, and starts every component as a supervised child process, each
+once what it needs is there; ``Stack.down`` stops what ``up`` started, the broker last and only
+if ``up`` started it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+
+from bus.local_kafka import LocalKafka, LocalKafkaError
+from bus.settings import Settings
+from bus.supervise import ComponentFailed, ComponentSpec, Supervisor, http_ok, log_says
+from bus.topics import ensure_topics
+
+READY_TIMEOUT_S = 90.0  # streams needs 5-10 s on an idle machine, more on a busy one
+# faust's worker logs this once its partitions are assigned and its tables recovered.
+STREAMS_READY = "[^Worker]: Ready"
+# `ungebus connect files` prints this once its topics exist and it polls the folder.
+FILES_READY = "Watching "
+# Quicker clocks for a demo on one machine, unless set: overdue tasks are escalated within
+# seconds, and a dropped file is picked up within a second.
+DEMO_CLOCKS = {"UNGEBUS_TRACKER_CHECK_INTERVAL_S": "5", "UNGEBUS_FILE_POLL_INTERVAL_S": "1"}
+
+
+class StackError(RuntimeError):
+    """The bus could not be started; the message says what to do or shows the failing log."""
+
+
+class StackSettings(Settings):
+    """The components' own settings that ``run`` needs to know (the same variables)."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    inbox_host: str = "127.0.0.1"
+    inbox_port: int = 8470
+    inbox_kommunekode: str = "161"
+    partners_file: Path | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def inbox_url(self) -> str:
+        return f"http://{self.inbox_host}:{self.inbox_port}"
+
+    @property
+    def drop_dir(self) -> Path:
+        return self.var_dir / "drop"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "logs"
+
+
+def component_specs(settings: StackSettings) -> list[ComponentSpec]:
+    return [
+        ComponentSpec("streams", ("streams",), log_says(STREAMS_READY)),
+        ComponentSpec("connect-http", ("connect", "http"), http_ok(f"{settings.api_url}/healthz")),
+        # After the HTTP API: both write the demo partners at first start, one must go first.
+        ComponentSpec(
+            "connect-files",
+            ("connect", "files", str(settings.drop_dir)),
+            log_says(FILES_READY),
+            after="connect-http",
+        ),
+        ComponentSpec("inbox", ("inbox",), http_ok(f"{settings.inbox_url}/healthz")),
+    ]
+
+
+def child_env(settings: StackSettings) -> dict[str, str]:
+    """The environment of every component: ours, with where Kafka and var/ are made explicit."""
+    env = {**DEMO_CLOCKS, **os.environ}
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "UNGEBUS_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "UNGEBUS_TOPIC_PREFIX": settings.topic_prefix,
+            "UNGEBUS_VAR_DIR": str(settings.var_dir),
+            "PYTHONUNBUFFERED": "1",  # logs are read while the components run
+        }
+    )
+    return env
+
+
+class Stack:
+    def __init__(self, settings: StackSettings, echo: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.echo = echo
+        self.broker = LocalKafka.from_settings(settings)
+        self.started_broker = False
+        self.supervisor = Supervisor(settings.log_dir, child_env(settings), cwd=Path.cwd())
+
+    def up(self, stop: threading.Event, ready_timeout_s: float) -> None:
+        """Broker, topics, components; :class:`StackError` when something does not come up."""
+        self._broker_up()
+        if stop.is_set():
+            return
+        self._ensure_topics()
+        self._check_ports()
+        self.settings.drop_dir.mkdir(parents=True, exist_ok=True)
+        self.echo(f"Starting the components (logs in {self.settings.log_dir})...")
+        try:
+            self.supervisor.start_all(
+                component_specs(self.settings), ready_timeout_s, stop, self.echo
+            )
+        except ComponentFailed as exc:
+            raise StackError(str(exc)) from exc
+
+    def first_dead(self) -> str | None:
+        """A report on a component that exited on its own (name, code, end of log), if any."""
+        dead = self.supervisor.first_dead()
+        return str(dead.failure(dead.how_it_ended())) if dead else None
+
+    def down(self, grace_s: float = 20.0) -> None:
+        if self.supervisor.components:
+            self.echo("Stopping the components...")
+            self.supervisor.stop_all(grace_s, self.echo)
+        if self.started_broker:
+            self.broker.down(echo=self.echo)
+
+    def _broker_up(self) -> None:
+        bootstrap = self.settings.kafka_bootstrap_servers
+        if bootstrap != self.broker.bootstrap_servers:
+            self.echo(f"Using the Kafka broker at {bootstrap}")
+            return
+        try:
+            self.started_broker = self.broker.up(echo=self.echo)
+        except LocalKafkaError as exc:
+            raise StackError(str(exc)) from exc
+
+    def _ensure_topics(self) -> None:
+        settings = self.settings
+        try:
+            ensure_topics(settings.kafka_config(), settings.topics.catalogue())
+        except (KafkaException, TimeoutError) as exc:
+            raise StackError(
+                f"Kafka at {settings.kafka_bootstrap_servers} did not answer ({exc}); is it "
+                "running? `ungebus local status` tells for the local broker"
+            ) from exc
+
+    def _check_ports(self) -> None:
+        """A taken port would make a component fail, or worse, another server look ready."""
+        settings = self.settings
+        wanted = [
+            (settings.http_host, settings.http_port, "UNGEBUS_HTTP_PORT"),
+            (settings.inbox_host, settings.inbox_port, "UNGEBUS_INBOX_PORT"),
+        ]
+        for host, port, variable in wanted:
+            if not _port_free(host, port):
+                raise StackError(
+                    f"port {port} on {host} is in use by another process; stop it, or set "
+                    f"{variable} to another port"
+                )
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -1,0 +1,211 @@
+"""Components as supervised child processes: started, waited for, watched, stopped.
+
+Each component runs as ``python -m bus <command>`` in its own session (so a Ctrl-C in the
+terminal reaches only ``ungebus run``, which then stops them in order), with its output in one
+log file. A component that exits on its own is reported with the end of that log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+# A readiness check gets the component's log file and says whether it is ready to work.
+ReadyCheck = Callable[[Path], bool]
+
+
+class ComponentFailed(RuntimeError):
+    """A component exited, or did not become ready in time; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    name: str  # also its log file's name: <log_dir>/<name>.log
+    args: tuple[str, ...]  # the ungebus command, e.g. ("connect", "http")
+    ready: ReadyCheck
+    after: str | None = None  # start only once this component is ready
+
+
+def http_ok(url: str) -> ReadyCheck:
+    """Ready once ``url`` answers 200."""
+
+    def check(_log: Path) -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def log_says(marker: str) -> ReadyCheck:
+    """Ready once the component's log contains ``marker``."""
+
+    def check(log: Path) -> bool:
+        try:
+            return marker in log.read_text(errors="replace")
+        except FileNotFoundError:
+            return False
+
+    return check
+
+
+@dataclass
+class Component:
+    spec: ComponentSpec
+    process: subprocess.Popen[bytes]
+    log: Path
+    started_at: float
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def exited(self) -> int | None:
+        """Its exit code once it has exited, else None."""
+        return self.process.poll()
+
+    def how_it_ended(self) -> str:
+        code = self.exited()
+        if code is not None and code < 0:
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"exited with code {code}"
+
+    def failure(self, what: str) -> ComponentFailed:
+        return ComponentFailed(
+            f"{self.spec.name} {what}; the end of its log ({self.log}):\n{tail(self.log)}"
+        )
+
+
+class Supervisor:
+    """Starts components with one environment, each logging to ``log_dir/<name>.log``."""
+
+    def __init__(self, log_dir: Path, env: Mapping[str, str], cwd: Path | None = None) -> None:
+        self.log_dir = log_dir
+        self.env = dict(env)
+        self.cwd = cwd
+        self.components: list[Component] = []
+
+    def start(self, spec: ComponentSpec) -> Component:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_dir / f"{spec.name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bus", *spec.args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        component = Component(spec, process, log, time.monotonic())
+        self.components.append(component)
+        return component
+
+    def start_all(
+        self,
+        specs: list[ComponentSpec],
+        timeout_s: float,
+        stop: threading.Event,
+        echo: Callable[[str], None],
+    ) -> None:
+        """Start every component (each after the one it waits for) and wait until all are ready.
+
+        Raises :class:`ComponentFailed` when one exits or is not ready within ``timeout_s``.
+        """
+        deadline = time.monotonic() + timeout_s
+        waiting = {s.name: s for s in specs}
+        pending: dict[str, Component] = {}
+        ready: set[str] = set()
+        while (waiting or pending) and not stop.is_set():
+            for name, spec in list(waiting.items()):
+                if spec.after is None or spec.after in ready:
+                    pending[name] = self.start(spec)
+                    del waiting[name]
+            for name, component in list(pending.items()):
+                if component.exited() is not None:
+                    raise component.failure(f"{component.how_it_ended()} while starting")
+                if component.spec.ready(component.log):
+                    took = time.monotonic() - component.started_at
+                    echo(f"  {name} is ready ({took:.1f} s, pid {component.pid})")
+                    ready.add(name)
+                    del pending[name]
+            if time.monotonic() > deadline:
+                if pending:
+                    late = pending[min(pending)]
+                    raise late.failure(f"was not ready within {timeout_s:.0f} s")
+                raise ComponentFailed(f"never started, nothing they wait for came up: {waiting}")
+            stop.wait(0.25)
+
+    def first_dead(self) -> Component | None:
+        """A component that has exited on its own, if any."""
+        return next((c for c in self.components if c.exited() is not None), None)
+
+    def stop_all(self, grace_s: float, echo: Callable[[str], None]) -> None:
+        """SIGTERM every component, then SIGKILL what still runs after ``grace_s``."""
+        running = [c for c in self.components if c.exited() is None]
+        for component in running:
+            _signal_group(component.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for component in running:
+            try:
+                component.process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                echo(f"  {component.spec.name} did not stop within {grace_s:.0f} s; killing it")
+                _signal_group(component.pid, signal.SIGKILL)
+                component.process.wait(10)
+
+
+def stop_on_signals(stop: threading.Event, echo: Callable[[str], None]) -> None:
+    """SIGINT and SIGTERM set ``stop``; the caller stops everything in order.
+
+    The handler runs in the main thread, which may be inside ``stop.wait()`` holding the
+    event's lock: setting it there would deadlock, so a short-lived thread sets it.
+    """
+
+    def set_stop(name: str) -> None:
+        if not stop.is_set():
+            echo(f"\n{name}: stopping...")
+        stop.set()
+
+    def handle(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        threading.Thread(target=set_stop, args=(name,), name="stop", daemon=True).start()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log written)"
+    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(the log is empty)"
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _die_with_parent() -> None:
+    """Linux: a component gets SIGTERM when ``ungebus run`` dies, even by SIGKILL."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

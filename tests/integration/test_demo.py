@@ -1,0 +1,94 @@
+"""`ungebus demo` as a newcomer runs it: the bus comes up, takes a sample day of partner
+traffic, says what it did with it, and leaves nothing running."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import free_ports
+
+
+def summary_count(output: str, label: str) -> int:
+    match = re.search(rf"^{label}\s+(\d+)\b", output, re.MULTILINE)
+    assert match, f"no '{label}' line in the summary:\n{output}"
+    return int(match.group(1))
+
+
+def processes_with(marker: str) -> list[int]:
+    """Pids of processes whose environment holds ``marker`` (this run's unique topic prefix)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in environ.split(b"\0"):
+            found.append(int(proc.name))
+    return found
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
+    kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    http_port, inbox_port = free_ports(2)
+    prefix = unique("demo") + "."
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("UNGEBUS_KAFKA_BOOTSTRAP_SERVERS", "UNGEBUS_PARTNERS_FILE")
+    }
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "UNGEBUS_TOPIC_PREFIX": prefix,
+            "UNGEBUS_VAR_DIR": str(tmp_path),
+            "UNGEBUS_HTTP_PORT": str(http_port),
+            "UNGEBUS_INBOX_PORT": str(inbox_port),
+        }
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bus", "demo", "--seed", "11", "--count", "64"],
+        env=env,
+        cwd=tmp_path,  # no developer's .env file
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+
+    output = result.stdout
+    assert result.returncode == 0, f"{output}\n{result.stderr}"
+    for component in ("streams", "connect-http", "connect-files", "inbox"):
+        assert f"{component} is ready" in output
+    assert summary_count(output, "accepted") > 0
+    assert summary_count(output, "rejected") > 0  # the invalid share, refused at the edge
+    assert summary_count(output, "routed") > 0
+    assert summary_count(output, "undecided") == 0
+    released = re.search(r"incl\. (\d+) released by a consent", output)
+    assert released
+    assert summary_count(output, "held") > 0 or int(released.group(1)) > 0
+    assert not re.search(r"\b\d{6}-\d{4}\b", output + result.stderr), "a CPR number was printed"
+    assert (tmp_path / "logs" / "streams.log").exists()
+
+    assert processes_with(f"UNGEBUS_TOPIC_PREFIX={prefix}") == []
+    assert port_free(http_port)
+    assert port_free(inbox_port)
