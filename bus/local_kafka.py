@@ -187,8 +187,8 @@ class LocalKafka:
                 f"-Dkafka.logs.dir={self.log_dir}",
                 "kafka.tools.StorageTool",
                 "format",
-                "--cluster-id",
-                _cluster_id(),
+                # "=" form: a random id may start with "-", which argparse takes for an option.
+                f"--cluster-id={_cluster_id()}",
                 "--config",
                 str(self.config_file),
                 "--ignore-formatted",

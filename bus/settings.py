@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1, description="for topics ungebus creates")
     router_batch_size: int = Field(default=500, ge=1)
     router_dedupe_days: int = Field(default=90, ge=1)
+    stream_buffer_maxsize: int = Field(default=200_000, ge=1000)
     router_hold_check_interval_s: float = Field(default=60.0, gt=0)
     tracker_check_interval_s: float = Field(default=30.0, gt=0)
     # A take-over may be read before its task (separate topics); after this it is rejected.

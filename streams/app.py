@@ -26,7 +26,7 @@ from aiokafka.partitioner import murmur2
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from bus.settings import Settings
-from bus.topics import SUBJECT_PARTITIONS, Topics
+from bus.topics import SUBJECT_PARTITIONS, Topics, TopicSpec
 from schemas.domain import KOMMUNEKODER, UNITS
 from streams.outputs import InMessage, Output
 from streams.overlay import TableOverlay
@@ -71,6 +71,29 @@ class BusApp(faust.App):
         return _IdempotentTransport(self.conf.broker_producer, self)
 
 
+TABLES = ("consents", "held", "seen", "handovers")
+
+
+def router_app_id(settings: Settings) -> str:
+    return f"{settings.topic_prefix}ungebus-router"
+
+
+def internal_topics(settings: Settings) -> list[TopicSpec]:
+    """faust's own topics, created before the worker starts.
+
+    faust creates them itself, but subscribes before every broker lists them, and a topic
+    missing from the first subscription is ignored until the next metadata refresh.
+    """
+    compact = {"cleanup.policy": "compact"}
+    specs = [
+        TopicSpec(
+            f"{router_app_id(settings)}-{table}-changelog", SUBJECT_PARTITIONS, config=compact
+        )
+        for table in TABLES
+    ]
+    return [*specs, TopicSpec(f"{router_app_id(settings)}-__assignor-__leader", 1, config=compact)]
+
+
 def create_app(
     settings: Settings,
     policy: Policy,
@@ -81,7 +104,7 @@ def create_app(
     """A faust app with the router agent and the hold-expiry timer registered."""
     topics = settings.topics
     app = BusApp(
-        app_id or f"{settings.topic_prefix}ungebus-router",
+        app_id or router_app_id(settings),
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         datadir=str(settings.var_dir / "faust"),
@@ -94,6 +117,11 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
         stream_wait_empty=True,
+        # faust pauses a partition whose stream buffer passes maxsize / 1.25 and resumes it
+        # when the buffer drains; after a restart with a backlog we saw partitions never
+        # resumed (the worker idles with records waiting). A buffer this large keeps a backlog
+        # from reaching that path; memory per buffered record is about 1 KB.
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
         broker_session_timeout=settings.consumer_session_timeout_s,
         broker_heartbeat_interval=settings.consumer_session_timeout_s / 10,
         Table=SubjectTable,

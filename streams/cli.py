@@ -27,14 +27,16 @@ def streams(policy_path: str, loglevel: str) -> None:
 
     from faust.worker import Worker
 
-    from streams.app import create_app
+    from streams.app import create_app, internal_topics
 
     settings = load_settings()
     try:
         policy = load_policy(Path(policy_path))
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
-    ensure_topics(settings.kafka_config(), settings.topics.catalogue())
+    ensure_topics(
+        settings.kafka_config(), [*settings.topics.catalogue(), *internal_topics(settings)]
+    )
     (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = create_app(settings, policy)
     click.echo(

@@ -107,13 +107,24 @@ class Reader:
             )
 
     def wait_for(
-        self, condition: Callable[[list[Seen]], bool], timeout: float = 60.0, what: str = ""
+        self,
+        condition: Callable[[list[Seen]], bool],
+        timeout: float = 60.0,
+        what: str = "",
+        stalled_after: float | None = None,
     ) -> list[Seen]:
+        """Poll until ``condition``; fail after ``timeout``, or sooner when nothing new has
+        arrived for ``stalled_after`` seconds."""
         deadline = time.monotonic() + timeout
+        last_count, last_change = len(self.seen), time.monotonic()
         while time.monotonic() < deadline:
             self.poll()
             if condition(self.seen):
                 return self.seen
+            if len(self.seen) != last_count:
+                last_count, last_change = len(self.seen), time.monotonic()
+            elif stalled_after is not None and time.monotonic() - last_change > stalled_after:
+                raise AssertionError(f"nothing new for {stalled_after:.0f} s waiting for {what}")
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or condition}")
 
     def close(self) -> None:
