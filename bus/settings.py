@@ -53,9 +53,17 @@ class Settings(BaseSettings):
     tracker_check_interval_s: float = Field(default=30.0, gt=0)
     # A take-over may be read before its task (separate topics); after this it is rejected.
     tracker_unknown_ack_grace_s: float = Field(default=300.0, ge=0)
+    # The router exits (for its supervisor to restart it) when records wait and its committed
+    # offsets have not moved for this long; checked every router_liveness_interval_s.
+    router_stall_after_s: float = Field(default=120.0, gt=0)
+    router_liveness_interval_s: float = Field(default=10.0, gt=0)
     # How long a dead worker keeps its partitions before the group hands them to another.
     consumer_session_timeout_s: float = Field(default=30.0, ge=6)
     topic_prefix: str = Field(default="", description="namespace for every topic name")
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Prometheus scrape port; unset: no endpoint"
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="address the metrics port binds")
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:
         """The librdkafka configuration shared by every confluent-kafka client."""
@@ -98,6 +106,11 @@ class Settings(BaseSettings):
                 **overrides,
             }
         )
+
+    @property
+    def traces_dir(self) -> Path:
+        """Where spans go as JSON lines when no OTLP endpoint is set (``ungebus trace``)."""
+        return self.var_dir / "traces"
 
     @property
     def topics(self) -> Topics:

@@ -21,6 +21,11 @@ from pathlib import Path
 
 import httpx
 
+# A component that exits with this code asks to be started again (EX_TEMPFAIL): the router
+# does so when its liveness watchdog finds it stalled.
+EXIT_RESTART = 75
+MAX_RESTARTS = 5
+
 # A readiness check gets the component's log file and says whether it is ready to work.
 ReadyCheck = Callable[[Path], bool]
 
@@ -67,6 +72,7 @@ class Component:
     process: subprocess.Popen[bytes]
     log: Path
     started_at: float
+    restarts: int = 0
 
     @property
     def pid(self) -> int:
@@ -97,10 +103,10 @@ class Supervisor:
         self.cwd = cwd
         self.components: list[Component] = []
 
-    def start(self, spec: ComponentSpec) -> Component:
+    def start(self, spec: ComponentSpec, restarts: int = 0) -> Component:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{spec.name}.log"
-        with log.open("wb") as out:
+        with log.open("ab" if restarts else "wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "bus", *spec.args],
                 stdout=out,
@@ -111,7 +117,7 @@ class Supervisor:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
-        component = Component(spec, process, log, time.monotonic())
+        component = Component(spec, process, log, time.monotonic(), restarts)
         self.components.append(component)
         return component
 
@@ -151,8 +157,19 @@ class Supervisor:
             stop.wait(0.25)
 
     def first_dead(self) -> Component | None:
-        """A component that has exited on its own, if any."""
-        return next((c for c in self.components if c.exited() is not None), None)
+        """A component that has exited on its own, if any.
+
+        One that asked to be started again (:data:`EXIT_RESTART`) is, up to
+        :data:`MAX_RESTARTS` times, and does not count as dead.
+        """
+        for component in list(self.components):
+            code = component.exited()
+            if code == EXIT_RESTART and component.restarts < MAX_RESTARTS:
+                self.components.remove(component)
+                self.start(component.spec, component.restarts + 1)
+            elif code is not None:
+                return component
+        return None
 
     def stop_all(self, grace_s: float, echo: Callable[[str], None]) -> None:
         """SIGTERM every component, then SIGKILL what still runs after ``grace_s``."""

@@ -15,19 +15,25 @@ Reliability rules (see DESIGN.md, known traps):
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
 import faust
 from aiokafka.partitioner import murmur2
+from confluent_kafka import KafkaException
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from bus.settings import Settings
+from bus.supervise import EXIT_RESTART
 from bus.topics import SUBJECT_PARTITIONS, Topics, TopicSpec
 from schemas.domain import KOMMUNEKODER, UNITS
+from streams.changelog import WrittenThrough
+from streams.liveness import LagProbe, Watchdog
 from streams.outputs import InMessage, Output
 from streams.overlay import TableOverlay
 from streams.policy import PARTNER_EVENTS, Policy
@@ -38,6 +44,7 @@ from streams.writer import DeliveryFailed, OutputWriter
 
 log = logging.getLogger("ungebus.router")
 EXIT_BATCH_FAILED = 70
+EXIT_STALLED = EXIT_RESTART  # the supervisor (``ungebus run``, systemd, Kubernetes) restarts it
 
 
 class _IdempotentProducer(aiokafka_driver.Producer):
@@ -149,8 +156,9 @@ def create_app(
     fail = on_batch_failure or _exit_on_batch_failure
     # The timer and the agent share the tables through the window's lock: one at a time, so a
     # hold is not purged while the consent that releases it is being processed.
-    window = Window(OutputWriter(settings), SubjectStore(consents, held, seen), fail,
-                    max_records=settings.router_batch_size)  # fmt: skip
+    writer = OutputWriter(settings)
+    store = SubjectStore(*(WrittenThrough(t, writer) for t in (consents, held, seen)))
+    window = Window(writer, store, fail, max_records=settings.router_batch_size)
 
     _consume(app, "route", source, window, lambda message: router.handle(message, window.state))
 
@@ -161,7 +169,8 @@ def create_app(
                 window.add(router.expire_holds(key.decode(), window.state))
             await window.commit()
 
-    _track_handovers(app, settings, table, fail)
+    tracked = _track_handovers(app, settings, table, fail)
+    _watch_liveness(app, settings, [*source.topics, *tracked.topics])
     return app
 
 
@@ -191,8 +200,11 @@ def _track_handovers(
     settings: Settings,
     table: Callable[[str, str], Any],
     fail: Callable[[BaseException], None],
-) -> None:
-    """The handover tracker: open tasks per person, closed by take-overs, escalated when late."""
+) -> Any:
+    """The handover tracker: open tasks per person, closed by take-overs, escalated when late.
+
+    Returns the topic it reads.
+    """
     topics = settings.topics
     task_topics = [
         topics.tasks(kommunekode, unit) for kommunekode in KOMMUNEKODER for unit in UNITS
@@ -202,7 +214,8 @@ def _track_handovers(
     tracker = Tracker(
         topics, unknown_ack_grace=dt.timedelta(seconds=settings.tracker_unknown_ack_grace_s)
     )
-    window = Window(OutputWriter(settings), TableOverlay(handovers), fail,
+    writer = OutputWriter(settings)
+    window = Window(writer, TableOverlay(WrittenThrough(handovers, writer)), fail,
                     max_records=settings.router_batch_size)  # fmt: skip
 
     _consume(app, "track", source, window, lambda message: tracker.handle(message, window.state))
@@ -212,6 +225,35 @@ def _track_handovers(
         async with window.lock:
             window.add(tracker.expire(window.state, [key.decode() for key in handovers]))
             await window.commit()
+
+    return source
+
+
+def _watch_liveness(app: faust.App, settings: Settings, topics: list[str]) -> None:
+    """Exit when records wait and nothing moves (see ``streams.liveness``)."""
+    probe = LagProbe(settings.kafka_config(), app.conf.id, topics)
+    watchdog = Watchdog(settings.router_stall_after_s)
+
+    @app.timer(settings.router_liveness_interval_s)
+    async def watch_liveness() -> None:
+        try:
+            offsets = await asyncio.get_running_loop().run_in_executor(None, probe.read)
+        except KafkaException as exc:  # Kafka away: the writer's timeout deals with that
+            log.warning("Could not read the router's consumer offsets: %s", exc)
+            return
+        now = time.monotonic()
+        if app.rebalancing or app.in_recovery:
+            watchdog.reset(now)
+        elif watchdog.observe(offsets, now):
+            waiting = sum(offsets.lag().values())
+            log.critical(
+                "The router has not moved for %.0f s with %d records waiting; exiting so that "
+                "its supervisor starts it again (it resumes from the committed offsets)",
+                settings.router_stall_after_s,
+                waiting,
+            )
+            logging.shutdown()
+            os._exit(EXIT_STALLED)
 
 
 def _in_message(message: Any) -> InMessage:

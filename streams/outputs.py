@@ -44,12 +44,13 @@ class InMessage:
 
 @dataclass(frozen=True)
 class Output:
-    """One record to write: topic, key, Avro wire bytes, headers."""
+    """One record to write: topic, key, Avro wire bytes (None: a tombstone), headers."""
 
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None
     headers: Headers
+    partition: int | None = None  # None: the partitioner's choice (murmur2 of the key)
 
 
 def routed_task(

@@ -3,10 +3,11 @@
 faust acks a record when its agent moves on, even if handling it failed (DESIGN.md, known
 traps). So the agents here read with manual acks (``stream.noack()``) and ack a record only
 when its window commits: every output produced so far is acknowledged by Kafka, then the
-state changes reach the tables, then the records are acked (and faust may commit their
-offsets). A window commits when it is full or a few milliseconds old. If Kafka does not take
-the outputs, the process stops before acking anything (``fail``), and a restart handles the
-window again: task ids are deterministic, and the inbox stores a task once.
+state changes reach the tables and their changelogs, then the records are acked (and faust
+may commit their offsets). A window commits when it is full or a few milliseconds old. If
+Kafka does not take the outputs, the process stops before acking anything (``fail``), and a
+restart handles the window again: task ids are deterministic, and the inbox stores a task
+once.
 """
 
 from __future__ import annotations
@@ -64,10 +65,15 @@ class Window(Generic[S]):
         return bool(self._pending) and time.monotonic() - self._opened >= self._max_wait_s
 
     async def commit(self) -> None:
-        """Outputs acknowledged -> state written -> records acked. Hold the lock."""
+        """Outputs acknowledged -> state written (and acknowledged) -> records acked.
+
+        Hold the lock. The state's changelog records go through the same writer
+        (``streams.changelog``), so the second wait covers them.
+        """
         try:
             await self._writer.flushed()
             self.state.flush()
+            await self._writer.flushed()
             for stream, event in self._pending:
                 await stream.ack(event)
         except BaseException as exc:  # never ack what Kafka may not have

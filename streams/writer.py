@@ -16,6 +16,8 @@ from confluent_kafka import KafkaError, Message, Producer
 from bus.settings import Settings
 from streams.outputs import Output
 
+_UNASSIGNED = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
+
 
 class DeliveryFailed(RuntimeError):
     """Kafka did not acknowledge every output in time."""
@@ -43,6 +45,7 @@ class OutputWriter:
                         value=output.value,
                         headers=list(output.headers),
                         on_delivery=self._on_delivery,
+                        partition=_UNASSIGNED if output.partition is None else output.partition,
                     )
                     break
                 except BufferError:  # librdkafka's queue is full: let it drain a little

@@ -1,0 +1,89 @@
+"""Is the router making progress? Consumer lag read from Kafka, and a watchdog on it.
+
+faust-streaming 0.15.3 sometimes stops fetching after an unclean restart with a backlog: the
+worker is up and idle while records wait (README, known issues). Nothing inside faust notices,
+so the router watches itself from the outside, the way an operator would: its consumer group's
+committed offsets against the end of each partition, read with Kafka's admin API. Records
+waiting and no offset moving for ``stall_after_s`` means stalled; the worker then exits (a
+supervisor starts it again, which resumes from the committed offsets without loss).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+Partition = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Offsets:
+    """Per partition: the group's committed offset and the partition's end offset."""
+
+    committed: Mapping[Partition, int]
+    end: Mapping[Partition, int]
+
+    def lag(self) -> dict[Partition, int]:
+        return {tp: max(0, end - self.committed.get(tp, 0)) for tp, end in self.end.items()}
+
+
+@dataclass
+class Watchdog:
+    """Decides "stalled" from successive readings; pure, the clock comes in with each one."""
+
+    stall_after_s: float
+    _last: Mapping[Partition, int] | None = None
+    _progress_at: float | None = None
+
+    def observe(self, offsets: Offsets, now: float) -> bool:
+        """True when records have waited and no committed offset moved for ``stall_after_s``."""
+        waiting = any(lag > 0 for lag in offsets.lag().values())
+        moved = self._last is None or dict(offsets.committed) != dict(self._last)
+        if self._progress_at is None or moved or not waiting:
+            self._progress_at = now
+        self._last = dict(offsets.committed)
+        return now - self._progress_at > self.stall_after_s
+
+    def reset(self, now: float) -> None:
+        """Not expected to progress now (rebalancing, recovering tables): start over."""
+        self._last, self._progress_at = None, now
+
+
+@dataclass
+class LagProbe:
+    """Reads a consumer group's offsets on a set of topics (blocking; run it in a thread)."""
+
+    config: Mapping[str, Any]
+    group: str
+    topics: Iterable[str]
+    timeout_s: float = 10.0
+    _admin: AdminClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._admin = AdminClient(dict(self.config))
+        self.topics = tuple(self.topics)
+
+    def read(self) -> Offsets:
+        metadata = self._admin.list_topics(timeout=self.timeout_s).topics
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self.topics
+            if topic in metadata
+            for p in metadata[topic].partitions
+        ]
+        ends = self._admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in partitions}, request_timeout=self.timeout_s
+        )
+        end = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
+        request = [ConsumerGroupTopicPartitions(self.group, partitions)]
+        future = self._admin.list_consumer_group_offsets(request)[self.group]
+        committed = {
+            (tp.topic, tp.partition): tp.offset
+            for tp in future.result().topic_partitions
+            if tp.offset >= 0
+        }
+        return Offsets(committed, end)

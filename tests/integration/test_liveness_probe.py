@@ -1,0 +1,28 @@
+"""The router's lag probe reads a consumer group's committed offsets and log ends from Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from streams.liveness import LagProbe
+
+
+def test_lag_is_the_records_after_the_committed_offset(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique: Callable[[str], str]
+) -> None:
+    topic, group = new_topic("lag", partitions=2), unique("lag-group")
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(10):
+        producer.produce(topic, value=b"x", partition=i % 2)  # 5 records in each partition
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
+    consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
+    consumer.close()
+
+    offsets = LagProbe({"bootstrap.servers": kafka_bootstrap}, group, [topic]).read()
+
+    assert offsets.committed == {(topic, 0): 3}
+    assert offsets.end == {(topic, 0): 5, (topic, 1): 5}
+    assert offsets.lag() == {(topic, 0): 2, (topic, 1): 5}

@@ -1,0 +1,42 @@
+"""The router's watchdog: stalled only when records wait and no committed offset moves."""
+
+from __future__ import annotations
+
+from streams.liveness import Offsets, Watchdog
+
+TP = ("inbound", 0)
+
+
+def offsets(committed: int, end: int) -> Offsets:
+    return Offsets({TP: committed}, {TP: end})
+
+
+def test_records_waiting_and_nothing_moving_for_too_long_is_a_stall() -> None:
+    watchdog = Watchdog(stall_after_s=30)
+    assert not watchdog.observe(offsets(10, 50), now=0)
+    assert not watchdog.observe(offsets(10, 50), now=30)
+    assert watchdog.observe(offsets(10, 60), now=31)
+
+
+def test_moving_offsets_are_progress_however_long_the_backlog() -> None:
+    watchdog = Watchdog(stall_after_s=30)
+    for step in range(10):
+        assert not watchdog.observe(offsets(10 + step, 1000), now=step * 20)
+
+
+def test_nothing_waiting_is_never_a_stall() -> None:
+    watchdog = Watchdog(stall_after_s=30)
+    for step in range(10):
+        assert not watchdog.observe(offsets(50, 50), now=step * 20)
+
+
+def test_a_partition_never_committed_counts_its_whole_log_as_waiting() -> None:
+    assert Offsets({}, {TP: 7}).lag() == {TP: 7}
+
+
+def test_reset_starts_the_clock_again() -> None:
+    watchdog = Watchdog(stall_after_s=30)
+    watchdog.observe(offsets(10, 50), now=0)
+    watchdog.reset(now=25)  # e.g. a rebalance
+    assert not watchdog.observe(offsets(10, 50), now=50)
+    assert watchdog.observe(offsets(10, 50), now=90)
