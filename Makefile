@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka browser-deps run test lint format unit integration bench clean
+.PHONY: help install kafka browser-deps compose-check run test lint format unit integration bench clean
 
 help:
 	@echo "make run    start the local Kafka broker and every ungebus component"
@@ -47,12 +47,18 @@ unit: install
 integration: kafka
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-test: lint kafka browser-deps
+test: lint kafka browser-deps compose-check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The browser test drives Debian's Chromium (Playwright cannot download browsers here).
 browser-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# deploy/compose.yaml matches the code, and loads with Docker Compose's own loader (built from
+# source with Go into ~/.cache/ungebus on first use: about 5 minutes cold, seconds after).
+compose-check: install
+	$(BIN)/ungebus deploy compose --check
+	deploy/compose-check.sh
 
 run: kafka
 	$(BIN)/ungebus run

@@ -37,8 +37,11 @@ def table(results: dict[str, Any]) -> str:
         ("HTTP ingestion, 202 after Kafka ack", f"{ingest['http_events_per_s']:,.0f} events/s",
          f"{ingest['http_to_bare_ratio']:.3f} of a bare producer "
          f"({ingest['bare_producer_records_per_s']:,.0f}/s)"),
-        ("router throughput", f"{router['router_events_per_s']:,.0f} events/s",
+        ("router throughput (tracing on)", f"{router['router_events_per_s']:,.0f} events/s",
          f"{router['ratio']:.3f} of a raw pass-through ({router['raw_events_per_s']:,.0f}/s)"),
+        ("router throughput, tracing off",
+         f"{router['router_untraced_events_per_s']:,.0f} events/s",
+         f"tracing on / off: {router['tracing_on_to_off']:.2f}"),
         (f"latency publish → task at {latency['rate_per_s']:.0f} events/s (half load)",
          f"p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms", "—"),
         ("decide() with the shipped policy / 1,000 rules",

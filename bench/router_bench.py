@@ -3,7 +3,8 @@
 - throughput: N synthetic partner events preloaded on the inbound topics; the raw reference
   consumes them in batches and produces the same bytes to two topics (the router's task +
   audit write load); then the real router (``ungebus streams``) drains the same topics.
-  Events/s for both, and their ratio.
+  Events/s for both, and their ratio; and the router again over N fresh events with tracing
+  off (``OTEL_SDK_DISABLED=true``), for what tracing costs.
 - latency: an open-loop generator publishes at half the router's own maximum; p50/p99 from
   the partner's publish to the task on its topic.
 - policy size: decide() per second with the shipped policy (~10 rules) and with 1,000 rules.
@@ -168,8 +169,8 @@ def router_process(settings: Settings, log: Path, **env: str) -> Iterator[subpro
             process.kill()
 
 
-def router_throughput(settings: Settings, count: int, log: Path) -> float:
-    with router_process(settings, log):
+def router_throughput(settings: Settings, count: int, log: Path, **env: str) -> float:
+    with router_process(settings, log, **env):
         first, last = _count_until(
             settings, [settings.topics.audit_routing], count, 600, f"{settings.topic_prefix}thr"
         )
@@ -352,9 +353,18 @@ def run(
     _produce_all(settings, _wire(settings, synthetic_events(count)))
     _step("raw confluent-kafka pass-through")
     results["raw_events_per_s"] = raw_pass_through(settings, count)
-    _step("router")
+    _step("router (tracing on: a span per record and per output, to the local trace file)")
     results["router_events_per_s"] = router_throughput(settings, count, log)
     results["ratio"] = results["router_events_per_s"] / results["raw_events_per_s"]
+    untraced = fresh("untraced")
+    _step(f"router with tracing off (OTEL_SDK_DISABLED=true), {count} more events")
+    _produce_all(untraced, _wire(untraced, synthetic_events(count, seed=12)))
+    results["router_untraced_events_per_s"] = router_throughput(
+        untraced, count, log, OTEL_SDK_DISABLED="true"
+    )
+    results["tracing_on_to_off"] = (
+        results["router_events_per_s"] / results["router_untraced_events_per_s"]
+    )
     half = results["router_events_per_s"] / 2
     _step(f"latency at half the router's maximum ({half:.0f} events/s)")
     results["latency_at_half_load"] = latency_at(fresh("latency"), half, 20.0, log)

@@ -22,6 +22,9 @@ _COMMANDS: dict[str, str] = {
     "generate": "schemas.cli:generate",
     "connect": "connectors.cli:connect",
     "inbox": "consumers.cli:inbox",
+    "topics": "bus.topics_cli:topics",
+    "deploy": "bus.compose:deploy",
+    "trace": "bus.trace_cli:trace",
 }
 
 

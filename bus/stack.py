@@ -15,8 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import KafkaException
+from pydantic import Field
 
 from bus.local_kafka import LocalKafka, LocalKafkaError
+from bus.services import by_component
 from bus.settings import Settings
 from bus.supervise import ComponentFailed, ComponentSpec, Supervisor, http_ok, log_says
 from bus.topics import ensure_topics
@@ -29,6 +31,9 @@ FILES_READY = "Watching "
 # Quicker clocks for a demo on one machine, unless set: overdue tasks are escalated within
 # seconds, and a dropped file is picked up within a second.
 DEMO_CLOCKS = {"UNGEBUS_TRACKER_CHECK_INTERVAL_S": "5", "UNGEBUS_FILE_POLL_INTERVAL_S": "1"}
+
+
+DEFAULT_METRICS_BASE = 9464
 
 
 class StackError(RuntimeError):
@@ -44,6 +49,15 @@ class StackSettings(Settings):
     inbox_port: int = 8470
     inbox_kommunekode: str = "161"
     partners_file: Path | None = None
+    # Each component serves Prometheus metrics on its own port: bus.services' ports moved by
+    # this base (9464: the connectors on 9464-9465, the router on 9466, the inbox on 9467).
+    metrics_port_base: int | None = Field(default=DEFAULT_METRICS_BASE, ge=1, le=65530)
+
+    def component_metrics_port(self, component: str) -> int | None:
+        """Where ``component`` serves its metrics, or None when none is served."""
+        if self.metrics_port_base is None:
+            return None
+        return by_component(component).metrics_port - DEFAULT_METRICS_BASE + self.metrics_port_base
 
     @property
     def api_url(self) -> str:
@@ -63,17 +77,29 @@ class StackSettings(Settings):
 
 
 def component_specs(settings: StackSettings) -> list[ComponentSpec]:
+    def own(component: str) -> tuple[tuple[str, str], ...]:
+        port = settings.component_metrics_port(component)
+        return (("UNGEBUS_METRICS_PORT", str(port)),) if port is not None else ()
+
     return [
-        ComponentSpec("streams", ("streams",), log_says(STREAMS_READY)),
-        ComponentSpec("connect-http", ("connect", "http"), http_ok(f"{settings.api_url}/healthz")),
+        ComponentSpec("streams", ("streams",), log_says(STREAMS_READY), env=own("streams")),
+        ComponentSpec(
+            "connect-http",
+            ("connect", "http"),
+            http_ok(f"{settings.api_url}/healthz"),
+            env=own("connect-http"),
+        ),
         # After the HTTP API: both write the demo partners at first start, one must go first.
         ComponentSpec(
             "connect-files",
             ("connect", "files", str(settings.drop_dir)),
             log_says(FILES_READY),
             after="connect-http",
+            env=own("connect-files"),
         ),
-        ComponentSpec("inbox", ("inbox",), http_ok(f"{settings.inbox_url}/healthz")),
+        ComponentSpec(
+            "inbox", ("inbox",), http_ok(f"{settings.inbox_url}/healthz"), env=own("inbox")
+        ),
     ]
 
 
@@ -155,6 +181,9 @@ class Stack:
             (settings.http_host, settings.http_port, "UNGEBUS_HTTP_PORT"),
             (settings.inbox_host, settings.inbox_port, "UNGEBUS_INBOX_PORT"),
         ]
+        for component in ("connect-http", "connect-files", "streams", "inbox"):
+            if (port := settings.component_metrics_port(component)) is not None:
+                wanted.append((settings.metrics_host, port, "UNGEBUS_METRICS_PORT_BASE"))
         for host, port, variable in wanted:
             if not _port_free(host, port):
                 raise StackError(

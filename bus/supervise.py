@@ -40,6 +40,7 @@ class ComponentSpec:
     args: tuple[str, ...]  # the ungebus command, e.g. ("connect", "http")
     ready: ReadyCheck
     after: str | None = None  # start only once this component is ready
+    env: tuple[tuple[str, str], ...] = ()  # its own variables, over the supervisor's
 
 
 def http_ok(url: str) -> ReadyCheck:
@@ -112,7 +113,7 @@ class Supervisor:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=self.env,
+                env={**self.env, **dict(spec.env)},
                 cwd=self.cwd,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,

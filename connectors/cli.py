@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from bus import services, telemetry
 from bus.topics import ensure_topics
 from connectors.demo import write_demo_partners
 from connectors.partners import PartnerConfigError, PartnerRegistry, load_partners
@@ -28,6 +29,20 @@ def load_or_create_partners(settings: ConnectorSettings) -> PartnerRegistry:
         raise click.ClickException(str(exc)) from exc
 
 
+def start_telemetry(service: str, settings: ConnectorSettings) -> None:
+    try:
+        telemetry.setup(service, settings)
+    except telemetry.TelemetryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if (address := telemetry.metrics_address()) is not None:
+        click.echo(f"Metrics for Prometheus: http://{address[0]}:{address[1]}/metrics")
+
+
+_metrics_port = click.option(
+    "--metrics-port", type=int, help="serve Prometheus metrics here [UNGEBUS_METRICS_PORT, none]"
+)
+
+
 @click.group()
 def connect() -> None:
     """Partner connectors: the HTTP API and the file drop."""
@@ -37,21 +52,26 @@ def connect() -> None:
 @connect.command("http")
 @click.option("--host", help="listen address [UNGEBUS_HTTP_HOST, 127.0.0.1]")
 @click.option("--port", type=int, help="listen port [UNGEBUS_HTTP_PORT, 8080]")
-def http(host: str | None, port: int | None) -> None:
+@_metrics_port
+def http(host: str | None, port: int | None, metrics_port: int | None) -> None:
     """Serve the partner HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
     from connectors.http_api import create_app
     from connectors.server import uvicorn_config
 
-    given: dict[str, Any] = {"http_host": host, "http_port": port}
+    given: dict[str, Any] = {"http_host": host, "http_port": port, "metrics_port": metrics_port}
     overrides = {name: value for name, value in given.items() if value is not None}
     settings = ConnectorSettings(**overrides)
     partners = load_or_create_partners(settings)
     click.echo(f"{len(partners)} partners from {settings.resolved_partners_file()}")
     scheme = "https" if settings.tls_certfile else "http"
     click.echo(f"Partner API docs: {scheme}://{settings.http_host}:{settings.http_port}/docs")
-    uvicorn.Server(uvicorn_config(create_app(settings, partners), settings)).run()
+    start_telemetry(services.CONNECTOR_HTTP.name, settings)
+    try:
+        uvicorn.Server(uvicorn_config(create_app(settings, partners), settings)).run()
+    finally:
+        telemetry.shutdown()
 
 
 @connect.command("files")
@@ -59,17 +79,20 @@ def http(host: str | None, port: int | None) -> None:
     "directory", type=click.Path(file_okay=False, dir_okay=True, exists=True, path_type=Path)
 )
 @click.option("--once", is_flag=True, help="process the files that are there, then exit")
-def files(directory: Path, once: bool) -> None:
+@_metrics_port
+def files(directory: Path, once: bool, metrics_port: int | None) -> None:
     """Publish partners' exports dropped in DIRECTORY/<partner>/<kind>/ (CSV or JSON Lines)."""
     from connectors.files import FileDrop
     from connectors.ingest import connector_topics
     from connectors.publisher import KafkaPublisher
 
-    settings = ConnectorSettings()
+    overrides: dict[str, Any] = {"metrics_port": metrics_port} if metrics_port is not None else {}
+    settings = ConnectorSettings(**overrides)
     partners = load_or_create_partners(settings)
     ensure_topics(
         settings.kafka_config(), connector_topics(settings.topics, settings.replication_factor)
     )
+    start_telemetry(services.CONNECTOR_FILES.name, settings)
     publisher = KafkaPublisher(settings.connector_producer_config())
     stop = threading.Event()
     if not once:
@@ -87,5 +110,6 @@ def files(directory: Path, once: bool) -> None:
         )
     finally:
         publisher.close(settings.ack_timeout_s)
+        telemetry.shutdown()
     if failed:
         raise click.ClickException(f"{failed} files could not be published; they were left")

@@ -8,6 +8,9 @@ into place; as a safety net a file is also left alone until it has been unchange
 ``DIR/<partner>/_archive/<kind>/``, its name prefixed with its content hash. A file whose
 content was processed before publishes nothing; event ids derive from each row's content,
 so even a re-export under another name only repeats ids the router drops.
+
+Tracing: a span per file (partner, kind, row counts, rejected rows by row number and reason),
+and each published row its own trace, linked to the file's span: one partner event, one trace.
 """
 
 from __future__ import annotations
@@ -22,17 +25,32 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from bus.telemetry import EVENT_KIND, OUTCOME, PARTNER, SOURCE_KIND
 from connectors.csv_rows import Row, csv_rows
 from connectors.ingest import Outgoing, kind_not_allowed, prepare
 from connectors.partners import PartnerRegistry
 from connectors.publisher import KafkaPublisher, PublishError
 from connectors.settings import ConnectorSettings
+from connectors.tracing import (
+    CHANNEL,
+    FIELD,
+    REASON,
+    accepted,
+    reason_of,
+    rejected,
+    safe_field,
+    tracer,
+)
 from schemas import PARTNER_KINDS
 
 log = logging.getLogger("ungebus.connectors.files")
 
 SUFFIXES = (".jsonl", ".csv")
 ARCHIVE, REJECTS = "_archive", "_rejects"
+MAX_ROW_EVENTS = 50  # rejected rows noted on a file's span; the rejects file has them all
 
 
 @dataclass(frozen=True)
@@ -135,6 +153,38 @@ class FileDrop:
 
     def process(self, drop: DropFile) -> FileReport:
         """Publish a file's valid rows, write its rejects, archive it. PublishError leaves it."""
+        attributes = {
+            PARTNER: drop.partner,
+            EVENT_KIND: drop.kind,
+            CHANNEL: "file",
+            "ungebus.file.format": drop.path.suffix.lstrip("."),
+        }
+        # The file's name is the partner's choice and may say anything: not on the span.
+        with tracer.start_as_current_span(
+            f"process file {drop.kind}",
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                report = self._process(drop, span)
+            except PublishError as exc:
+                span.set_attribute(OUTCOME, "publish_failed")
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                raise
+            except Exception as exc:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
+            span.set_attributes(
+                {
+                    OUTCOME: "already_processed" if report.already_processed else "processed",
+                    "ungebus.rows.published": report.published,
+                    "ungebus.rows.rejected": report.rejected,
+                }
+            )
+            return report
+
+    def _process(self, drop: DropFile, span: trace.Span) -> FileReport:
         data = drop.path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()[:16]
         base = self.root / drop.partner
@@ -145,9 +195,18 @@ class FileDrop:
             return FileReport(drop, 0, 0, next(archive_dir.glob(f"{digest}-*")), None, True)
         outs, rejects = self._read(drop, data)
         if outs:
-            errors = self.publisher.publish_batch(outs, self.settings.ack_timeout_s * 2 + 5)
+            errors = self.publisher.publish_batch(
+                outs, self.settings.ack_timeout_s * 2 + 5, link=span.get_span_context()
+            )
             if errors:
+                labels = {EVENT_KIND: drop.kind, CHANNEL: "file", REASON: "kafka_unavailable"}
+                rejected.add(len(outs), labels)
                 raise PublishError(f"{len(errors)} records not stored: {errors[0]}")
+            for out in outs:
+                accepted.add(
+                    1, {EVENT_KIND: drop.kind, SOURCE_KIND: out.source_kind, CHANNEL: "file"}
+                )
+        _note_rejects(span, drop.kind, rejects)
         rejects_file = None
         if rejects:
             rejects_file = rejects_dir / f"{digest}-{drop.path.name}.rejects.jsonl"
@@ -214,6 +273,24 @@ class FileDrop:
             wait = self.settings.file_settle_s if once else self.settings.file_poll_interval_s
             stop.wait(max(wait, 0.05))
         return failed_total
+
+
+def _note_rejects(span: trace.Span, kind: str, rejects: list[dict[str, object]]) -> None:
+    """Count each rejected row, and note it on the file's span by row number and reason."""
+    for number, reject in enumerate(rejects):
+        errors = reject.get("errors")
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        reason = reason_of(str(first.get("code", "")))
+        rejected.add(1, {EVENT_KIND: kind, CHANNEL: "file", REASON: reason})
+        if number < MAX_ROW_EVENTS:
+            span.add_event(
+                "row rejected",
+                {
+                    "ungebus.row": int(str(reject.get("row", 0))),
+                    REASON: reason,
+                    FIELD: safe_field(str(first.get("field", ""))),
+                },
+            )
 
 
 def _is_export(path: Path) -> bool:

@@ -30,6 +30,7 @@ from connectors.partners import Partner, PartnerRegistry
 from connectors.publisher import KafkaPublisher, PublishError
 from connectors.settings import ConnectorSettings
 from connectors.tls import CLIENT_CERT_STATE
+from connectors.tracing import EventRequestSpans, request_trace
 from schemas import PARTNER_KINDS, PARTNER_MODELS
 
 log = logging.getLogger("ungebus.connectors.http")
@@ -118,6 +119,7 @@ def create_app(
     app.state.settings = settings
     app.state.partners = partners
     app.state.pseudonym_key = settings.pseudonym_key()
+    app.add_middleware(EventRequestSpans)
     openapi.install(app)
 
     @app.get("/healthz", include_in_schema=False)
@@ -190,13 +192,17 @@ def _submit(kind: str) -> Callable[..., Awaitable[JSONResponse]]:
         ] = None,
         traceparent: Annotated[
             str | None, Header(description="W3C trace context, continued if valid")
-        ] = None,
+        ] = None,  # read by EventRequestSpans; declared here for the API's documentation
     ) -> JSONResponse:
         settings: ConnectorSettings = request.app.state.settings
+        note = request_trace(request)
+        note.partner = partner.name
         if not partner.may_send(kind):
+            note.errors = [kind_not_allowed(partner, kind)]
             return _forbidden(partner, kind)
         body = await read_body(request, settings.max_body_bytes)
         if idempotency_key is not None and (problem := idempotency_key_error(idempotency_key)):
+            note.errors = [problem]
             return JSONResponse({"detail": "invalid header", "errors": [problem]}, 422)
         result = prepare(
             partner,
@@ -205,10 +211,11 @@ def _submit(kind: str) -> Callable[..., Awaitable[JSONResponse]]:
             pseudonym_key=request.app.state.pseudonym_key,
             topics=settings.topics,
             idempotency_key=idempotency_key,
-            traceparent=traceparent,
         )
         if isinstance(result, Rejection):
+            note.errors = list(result.errors)
             return _rejected(result)
+        note.event_id, note.source_kind = result.event_id, result.source_kind
         try:
             await request.app.state.publisher.publish(result, settings.ack_timeout_s + 1.0)
         except PublishError as exc:

@@ -2,7 +2,8 @@
 
 The HTTP API and the file drop share this, so a payload means the same whichever way it came:
 validated by the edge model, its source checked against the partner, its event id made stable,
-encoded in the wire format with CloudEvents and trace headers, keyed by the subject pseudonym.
+encoded in the wire format with CloudEvents headers, keyed by the subject pseudonym. The
+``traceparent`` header is added when the record is sent, by the span that sends it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pydantic import ValidationError
 
 from bus.topics import INBOUND_EVENTS, Topics, TopicSpec
 from connectors.partners import SOURCES, Partner
-from connectors.trace import new_traceparent
 from schemas import (
     PARTNER_KINDS,
     PartnerEvent,
@@ -45,6 +45,9 @@ class Outgoing:
     headers: list[tuple[str, str | bytes | None]] = field(repr=False)
     event_id: str
     event_type: str
+    event_kind: str = ""  # the partner kind (dropout_notice), for spans and counts
+    source_kind: str = ""  # institution, kommune, ...: never the source's id
+    partner: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,6 @@ def prepare(
     pseudonym_key: bytes,
     topics: Topics,
     idempotency_key: str | None = None,
-    traceparent: str | None = None,
     today: dt.date | None = None,
 ) -> Outgoing | Rejection:
     """Validate, authorise the source, map and encode one payload of ``kind`` from ``partner``."""
@@ -132,17 +134,16 @@ def prepare(
                 }
             ],
         )
-    headers: list[tuple[str, str | bytes | None]] = [
-        *cloudevent_headers(record),
-        ("traceparent", new_traceparent(traceparent).encode()),
-    ]
     return Outgoing(
         topic=topic_for(kind, topics),
         key=envelope["subject"]["pseudonym"].encode(),
         value=encode(name, record),
-        headers=headers,
+        headers=list(cloudevent_headers(record)),
         event_id=envelope["event_id"],
         event_type=envelope["event_type"],
+        event_kind=kind,
+        source_kind=source["kind"],
+        partner=partner.name,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 
@@ -10,25 +11,36 @@ from schemas import KOMMUNEKODER, UNITS
 
 
 @click.group(invoke_without_command=True)
+@click.option(
+    "--metrics-port", type=int, help="serve Prometheus metrics here [UNGEBUS_METRICS_PORT, none]"
+)
 @click.pass_context
-def inbox(ctx: click.Context) -> None:
+def inbox(ctx: click.Context, metrics_port: int | None) -> None:
     """Run the inbox of one municipality's units (UNGEBUS_INBOX_* settings), until Ctrl-C."""
     if ctx.invoked_subcommand is not None:
         return
     from confluent_kafka import KafkaException
     from pydantic import ValidationError
 
+    from bus import services, telemetry
     from consumers.inbox.caseworkers import AccountsError
     from consumers.inbox.service import serve
     from consumers.inbox.settings import InboxSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        serve(InboxSettings(), echo=click.echo)
-    except (AccountsError, ValidationError) as exc:
+        overrides: dict[str, Any] = {} if metrics_port is None else {"metrics_port": metrics_port}
+        settings = InboxSettings(**overrides)
+        telemetry.setup(services.INBOX.name, settings)
+        if (address := telemetry.metrics_address()) is not None:
+            click.echo(f"Metrics for Prometheus: http://{address[0]}:{address[1]}/metrics")
+        serve(settings, echo=click.echo)
+    except (AccountsError, ValidationError, telemetry.TelemetryError) as exc:
         raise click.ClickException(str(exc)) from exc
     except KafkaException as exc:
         raise click.ClickException(f"Kafka did not answer: {exc}") from exc
+    finally:
+        telemetry.shutdown()
 
 
 @inbox.command("migrate")

@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
@@ -28,12 +28,14 @@ from aiokafka.partitioner import murmur2
 from confluent_kafka import KafkaException
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
+from bus import services, telemetry
 from bus.settings import Settings
 from bus.supervise import EXIT_RESTART
 from bus.topics import SUBJECT_PARTITIONS, Topics, TopicSpec
 from schemas.domain import KOMMUNEKODER, UNITS
 from streams.changelog import WrittenThrough
-from streams.liveness import LagProbe, Watchdog
+from streams.liveness import LagProbe, Offsets, Watchdog
+from streams.observe import RoutingTelemetry, Traced
 from streams.outputs import InMessage, Output
 from streams.overlay import TableOverlay
 from streams.policy import PARTNER_EVENTS, Policy
@@ -54,7 +56,40 @@ class _IdempotentProducer(aiokafka_driver.Producer):
         return {"acks": "all", "enable_idempotence": True}
 
 
+class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    """After a rebalance, a partition the group never committed is read from its beginning.
+
+    faust discards the records it had buffered when a rebalance (and table recovery) begins,
+    then seeks every partition back to its committed offset. aiokafka seeks only where an
+    offset was committed (and above 0); elsewhere the position stays past the discarded
+    records, which were then never processed: an event published to a new partition during
+    the router's start-up was lost. The group's ``auto.offset.reset`` is earliest, so the
+    beginning is where such a partition's first read starts anyway.
+    """
+
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        return await self.call_thread(self._seek_to_committed_or_beginning)
+
+    async def _seek_to_committed_or_beginning(self) -> Mapping[Any, int]:
+        consumer = self._ensure_consumer()
+        committed: Mapping[Any, int] = await consumer.seek_to_committed()
+        never = [
+            tp
+            for tp, offset in committed.items()
+            if not offset and not tp.topic.endswith("-changelog")
+        ]
+        if never:
+            await consumer.seek_to_beginning(*never)
+        return committed
+
+
+class _Consumer(aiokafka_driver.Consumer):
+    def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
 class _IdempotentTransport(aiokafka_driver.Transport):
+    Consumer = _Consumer
     Producer = _IdempotentProducer
 
 
@@ -79,6 +114,7 @@ class BusApp(faust.App):
 
 
 TABLES = ("consents", "held", "seen", "handovers")
+SERVICE = services.ROUTER.name  # its OpenTelemetry service.name
 
 
 def router_app_id(settings: Settings) -> str:
@@ -152,7 +188,9 @@ def create_app(
     consents = table("consents", "Consent state per subject pseudonym (fold of consent events)")
     held = table("held", "Events waiting for consent, per subject pseudonym")
     seen = table("seen", "Event ids already routed, per subject pseudonym (duplicates)")
-    router = Router(policy, topics, dedupe_days=settings.router_dedupe_days)
+    observer = RoutingTelemetry("router")
+    router = Router(policy, topics, dedupe_days=settings.router_dedupe_days, observer=observer)
+    traced = Traced(SERVICE, app.conf.id)
     fail = on_batch_failure or _exit_on_batch_failure
     # The timer and the agent share the tables through the window's lock: one at a time, so a
     # hold is not purged while the consent that releases it is being processed.
@@ -160,16 +198,21 @@ def create_app(
     store = SubjectStore(*(WrittenThrough(t, writer) for t in (consents, held, seen)))
     window = Window(writer, store, fail, max_records=settings.router_batch_size)
 
-    _consume(app, "route", source, window, lambda message: router.handle(message, window.state))
+    def route(message: InMessage) -> list[Output]:
+        outputs = router.handle(message, window.state)
+        observer.routed_after(message, outputs)
+        return outputs
+
+    _consume(app, "route", source, window, lambda message: traced.process(message, route))
 
     @app.timer(settings.router_hold_check_interval_s)
     async def expire_holds() -> None:
         async with window.lock:
             for key in list(held.keys()):
-                window.add(router.expire_holds(key.decode(), window.state))
+                window.add(traced.sending(router.expire_holds(key.decode(), window.state)))
             await window.commit()
 
-    tracked = _track_handovers(app, settings, table, fail)
+    tracked = _track_handovers(app, settings, table, fail, traced)
     _watch_liveness(app, settings, [*source.topics, *tracked.topics])
     return app
 
@@ -200,6 +243,7 @@ def _track_handovers(
     settings: Settings,
     table: Callable[[str, str], Any],
     fail: Callable[[BaseException], None],
+    traced: Traced,
 ) -> Any:
     """The handover tracker: open tasks per person, closed by take-overs, escalated when late.
 
@@ -212,18 +256,24 @@ def _track_handovers(
     source = app.topic(*task_topics, topics.task_acks, key_serializer="raw", value_serializer="raw")
     handovers = table("handovers", "Open tasks and their due-by, per subject pseudonym")
     tracker = Tracker(
-        topics, unknown_ack_grace=dt.timedelta(seconds=settings.tracker_unknown_ack_grace_s)
+        topics,
+        unknown_ack_grace=dt.timedelta(seconds=settings.tracker_unknown_ack_grace_s),
+        observer=RoutingTelemetry("tracker"),
     )
     writer = OutputWriter(settings)
     window = Window(writer, TableOverlay(WrittenThrough(handovers, writer)), fail,
                     max_records=settings.router_batch_size)  # fmt: skip
 
-    _consume(app, "track", source, window, lambda message: tracker.handle(message, window.state))
+    def track(message: InMessage) -> list[Output]:
+        return traced.process(message, lambda m: tracker.handle(m, window.state))
+
+    _consume(app, "track", source, window, track)
 
     @app.timer(settings.tracker_check_interval_s)
     async def escalate_overdue() -> None:
         async with window.lock:
-            window.add(tracker.expire(window.state, [key.decode() for key in handovers]))
+            pseudonyms = [key.decode() for key in handovers]
+            window.add(traced.sending(tracker.expire(window.state, pseudonyms)))
             await window.commit()
 
     return source
@@ -233,6 +283,10 @@ def _watch_liveness(app: faust.App, settings: Settings, topics: list[str]) -> No
     """Exit when records wait and nothing moves (see ``streams.liveness``)."""
     probe = LagProbe(settings.kafka_config(), app.conf.id, topics)
     watchdog = Watchdog(settings.router_stall_after_s)
+    latest: list[Offsets] = []  # the last reading, for the consumer-lag gauge
+    telemetry.consumer_lag_gauge(
+        telemetry.meter("ungebus.router"), app.conf.id, lambda: latest[-1].lag() if latest else {}
+    )
 
     @app.timer(settings.router_liveness_interval_s)
     async def watch_liveness() -> None:
@@ -241,6 +295,7 @@ def _watch_liveness(app: faust.App, settings: Settings, topics: list[str]) -> No
         except KafkaException as exc:  # Kafka away: the writer's timeout deals with that
             log.warning("Could not read the router's consumer offsets: %s", exc)
             return
+        latest[:] = [offsets]
         now = time.monotonic()
         if app.rebalancing or app.in_recovery:
             watchdog.reset(now)
@@ -264,6 +319,7 @@ def _in_message(message: Any) -> InMessage:
         key=message.key,
         value=message.value,
         headers=_headers(message.headers),
+        timestamp=message.timestamp,
     )
 
 

@@ -38,6 +38,12 @@ def streams(policy_path: str, loglevel: str) -> None:
         settings.kafka_config(), [*settings.topics.catalogue(), *internal_topics(settings)]
     )
     (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
+    from bus import services, telemetry
+
+    try:
+        telemetry.setup(services.ROUTER.name, settings)
+    except telemetry.TelemetryError as exc:
+        raise click.ClickException(str(exc)) from exc
     app = create_app(settings, policy)
     click.echo(
         f"Router starting on {settings.kafka_bootstrap_servers} with policy {policy.version} "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import schemas
@@ -30,12 +30,10 @@ class InMessage:
     key: bytes | None
     value: bytes | None
     headers: Headers
+    timestamp: float | None = None  # when it was published, seconds since the epoch
 
     def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key == name:
-                return value.decode(errors="replace")
-        return None
+        return _header(self.headers, name)
 
     @property
     def traceparent(self) -> str | None:
@@ -51,6 +49,18 @@ class Output:
     value: bytes | None
     headers: Headers
     partition: int | None = None  # None: the partitioner's choice (murmur2 of the key)
+    # What operators may see of it (span attributes): ids, kinds, units; never personal data.
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        return _header(self.headers, name)
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode(errors="replace")
+    return None
 
 
 def routed_task(
@@ -76,9 +86,19 @@ def routed_task(
         "details": dict(route.details),
         "routed_at": now,
     }
+    labels = {
+        "ungebus.record": "routed_task",
+        "ungebus.event_id": event.event_id,
+        "ungebus.task_id": route.task_id,
+        "ungebus.unit": route.unit,
+        "ungebus.kommunekode": route.kommunekode,
+        "ungebus.basis": route.basis,
+        "ungebus.rule_id": route.rule_id,
+    }
     return bus_record(
-        topic, "routed_task", record, route.task_id, event.pseudonym, now, traceparent
-    )
+        topic, "routed_task", record, route.task_id, event.pseudonym, now, traceparent,
+        labels=labels,
+    )  # fmt: skip
 
 
 def audit(
@@ -116,9 +136,15 @@ def audit(
         "subject_pseudonym": event.pseudonym,
     }
     audit_id = f"{event.event_id}/{outcome}/{now.isoformat()}"
+    labels = {
+        "ungebus.record": "routing_decision",
+        "ungebus.event_id": event.event_id,
+        "ungebus.outcome": outcome,
+    }
     return bus_record(
-        topic, "routing_decision", record, audit_id, event.pseudonym, now, traceparent
-    )
+        topic, "routing_decision", record, audit_id, event.pseudonym, now, traceparent,
+        labels=labels,
+    )  # fmt: skip
 
 
 def dead_letter(
@@ -152,7 +178,8 @@ def dead_letter(
     letter_id = f"{source_topic}/{source_partition}/{source_offset}"
     value_bytes = schemas.encode("dead_letter", record)
     headers_out = _headers("dead_letter", letter_id, None, now, None, component)
-    return Output(topic, key, value_bytes, headers_out)
+    labels = {"ungebus.record": "dead_letter", "ungebus.error_type": error_type}
+    return Output(topic, key, value_bytes, headers_out, labels=labels)
 
 
 def message_dead_letter(
@@ -194,6 +221,7 @@ def bus_record(
     now: dt.datetime,
     traceparent: str | None,
     component: str = COMPONENT,
+    labels: Mapping[str, str] | None = None,
 ) -> Output:
     """A bus event about one person: key = pseudonym, CloudEvents headers, trace context."""
     return Output(
@@ -201,6 +229,7 @@ def bus_record(
         pseudonym.encode(),
         schemas.encode(name, record),
         _headers(name, ce_id, pseudonym, now, traceparent, component),
+        labels=labels or {"ungebus.record": name},
     )
 
 

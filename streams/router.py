@@ -8,22 +8,54 @@ exception for a bad record and never acks one silently. State changes are writte
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import schemas
 from bus.topics import Topics
 from schemas.codec import DecodeError
 from streams import outputs
 from streams.consent import ConsentState, apply_consent_event
-from streams.decide import Decision, InboundEvent, Route, decide
+from streams.decide import Decision, Denial, Hold, InboundEvent, Route, decide
 from streams.held import HeldEvent, SeenEvents, held_from_json, held_to_json
 from streams.outputs import InMessage, Output, message_dead_letter
 from streams.overlay import TableOverlay
 from streams.policy import PARTNER_EVENTS, Policy
 
 CONSENT_EVENTS = ("consent_granted", "consent_withdrawn")
+
+
+class RoutingObserver(Protocol):
+    """Told every outcome (for operators: spans and metrics, see ``streams.observe``)."""
+
+    def decided(
+        self,
+        event: InboundEvent,
+        outcome: str,
+        routes: Sequence[Route] = (),
+        holds: Sequence[Hold] = (),
+        denials: Sequence[Denial] = (),
+        purged: Sequence[Hold] = (),
+    ) -> None: ...
+
+    def dead_letter(self, error_type: str) -> None: ...
+
+
+class Unobserved:
+    def decided(
+        self,
+        event: InboundEvent,
+        outcome: str,
+        routes: Sequence[Route] = (),
+        holds: Sequence[Hold] = (),
+        denials: Sequence[Denial] = (),
+        purged: Sequence[Hold] = (),
+    ) -> None:
+        pass
+
+    def dead_letter(self, error_type: str) -> None:
+        pass
 
 
 class Rejected(Exception):
@@ -73,6 +105,7 @@ class Router:
     topics: Topics
     dedupe_days: int = 90
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    observer: RoutingObserver = field(default_factory=Unobserved)
 
     def handle(self, message: InMessage, store: SubjectStore) -> list[Output]:
         """Everything to write for one record; a bad record gives exactly one dead letter."""
@@ -106,8 +139,12 @@ class Router:
         seen = store.seen(pseudonym)
         if event.event_id in seen:
             reason = "the same event id was already routed: a retry or a replay, no new task"
+            self.observer.decided(event, "duplicate")
             return [self._audit(event, "duplicate", (), reason, None, now, message.traceparent)]
         decision = decide(event, store.consents(pseudonym), self.policy, now)
+        self.observer.decided(
+            event, decision.outcome, decision.routes, decision.holds, decision.denials
+        )
         out = self._tasks(event, decision.routes, decision, now, message.traceparent)
         out.append(
             self._audit(
@@ -167,6 +204,7 @@ class Router:
                 continue
             out += self._tasks(event, new_routes, decision, now, entry.traceparent)
             outcome = "held" if decision.holds else ("routed" if new_routes else "purged")
+            self.observer.decided(event, outcome, new_routes, purged=decision.expired)
             reason = decision.reason if outcome != "purged" else _purge_reason(decision)
             out.append(
                 self._audit(event, outcome, new_routes, reason, decision, now, entry.traceparent)
@@ -241,6 +279,7 @@ class Router:
     def _dead_letter(
         self, message: InMessage, reason: str, error_type: str, now: dt.datetime
     ) -> Output:
+        self.observer.dead_letter(error_type)
         return message_dead_letter(self.topics.deadletter, message, reason, error_type, now)
 
 

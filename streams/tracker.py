@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Protocol
 
 import schemas
 from bus.topics import Topics
@@ -92,12 +92,38 @@ class Handovers:
         )
 
 
+class HandoverObserver(Protocol):
+    """Told what happens to each task (for operators: spans and metrics)."""
+
+    def handover(
+        self, outcome: str, task_id: str, event_id: str, unit: str, kommunekode: str
+    ) -> None: ...
+
+    def dead_letter(self, error_type: str) -> None: ...
+
+    def open_tasks(self, counts: Mapping[tuple[str, str], tuple[int, int]]) -> None: ...
+
+
+class Unobserved:
+    def handover(
+        self, outcome: str, task_id: str, event_id: str, unit: str, kommunekode: str
+    ) -> None:
+        pass
+
+    def dead_letter(self, error_type: str) -> None:
+        pass
+
+    def open_tasks(self, counts: Mapping[tuple[str, str], tuple[int, int]]) -> None:
+        pass
+
+
 @dataclass
 class Tracker:
     topics: Topics
     unknown_ack_grace: dt.timedelta = dt.timedelta(minutes=5)
     keep_closed: dt.timedelta = dt.timedelta(days=30)
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    observer: HandoverObserver = field(default_factory=Unobserved)
 
     def handle(self, message: InMessage, overlay: TableOverlay) -> list[Output]:
         """One record from a task topic or task-acks; a bad one becomes a dead letter."""
@@ -122,6 +148,7 @@ class Tracker:
             return out
         except Exception as exc:  # failures are data: never lost, never silently acked
             reason = f"the tracker could not use this record: {type(exc).__name__}: {exc}"
+            self.observer.dead_letter(type(exc).__name__)
             return [
                 message_dead_letter(
                     self.topics.deadletter, message, reason, type(exc).__name__, now, COMPONENT
@@ -129,12 +156,16 @@ class Tracker:
             ]
 
     def expire(self, overlay: TableOverlay, pseudonyms: list[str]) -> list[Output]:
-        """The timer's pass over everyone with something open."""
+        """The timer's pass over everyone with something open; counts what is open."""
         out: list[Output] = []
+        still_open: list[OpenTask] = []
         for pseudonym in pseudonyms:
             state, more = self.tick(pseudonym, Handovers.from_json(overlay.get(pseudonym)))
             overlay.set(pseudonym, None if state.empty else state.to_json())
             out += more
+            still_open += state.open.values()
+        now = self.clock()
+        self.observer.open_tasks(count_open(still_open, now))
         return out
 
     def task_routed(
@@ -154,6 +185,7 @@ class Tracker:
             traceparent=traceparent,
         )
         state = replace(state, open={**state.open, task_id: opened})
+        self._observe("opened", opened)
         early = state.early.get(task_id)
         if early is None:
             return state, []
@@ -209,12 +241,14 @@ class Tracker:
                 f"{task.kommunekode}, the acknowledgement came from {ack['unit']} in "
                 f"{ack['kommunekode']}; not applied"
             )
+            self._observe("rejected", task)
             return state, [self._rejected(acknowledgement, reason, now)]
         state = replace(
             state,
             open=_without(state.open, task.task_id),
             closed={**state.closed, task.task_id: now},
         )
+        self._observe("taken_over", task)
         out = []
         if task.sender_kommunekode:
             out.append(
@@ -229,7 +263,11 @@ class Tracker:
             )
         return state, out
 
+    def _observe(self, outcome: str, task: OpenTask) -> None:
+        self.observer.handover(outcome, task.task_id, task.event_id, task.unit, task.kommunekode)
+
     def _escalate(self, pseudonym: str, task: OpenTask, now: dt.datetime) -> list[Output]:
+        self._observe("escalated", task)
         record = {
             "task_id": task.task_id,
             "event_id": task.event_id,
@@ -254,6 +292,7 @@ class Tracker:
                 now,
                 task.traceparent,
                 COMPONENT,
+                labels=_labels("task_escalated", task, "escalated"),
             )
         ]
         if task.sender_kommunekode:
@@ -295,6 +334,7 @@ class Tracker:
             now,
             traceparent,
             COMPONENT,
+            labels=_labels("handover_status", task, status),
         )
 
     def _rejected(self, ack: Acknowledgement, reason: str, now: dt.datetime) -> Output:
@@ -313,6 +353,29 @@ class Tracker:
             event_id=None,
             now=now,
         )
+
+
+def _labels(record: str, task: OpenTask, outcome: str) -> dict[str, str]:
+    return {
+        "ungebus.record": record,
+        "ungebus.event_id": task.event_id,
+        "ungebus.task_id": task.task_id,
+        "ungebus.unit": task.unit,
+        "ungebus.kommunekode": task.kommunekode,
+        "ungebus.outcome": outcome,
+    }
+
+
+def count_open(
+    tasks: Iterable[OpenTask], now: dt.datetime
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (unit, kommunekode): how many tasks are open, and how many of them overdue."""
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    for task in tasks:
+        place = (task.unit, task.kommunekode)
+        open_, overdue = counts.get(place, (0, 0))
+        counts[place] = (open_ + 1, overdue + (task.due_by <= now))
+    return counts
 
 
 def _sender(task: Mapping[str, Any]) -> str | None:

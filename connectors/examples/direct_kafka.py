@@ -8,7 +8,8 @@ The HTTP API and the file drop do exactly this for everyone else. A direct publi
 3. key it by the subject pseudonym (UTF-8 bytes of the hex string), with the
    ``murmur2_random`` partitioner (``Settings.producer_config()``): the router expects one
    person's events in one partition;
-4. add the CloudEvents headers (``schemas.cloudevent_headers``) and a W3C ``traceparent``;
+4. add the CloudEvents headers (``schemas.cloudevent_headers``) and a W3C ``traceparent``
+   (your PRODUCER span's context: OpenTelemetry's W3C propagator, here ``telemetry.inject``);
 5. send to the topic of its kind (``inbound.<event>`` or ``consent.events``) with an
    idempotent, acks=all producer, and wait for the delivery report;
 6. keep the event id stable across retries (the router drops a repeated id).
@@ -24,11 +25,12 @@ import random
 import uuid
 
 from confluent_kafka import Producer
+from opentelemetry.trace import SpanKind
 
+from bus import telemetry
 from bus.settings import load_settings
 from bus.topics import ensure_topics
 from connectors.ingest import connector_topics, topic_for
-from connectors.trace import new_traceparent
 from schemas import cloudevent_headers, encode, parse_partner, to_record
 from schemas.synthetic import valid_payload
 
@@ -42,23 +44,24 @@ def main() -> None:
     event_id = str(event.event_id or uuid.uuid4())  # keep it for retries: same event, same id
     name, record = to_record(event, settings.pseudonym_key(), event_id)
     subject = record["envelope"]["subject"]["pseudonym"]
-    headers: list[tuple[str, str | bytes | None]] = [
-        *cloudevent_headers(record),
-        ("traceparent", new_traceparent().encode()),
-    ]
+    topic = topic_for(kind, settings.topics)
 
     producer = Producer(settings.producer_config())
     outcome: list[str] = []
-    producer.produce(
-        topic_for(kind, settings.topics),
-        key=subject.encode(),
-        value=encode(name, record),
-        headers=headers,
-        on_delivery=lambda err, msg: outcome.append(
-            f"not stored: {err}" if err else f"stored at {msg.topic()}[{msg.partition()}]"
-        ),
+    sending = telemetry.tracer("ungebus.examples.direct_kafka").start_as_current_span(
+        f"send {topic}", kind=SpanKind.PRODUCER, attributes={telemetry.EVENT_ID: event_id}
     )
-    producer.flush(30)
+    with sending:
+        producer.produce(
+            topic,
+            key=subject.encode(),
+            value=encode(name, record),
+            headers=telemetry.inject(cloudevent_headers(record)),
+            on_delivery=lambda err, msg: outcome.append(
+                f"not stored: {err}" if err else f"stored at {msg.topic()}[{msg.partition()}]"
+            ),
+        )
+        producer.flush(30)
     print(f"event {event_id}: {outcome[0] if outcome else 'no delivery report within 30 s'}")
 
 

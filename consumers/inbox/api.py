@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from consumers.inbox.caseworkers import Caseworker
 from consumers.inbox.take_over import TakeOverRefused, find_task
 from consumers.inbox.tasks import inbox_order
+from consumers.inbox.tracing import request_span
 from consumers.inbox.views import (
     EscalationList,
     TakeOverIn,
@@ -61,10 +62,11 @@ def take_over(
     """Take the task over: published to Kafka (task-acks) first, recorded once acknowledged."""
     svc = services(request)
     note = body.note if body else None
-    try:
-        result = svc.take_overs.take_over(caseworker, task_id, note, svc.clock())
-    except TakeOverRefused as refused:
-        raise HTTPException(refused.status, refused.reason) from refused
+    with request_span(request, "/api/tasks/{task_id}/take-over"):
+        try:
+            result = svc.take_overs.take_over(caseworker, task_id, note, svc.clock())
+        except TakeOverRefused as refused:
+            raise HTTPException(refused.status, refused.reason) from refused
     return task_out(result.task, svc.clock())
 
 

@@ -3,6 +3,9 @@
 At least once, stored once: a batch is written to the database in one transaction (upserts
 keyed by task id), dead letters are acknowledged by Kafka, and only then are the offsets
 committed. A crash in between re-delivers the batch, which changes nothing the second time.
+
+Each record is processed in a CONSUMER span continuing its ``traceparent`` (outcome stored,
+duplicate or dead_letter); the consumer's lag per partition is measured after each poll.
 """
 
 from __future__ import annotations
@@ -10,19 +13,40 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from bus import telemetry
+from bus.telemetry import BASIS, EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
 from consumers.inbox.publish import Publisher
-from consumers.inbox.records import Destination, Outgoing, Rejected, dead_letter, read
+from consumers.inbox.records import (
+    COMPONENT,
+    Destination,
+    Outgoing,
+    Rejected,
+    dead_letter,
+    read,
+)
 from consumers.inbox.settings import InboxSettings
 from consumers.inbox.store import TaskStore
 from consumers.inbox.tasks import Escalation, Task
+from consumers.inbox.tracing import (
+    COMPONENT_ATTRIBUTE,
+    ERROR_TYPE,
+    dead_letters,
+    meter,
+    tasks_stored,
+    tracer,
+)
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
+Outcome = Task | Escalation | Rejected
 
 
 def utc_now() -> dt.datetime:
@@ -73,6 +97,7 @@ class Batch:
     escalations: list[Escalation] = field(default_factory=list)
     dead_letters: list[Outgoing] = field(default_factory=list)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)  # one per record, in order
 
 
 def sort_batch(
@@ -84,7 +109,7 @@ def sort_batch(
     batch = Batch()
     for r in records:
         destination = routes.get(r.topic)
-        outcome: Task | Escalation | Rejected
+        outcome: Outcome
         if destination is None:
             outcome = Rejected("validate:unknown_topic", f"the inbox does not read {r.topic}")
         else:
@@ -112,7 +137,57 @@ def sort_batch(
                 )
             )
         batch.next_offsets[(r.topic, r.partition)] = r.offset + 1
+        batch.outcomes.append(outcome)
     return batch
+
+
+def _start_spans(records: Sequence[Received], group: str, started_ns: int) -> list[trace.Span]:
+    """A CONSUMER span per record, each a child of the record's own ``traceparent``."""
+    return [
+        tracer.start_span(
+            telemetry.span_name("process", r.topic),
+            context=telemetry.extract(r.headers),
+            kind=SpanKind.CONSUMER,
+            attributes=telemetry.messaging_attributes(
+                "process", r.topic, r.partition, r.offset, consumer_group=group
+            ),
+            start_time=started_ns,
+        )
+        for r in records
+    ]
+
+
+def _finish_spans(spans: Sequence[trace.Span], batch: Batch, new_task_ids: set[str]) -> None:
+    """Outcome on each record's span, the counts, and the spans ended."""
+    first_seen: set[str] = set()
+    for span, outcome in zip(spans, batch.outcomes, strict=True):
+        if isinstance(outcome, Rejected):
+            span.set_attributes({OUTCOME: "dead_letter", ERROR_TYPE: outcome.error_type})
+            if outcome.event_id:
+                span.set_attribute(EVENT_ID, outcome.event_id)
+            span.set_status(Status(StatusCode.ERROR, outcome.error_type))
+            dead_letters.add(1, {COMPONENT_ATTRIBUTE: COMPONENT, ERROR_TYPE: outcome.error_type})
+        else:
+            where = {UNIT: outcome.unit, KOMMUNEKODE: outcome.kommunekode}
+            span.set_attributes({TASK_ID: outcome.task_id, EVENT_ID: outcome.event_id, **where})
+            if isinstance(outcome, Escalation):
+                span.set_attributes({OUTCOME: "stored", "ungebus.escalation.level": outcome.level})
+            elif outcome.task_id in new_task_ids and outcome.task_id not in first_seen:
+                first_seen.add(outcome.task_id)
+                span.set_attributes({OUTCOME: "stored", BASIS: outcome.basis.id})
+                tasks_stored.add(1, where)
+            else:
+                span.set_attributes({OUTCOME: "duplicate", BASIS: outcome.basis.id})
+        span.end()
+
+
+def _in_traces(dead: list[Outgoing], spans: Sequence[trace.Span], batch: Batch) -> list[Outgoing]:
+    """Each dead letter with its record's span as ``traceparent``: the failure is in the trace."""
+    rejected = [i for i, o in enumerate(batch.outcomes) if isinstance(o, Rejected)]
+    return [
+        replace(out, headers=telemetry.inject(out.headers, trace.set_span_in_context(spans[i])))
+        for i, out in zip(rejected, dead, strict=True)
+    ]
 
 
 class TaskFeed:
@@ -133,6 +208,12 @@ class TaskFeed:
         self._batch_size = batch_size
         self._routes = destinations(settings)
         self._consumer: Consumer | None = None
+        self._lags: dict[tuple[str, int], int] = {}
+        self._lag_gauge = telemetry.consumer_lag_gauge(meter, settings.group_id, self.lags)
+
+    def lags(self) -> dict[tuple[str, int], int]:
+        """Messages behind per (topic, partition), as of the last poll."""
+        return self._lags
 
     def _connect(self) -> Consumer:
         if self._consumer is None:
@@ -153,18 +234,42 @@ class TaskFeed:
                 log.warning("inbox consumer: %s", error.str())
                 continue
             messages.append(received(message))
+        self._measure_lag(consumer)
         if not messages:
             return 0
+        started = time.time_ns()
         now = self._clock()
         batch = sort_batch(messages, self._routes, self._settings.topics.deadletter, now)
-        self._store.save(batch.tasks, batch.escalations, received_at=now)
-        if batch.dead_letters:
-            self._publisher.publish(batch.dead_letters)
-        consumer.commit(
-            offsets=[TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()],
-            asynchronous=False,
-        )
+        spans = _start_spans(messages, self._settings.group_id, started)
+        try:
+            new_task_ids = self._store.save(batch.tasks, batch.escalations, received_at=now)
+            if batch.dead_letters:
+                self._publisher.publish(_in_traces(batch.dead_letters, spans, batch))
+            consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()],
+                asynchronous=False,
+            )
+        except BaseException as exc:
+            for span in spans:  # the batch will be read again: these attempts failed
+                span.set_status(Status(StatusCode.ERROR, f"not stored: {type(exc).__name__}"))
+                span.end()
+            raise
+        _finish_spans(spans, batch, new_task_ids)
         return len(messages)
+
+    def _measure_lag(self, consumer: Consumer) -> None:
+        """High watermark minus position, from what the client knows already (no request)."""
+        lags: dict[tuple[str, int], int] = {}
+        try:
+            for tp in consumer.position(consumer.assignment()):
+                if tp.offset < 0:  # nothing fetched yet on this partition
+                    continue
+                marks = consumer.get_watermark_offsets(tp, cached=True)
+                if marks and marks[1] >= 0:
+                    lags[(tp.topic, tp.partition)] = max(0, marks[1] - tp.offset)
+        except KafkaException:
+            return  # keep the last measurement
+        self._lags = lags
 
     def run(self, stop: threading.Event, retry_s: float = 5.0) -> None:
         """Poll until ``stop``; after a failure, reconnect so the uncommitted batch is re-read."""
@@ -173,11 +278,16 @@ class TaskFeed:
                 self.poll_once(timeout_s=0.5)
             except Exception:
                 log.exception("inbox feed failed; reconnecting in %g s", retry_s)
-                self.close()
+                self._disconnect()
                 stop.wait(retry_s)
         self.close()
 
     def close(self) -> None:
+        self._lag_gauge.close()
+        self._disconnect()
+
+    def _disconnect(self) -> None:
+        self._lags = {}
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             try:

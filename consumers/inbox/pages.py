@@ -11,6 +11,7 @@ from consumers.inbox import labels
 from consumers.inbox.caseworkers import Caseworker
 from consumers.inbox.take_over import TakeOverRefused, find_task
 from consumers.inbox.tasks import inbox_order
+from consumers.inbox.tracing import request_span
 from consumers.inbox.views import escalation_view, task_view
 from consumers.inbox.web import (
     CSRF_FIELD,
@@ -126,10 +127,11 @@ def take_over(
     except HTTPException as exc:
         return _error(request, caseworker, exc.status_code, str(exc.detail))
     svc = services(request)
-    try:
-        result = svc.take_overs.take_over(caseworker, task_id, note, svc.clock())
-    except TakeOverRefused as refused:
-        return _refused(request, caseworker, refused)
+    with request_span(request, "/tasks/{task_id}/take-over"):
+        try:
+            result = svc.take_overs.take_over(caseworker, task_id, note, svc.clock())
+        except TakeOverRefused as refused:
+            return _refused(request, caseworker, refused)
     if result.published:
         request.session["flash"] = "You took over this task; the unit's acknowledgement is sent."
     return RedirectResponse(f"/tasks/{task_id}", status_code=303)

@@ -26,10 +26,11 @@ class Publisher:
         self._producer = Producer(producer_config)
         self._timeout_s = timeout_s
 
-    def publish(self, records: Sequence[Outgoing]) -> None:
-        futures: list[Future[None]] = []
+    def publish(self, records: Sequence[Outgoing]) -> list[tuple[int, int]]:
+        """(partition, offset) of each record, once Kafka acknowledged them all."""
+        futures: list[Future[tuple[int, int]]] = []
         for out in records:
-            future: Future[None] = Future()
+            future: Future[tuple[int, int]] = Future()
             futures.append(future)
             self._producer.produce(
                 out.topic,
@@ -43,17 +44,16 @@ class Publisher:
             if time.monotonic() > deadline:
                 raise NotDelivered(f"Kafka did not acknowledge within {self._timeout_s:g} s")
             self._producer.poll(0.05)
-        for future in futures:
-            future.result()  # raises NotDelivered
+        return [future.result() for future in futures]  # raises NotDelivered
 
     def close(self) -> None:
         self._producer.flush(self._timeout_s)
 
 
-def _settle(future: Future[None]) -> Any:
-    def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+def _settle(future: Future[tuple[int, int]]) -> Any:
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
         if err is None:
-            future.set_result(None)
+            future.set_result((msg.partition() or 0, msg.offset() or 0))
         else:
             future.set_exception(NotDelivered(f"Kafka refused the record: {err.str()}"))
 

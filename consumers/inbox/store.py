@@ -142,13 +142,18 @@ class TaskStore:
 
     def save(
         self, tasks: Sequence[Task], escalations: Sequence[Escalation], received_at: dt.datetime
-    ) -> None:
-        """Store a batch in one transaction; duplicates change nothing."""
+    ) -> set[str]:
+        """Store a batch in one transaction; duplicates change nothing. The new task ids."""
+        new: set[str] = set()
         with self._sessions.begin() as session:
             if tasks:
+                ids = {t.task_id for t in tasks}
+                known = select(TaskRow.task_id).where(TaskRow.task_id.in_(ids))
+                new = ids - set(session.scalars(known))
                 session.execute(self._upsert_tasks(_latest_per_task(tasks), received_at))
             if escalations:
                 session.execute(self._insert_escalations(escalations))
+        return new
 
     def _insert(self) -> Any:
         return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert

@@ -3,19 +3,29 @@
 Order matters: publish ``task_taken_over`` and wait for Kafka's acknowledgement, then record it.
 If Kafka does not acknowledge, nothing is recorded and the caseworker is told to try again, so
 the inbox never shows a task as taken over that the handover tracker will still escalate.
+
+The acknowledgement is sent in a PRODUCER span in the task's own trace (its stored
+``traceparent``), linked to the caseworker's request; its context is the record's
+``traceparent``, so the handover tracker closes the task in the same trace.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from bus import telemetry
+from bus.telemetry import EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
 from consumers.inbox.caseworkers import Caseworker
 from consumers.inbox.publish import NotDelivered, Publisher
 from consumers.inbox.records import acknowledgement
 from consumers.inbox.store import TaskStore
-from consumers.inbox.tasks import InboxTask, TakeOver
+from consumers.inbox.tasks import InboxTask, TakeOver, Task
+from consumers.inbox.tracing import tasks_taken_over, tracer
 from schemas.mapping import to_millis
 
 MAX_NOTE = 500
@@ -25,6 +35,7 @@ class TakeOverRefused(Exception):
     """A take-over that was not applied; ``status`` is the HTTP status that says why."""
 
     status = 400
+    code = "refused"  # the outcome on the request's span
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -35,14 +46,17 @@ class NoSuchTask(TakeOverRefused):
     """Unknown, or another municipality's or unit's: the same answer, so nothing leaks."""
 
     status = 404
+    code = "not_found"
 
 
 class AlreadyTakenOver(TakeOverRefused):
     status = 409
+    code = "already_taken_over"
 
 
 class AcknowledgementFailed(TakeOverRefused):
     status = 503
+    code = "not_delivered"
 
 
 @dataclass(frozen=True)
@@ -70,11 +84,34 @@ class TakeOverService:
     def take_over(
         self, caseworker: Caseworker, task_id: str, note: str | None, now: dt.datetime
     ) -> TakeOverResult:
+        """Take the task over; the outcome is also noted on the current (request's) span."""
+        request = trace.get_current_span()
+        request.set_attributes({UNIT: caseworker.unit, KOMMUNEKODE: caseworker.kommunekode})
+        try:
+            result = self._take_over(caseworker, task_id, note, now, request)
+        except TakeOverRefused as refused:
+            request.set_attributes(
+                {OUTCOME: refused.code, "http.response.status_code": refused.status}
+            )
+            request.set_status(Status(StatusCode.ERROR, refused.code))
+            raise
+        request.set_attribute(OUTCOME, "taken_over" if result.published else "already_taken_over")
+        return result
+
+    def _take_over(
+        self,
+        caseworker: Caseworker,
+        task_id: str,
+        note: str | None,
+        now: dt.datetime,
+        request: trace.Span,
+    ) -> TakeOverResult:
         note = (note or "").strip() or None
         if note is not None and len(note) > MAX_NOTE:
             raise TakeOverRefused(f"The note is longer than {MAX_NOTE} characters.")
         with self._lock:
             found = find_task(self._store, caseworker, task_id)
+            request.set_attributes({TASK_ID: task_id, EVENT_ID: found.task.event_id})
             if found.take_over is not None:
                 if found.take_over.taken_over_by == caseworker.staff_id:
                     return TakeOverResult(found, published=False)  # a retry: already done
@@ -82,11 +119,43 @@ class TakeOverService:
                     f"Task {task_id} was already taken over by {found.take_over.taken_over_by}."
                 )
             take_over = TakeOver(caseworker.staff_id, to_millis(now), note)
+            self._acknowledge(found.task, take_over, request)
+            recorded = self._store.mark_taken_over(task_id, take_over)
+        tasks_taken_over.add(1, {UNIT: caseworker.unit, KOMMUNEKODE: caseworker.kommunekode})
+        return TakeOverResult(InboxTask(found.task, recorded, found.escalations), published=True)
+
+    def _acknowledge(self, task: Task, take_over: TakeOver, request: trace.Span) -> None:
+        """Publish ``task_taken_over`` in the task's trace; AcknowledgementFailed if not stored."""
+        caller = request.get_span_context()
+        with tracer.start_as_current_span(
+            telemetry.span_name("send", self._acks_topic),
+            context=telemetry.context_from_traceparent(task.traceparent),
+            kind=SpanKind.PRODUCER,
+            links=[Link(caller)] if caller.is_valid else None,
+            attributes={
+                **telemetry.messaging_attributes("send", self._acks_topic),
+                TASK_ID: task.task_id,
+                EVENT_ID: task.event_id,
+                UNIT: task.unit,
+                KOMMUNEKODE: task.kommunekode,
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            out = acknowledgement(self._acks_topic, task, take_over)
+            out = replace(out, headers=telemetry.inject(out.headers))
             try:
-                self._publisher.publish([acknowledgement(self._acks_topic, found.task, take_over)])
+                [(partition, offset)] = self._publisher.publish([out])
             except NotDelivered as exc:
+                span.set_attribute(OUTCOME, "not_delivered")
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
                 raise AcknowledgementFailed(
                     f"Not taken over: {exc}. Nothing was recorded; please try again."
                 ) from exc
-            recorded = self._store.mark_taken_over(task_id, take_over)
-        return TakeOverResult(InboxTask(found.task, recorded, found.escalations), published=True)
+            span.set_attributes(
+                {
+                    OUTCOME: "taken_over",
+                    "messaging.destination.partition.id": str(partition),
+                    "messaging.kafka.offset": offset,
+                }
+            )

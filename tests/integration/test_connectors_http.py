@@ -30,7 +30,7 @@ from schemas import decode, parse_partner, pseudonym, to_record
 from tests.conftest import free_ports
 from tests.unit.test_connectors_ingest import partner_name, payloads, write_partners
 
-TRACEPARENT = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-01")
+TRACEPARENT = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 CE_HEADERS = {"ce_specversion", "ce_id", "ce_type", "ce_source", "ce_time", "ce_subject"}
 
 

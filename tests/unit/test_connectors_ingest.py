@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bus import telemetry
 from bus.topics import Topics
 from connectors.ingest import (
     Outgoing,
@@ -26,13 +27,12 @@ from connectors.ingest import (
     topic_for,
 )
 from connectors.partners import SOURCES, Partner, PartnerRegistry, render_partner, token_sha256
-from connectors.trace import new_traceparent
 from schemas import PARTNER_KINDS, decode, generate_payloads, parse_partner, pseudonym, to_record
 
 TODAY = dt.datetime.now(dt.UTC).date()
 KEY = b"test-only-pseudonym-key-connectors"
 TOPICS = Topics("t.")
-TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01")
+TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[13]")
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -100,7 +100,9 @@ def test_a_valid_payload_becomes_the_record_its_kind_maps_to(kind: str) -> None:
     assert out.key == pseudonym(payload["subject"]["cpr"], KEY).encode()
     headers = dict(out.headers)
     assert headers["ce_id"] == out.event_id.encode()
-    assert TRACEPARENT.fullmatch(str(headers["traceparent"], "ascii"))
+    assert "traceparent" not in headers  # the span that sends the record adds it
+    assert (out.event_kind, out.partner) == (kind, partner.name)
+    assert out.source_kind == SOURCES[kind][0]
     cpr_digits = payload["subject"]["cpr"].replace("-", "")
     for value in [out.key, *headers.values()]:
         assert isinstance(value, bytes)
@@ -167,15 +169,28 @@ def test_event_ids_without_event_id_are_stable_and_do_not_reveal_the_cpr() -> No
 
 
 def test_traceparent_is_new_or_continues_a_valid_incoming_trace() -> None:
-    fresh = new_traceparent()
-    assert TRACEPARENT.fullmatch(fresh)
+    """The partner's trace continues when valid; otherwise the request starts a new one."""
+    from connectors.tracing import edge_parent
+
+    def sent_under(incoming: str | None) -> str:
+        with telemetry.tracer("test").start_as_current_span("s", context=edge_parent(incoming)):
+            found = telemetry.traceparent_of_current()
+        assert found is not None and TRACEPARENT.fullmatch(found)
+        return found
+
+    fresh = sent_under(None)
+    assert fresh.split("-")[1] != sent_under(None).split("-")[1]
     incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    continued = new_traceparent(incoming)
+    continued = sent_under(incoming)
     assert continued.split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert continued.split("-")[2] != "00f067aa0ba902b7"
-    assert new_traceparent("garbage").split("-")[1] != "garbage"
+    assert sent_under("garbage").split("-")[1] != "garbage"
     zero = "00-" + "0" * 32 + "-00f067aa0ba902b7-01"
-    assert new_traceparent(zero).split("-")[1] != "0" * 32
+    assert sent_under(zero).split("-")[1] != "0" * 32
+    # A partner's "not sampled" does not switch the bus's tracing off.
+    unsampled = sent_under("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+    assert unsampled.split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert int(unsampled.split("-")[3], 16) & 1
 
 
 def test_registry_finds_partners_by_token_and_certificate() -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import schemas
 from bus.topics import Topics
-from streams.tracker import Acknowledgement, Handovers, Tracker
+from streams.tracker import Acknowledgement, Handovers, OpenTask, Tracker, count_open
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 PSEUDONYM = "ab" * 32
@@ -146,3 +147,18 @@ def test_task_without_a_sending_municipality_tells_no_sender() -> None:
     clock.now = T0 + dt.timedelta(hours=2)
     _state, out = tracker.tick(PSEUDONYM, state)
     assert [name for _, name, _ in _decoded(out)] == ["task_escalated"]
+
+
+def test_open_and_overdue_tasks_are_counted_per_unit_and_municipality() -> None:
+    now = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
+
+    def task(unit: str, kommunekode: str, due_in_hours: int) -> OpenTask:
+        due_by = now + dt.timedelta(hours=due_in_hours)
+        return OpenTask(str(uuid.uuid4()), "e", "t", unit, kommunekode, due_by)
+
+    tasks = [
+        task("youth_unit", "161", -1),
+        task("youth_unit", "161", 5),
+        task("jobcentre", "153", 0),
+    ]
+    assert count_open(tasks, now) == {("youth_unit", "161"): (2, 1), ("jobcentre", "153"): (1, 1)}
