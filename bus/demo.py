@@ -3,7 +3,8 @@
 The same start-up as ``ungebus run``, without a terminal to watch: it feeds synthetic partner
 traffic (valid and invalid, over HTTP and the file drop), waits until every accepted event has a
 routing decision, records consent for some held events and waits until they are released,
-prints the summary and stops what it started. Exit code 0 only if all of that happened in time.
+prints the summary, has a demo caseworker take over one task and prints that event's trace,
+and stops what it started. Exit code 0 only if all of that happened in time.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 
 import click
 
+from bus.follow import take_over_and_trace
 from bus.play import Interrupted, Waits, play_sample_day, today
 from bus.stack import READY_TIMEOUT_S, Stack, StackError, StackSettings, child_env
 from bus.supervise import stop_on_signals
@@ -58,7 +60,10 @@ def demo(count: int, seed: int | None, timeout_s: float) -> None:
         day = sample_day(seed, count, today())
         play_sample_day(day, feeder, watcher, waits, click.echo, timeout_s=timeout_s)
         _wait_for_escalations(watcher, waits, settings)
-        click.echo(watcher.read(lambda t: t.render()))
+        click.echo(watcher.read(lambda t: t.render(follow_in=settings.inbox_kommunekode)))
+        example = watcher.read(lambda t: t.examples.get(settings.inbox_kommunekode))
+        if example is not None:
+            take_over_and_trace(settings, example, waits, click.echo)
     except (StackError, TrafficError, WatchError) as exc:
         failure = str(exc)
     finally:

@@ -327,6 +327,15 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def free_port_run(count: int, attempts: int = 50) -> int:
+    """The first of ``count`` consecutive ports free right now (e.g. per-component metrics)."""
+    for _ in range(attempts):
+        (first,) = free_ports(1)
+        if first + count - 1 <= 65535 and all(_port_free(first + i) for i in range(count)):
+            return first
+    raise OSError(f"no {count} consecutive free ports found on {HOST}")
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

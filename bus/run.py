@@ -53,7 +53,7 @@ def run(count: int, seed: int | None) -> None:
             if count:
                 seed = random.randrange(1_000_000) if seed is None else seed
                 feeding = _feed_in_background(settings, watcher, stack, stop, count, seed)
-            failure = _watch(stack, watcher, stop)
+            failure = _watch(stack, watcher, stop, settings.inbox_kommunekode)
     except (StackError, WatchError) as exc:
         failure = str(exc)
     finally:
@@ -89,8 +89,15 @@ def where_to_look(settings: StackSettings) -> str:
         f"  partner API docs:  {settings.api_url}/docs",
         f"  file drop:         {settings.drop_dir}/<partner>/<kind>/*.jsonl|*.csv",
         f"  logs:              {settings.log_dir}",
-        "",
+        "  one event's trace: .venv/bin/ungebus trace EVENT_ID  (an event id: the summary's "
+        '"follow" line)',
     ]
+    if (port := settings.component_metrics_port("streams")) is not None:
+        lines.append(
+            f"  metrics:           http://{settings.metrics_host}:{port}/metrics (router; "
+            f"the others from {settings.metrics_port_base} up: see the README)"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -126,7 +133,9 @@ def _feed_in_background(
     return thread
 
 
-def _watch(stack: Stack, watcher: TopicWatcher, stop: threading.Event) -> str | None:
+def _watch(
+    stack: Stack, watcher: TopicWatcher, stop: threading.Event, inbox_kommunekode: str
+) -> str | None:
     """Print the summary when it changed, every few seconds, until Ctrl-C or a death."""
     shown, next_at = "", time.monotonic() + SUMMARY_EVERY_S
     while not stop.wait(1.0):
@@ -135,7 +144,7 @@ def _watch(stack: Stack, watcher: TopicWatcher, stop: threading.Event) -> str | 
         if time.monotonic() < next_at:
             continue
         next_at += SUMMARY_EVERY_S
-        summary = watcher.read(lambda t: t.render())
+        summary = watcher.read(lambda t: t.render(follow_in=inbox_kommunekode))
         if _without_clock(summary) != _without_clock(shown):
             click.echo(summary)
             shown = summary

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     var_dir: Path = PROJECT_ROOT / "var"
     replication_factor: int = Field(default=1, ge=1, description="for topics ungebus creates")
     router_batch_size: int = Field(default=500, ge=1)
+    # A commit window closes when it holds router_batch_size records or is this old: longer
+    # windows share Kafka's round trips among more records (throughput) and add to latency.
+    router_commit_interval_s: float = Field(default=0.02, gt=0, le=5)
     router_dedupe_days: int = Field(default=90, ge=1)
     stream_buffer_maxsize: int = Field(default=200_000, ge=1000)
     router_hold_check_interval_s: float = Field(default=60.0, gt=0)

@@ -58,6 +58,8 @@ class Tally:
     dead_letters: Counter[str] = field(default_factory=Counter)  # per component
     dead_letter_ids: set[str] = field(default_factory=set)
     escalated_tasks: set[str] = field(default_factory=set)
+    # kommunekode -> (event id, unit, task id) of the first event routed there, to follow
+    examples: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     overdue_handovers: set[str] = field(default_factory=set)
     rejected_http: Counter[int] = field(default_factory=Counter)  # per HTTP status
     rejected_rows: int = 0  # file drop rows in rejects files
@@ -96,6 +98,10 @@ class Tally:
         self.decided[event_id] = Decided(outcome, pseudonym, str(record["reason"]))
         for route in record["routes"]:
             self.routes[(str(route["kommunekode"]), str(route["unit"]))] += 1
+            if outcome == "routed":
+                self.examples.setdefault(
+                    str(route["kommunekode"]), (event_id, str(route["unit"]), str(route["task_id"]))
+                )
 
     # -- what it adds up to -----------------------------------------------------------------
     def outcomes(self) -> Counter[str]:
@@ -109,7 +115,8 @@ class Tally:
         """Accepted partner events with neither a decision nor a dead letter yet."""
         return self.needs_decision - self.decided.keys() - self.dead_letter_ids
 
-    def render(self, now: dt.datetime | None = None) -> str:
+    def render(self, now: dt.datetime | None = None, follow_in: str | None = None) -> str:
+        """The summary; its "follow" line names an event routed to ``follow_in`` if any."""
         now = now or dt.datetime.now()
         outcomes = self.outcomes()
         rejected = sum(self.rejected_http.values()) + self.rejected_rows
@@ -136,6 +143,10 @@ class Tally:
             f"(handovers between municipalities overdue: {len(self.overdue_handovers)})",
             f"undecided     {len(self.undecided()):4d}  accepted, no decision yet",
         ]
+        example = self.examples.get(follow_in or "") or next(iter(self.examples.values()), None)
+        if example is not None:
+            event_id = example[0]
+            lines.append(f"follow        .venv/bin/ungebus trace {event_id}  (one routed event)")
         return "\n".join(lines + self._routes_table())
 
     def _routes_table(self) -> list[str]:

@@ -17,6 +17,7 @@ names or free text.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -88,12 +89,61 @@ def _sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
+def _env_int(name: str, default: int) -> int:
+    """An SDK setting from the environment (the SDK's own variable), else our default."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else default
+
+
 def _env(*names: str) -> bool:
     return any(os.environ.get(name, "").strip() for name in names)
 
 
 def _json_line(span: ReadableSpan) -> str:
-    return span.to_json(indent=None) + "\n"
+    """One span as a JSON line, in the shape of the SDK's ``to_json`` (what ``ungebus trace``
+    reads), built directly: ``to_json`` costs about 75 µs a span, more than making the span."""
+    from opentelemetry.sdk.util import ns_to_iso_str
+
+    context = span.get_span_context()
+    assert context is not None
+    parent = span.parent
+    return (
+        json.dumps(
+            {
+                "name": span.name,
+                "context": _ids(context),
+                "kind": str(span.kind),
+                "parent_id": f"0x{parent.span_id:016x}" if parent is not None else None,
+                "start_time": ns_to_iso_str(span.start_time) if span.start_time else None,
+                "end_time": ns_to_iso_str(span.end_time) if span.end_time else None,
+                "status": {
+                    "status_code": span.status.status_code.name,
+                    **({"description": span.status.description} if span.status.description else {}),
+                },
+                "attributes": dict(span.attributes or {}),
+                "events": [
+                    {
+                        "name": event.name,
+                        "timestamp": ns_to_iso_str(event.timestamp),
+                        "attributes": dict(event.attributes or {}),
+                    }
+                    for event in span.events
+                ],
+                "links": [
+                    {"context": _ids(link.context), "attributes": dict(link.attributes or {})}
+                    for link in span.links
+                ],
+                "resource": {"attributes": dict(span.resource.attributes)},
+            },
+            separators=(",", ":"),
+            default=str,
+        )
+        + "\n"
+    )
+
+
+def _ids(context: SpanContext) -> dict[str, str]:
+    return {"trace_id": f"0x{context.trace_id:032x}", "span_id": f"0x{context.span_id:016x}"}
 
 
 # -- lifecycle ------------------------------------------------------------------------------
@@ -122,7 +172,16 @@ def setup(service: str, settings: Settings) -> None:
             path = settings.traces_dir / f"{service}-{os.getpid()}.jsonl"
             span_file = path.open("a", encoding="utf-8")
             exporter = ConsoleSpanExporter(out=span_file, formatter=_json_line)
-        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+        # A queue deep enough for a busy router's bursts (spans beyond it are dropped, never
+        # waited for); exported every second, so `ungebus trace` sees a hop soon after.
+        tracer_provider.add_span_processor(
+            BatchSpanProcessor(
+                exporter,
+                max_queue_size=_env_int("OTEL_BSP_MAX_QUEUE_SIZE", 65536),
+                schedule_delay_millis=_env_int("OTEL_BSP_SCHEDULE_DELAY", 1000),
+                max_export_batch_size=_env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 4096),
+            )
+        )
         try:
             meter_provider, server = _metrics(resource, settings)
         except BaseException:
@@ -190,6 +249,11 @@ def shutdown() -> None:
     if state.metrics_server is not None:
         state.metrics_server.shutdown()
         state.metrics_server.server_close()
+
+
+def recording() -> bool:
+    """Whether spans are recorded in this process (``setup`` ran, the SDK is not disabled)."""
+    return _STATE is not None
 
 
 def flush(timeout_s: float = 10.0) -> bool:

@@ -196,7 +196,8 @@ def create_app(
     # hold is not purged while the consent that releases it is being processed.
     writer = OutputWriter(settings)
     store = SubjectStore(*(WrittenThrough(t, writer) for t in (consents, held, seen)))
-    window = Window(writer, store, fail, max_records=settings.router_batch_size)
+    window = Window(writer, store, fail, max_records=settings.router_batch_size,
+                    max_wait_s=settings.router_commit_interval_s)  # fmt: skip
 
     def route(message: InMessage) -> list[Output]:
         outputs = router.handle(message, window.state)
@@ -262,7 +263,8 @@ def _track_handovers(
     )
     writer = OutputWriter(settings)
     window = Window(writer, TableOverlay(WrittenThrough(handovers, writer)), fail,
-                    max_records=settings.router_batch_size)  # fmt: skip
+                    max_records=settings.router_batch_size,
+                    max_wait_s=settings.router_commit_interval_s)  # fmt: skip
 
     def track(message: InMessage) -> list[Output]:
         return traced.process(message, lambda m: tracker.handle(m, window.state))

@@ -160,7 +160,13 @@ class Traced:
     def process(
         self, message: InMessage, handle: Callable[[InMessage], list[Output]]
     ) -> list[Output]:
-        """Handle ``message`` in a CONSUMER span continuing its trace; outputs carry theirs."""
+        """Handle ``message`` in a CONSUMER span continuing its trace; outputs carry theirs.
+
+        Without recording (tracing off) there are no spans to make: the outputs keep the
+        trace context the router gave them, the consumed record's or a held event's own.
+        """
+        if not telemetry.recording():
+            return handle(message)
         attributes = telemetry.messaging_attributes(
             "process", message.topic, message.partition, message.offset,
             consumer_group=self._group,
@@ -175,6 +181,8 @@ class Traced:
 
     def sending(self, outputs: Sequence[Output], consumed: str | None = None) -> list[Output]:
         """Each output in a PRODUCER span; its ``traceparent`` header becomes that span's."""
+        if not telemetry.recording():
+            return list(outputs)
         cause = trace.get_current_span().get_span_context()
         sent = []
         for output in outputs:

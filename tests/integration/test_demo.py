@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bus.local_kafka import free_port_run
 from tests.conftest import free_ports
 
 
@@ -62,6 +63,7 @@ def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
             "UNGEBUS_VAR_DIR": str(tmp_path),
             "UNGEBUS_HTTP_PORT": str(http_port),
             "UNGEBUS_INBOX_PORT": str(inbox_port),
+            "UNGEBUS_METRICS_PORT_BASE": str(free_port_run(4)),
         }
     )
 
@@ -86,6 +88,12 @@ def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
     released = re.search(r"incl\. (\d+) released by a consent", output)
     assert released
     assert summary_count(output, "held") > 0 or int(released.group(1)) > 0
+    # One event followed to its take-over, and its trace printed: every hop in one trace.
+    assert re.search(r"demo-api-\w+ took over task", output)
+    trace = output[output.index("The event's trace:") :]
+    assert "ungebus-connector-http" in trace or "ungebus-connector-files" in trace, trace
+    for hop in ("ungebus-router", "ungebus-inbox", "taken_over"):
+        assert hop in trace, f"{hop} missing from the printed trace:\n{trace}"
     assert not re.search(r"\b\d{6}-\d{4}\b", output + result.stderr), "a CPR number was printed"
     assert (tmp_path / "logs" / "streams.log").exists()
 

@@ -8,7 +8,6 @@ no span anywhere carries the young person's CPR number, pseudonym or name.
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 import schemas
+from bus.local_kafka import free_port_run
 from bus.settings import PROJECT_ROOT
 from bus.stack import Stack, StackSettings
 from bus.trace_cli import load_spans
@@ -58,7 +58,7 @@ def bus(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         var_dir=tmp,
         http_port=http_port,
         inbox_port=inbox_port,
-        metrics_port_base=_four_free_ports(),
+        metrics_port_base=free_port_run(4),
     )
     stack = Stack(settings, echo=lambda _: None)
     stack.supervisor.env.update(
@@ -74,24 +74,6 @@ def bus(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield settings
     finally:
         stack.down()
-
-
-def _four_free_ports() -> int:
-    """The first of four free consecutive ports (the components' metrics endpoints)."""
-    for _ in range(20):
-        (first,) = free_ports(1)
-        if first + 3 <= 65535 and all(_free(first + i) for i in range(4)):
-            return first
-    raise AssertionError("no four free consecutive ports")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _attr(span: dict[str, Any], name: str) -> Any:
