@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from opentelemetry import trace
@@ -26,8 +26,7 @@ from bus import telemetry
 from streams.decide import Denial, Hold, InboundEvent, Route
 from streams.outputs import InMessage, Output
 from streams.policy import CONSENT_PREFIX
-
-OpenCounts = Mapping[tuple[str, str], tuple[int, int]]  # (unit, kommunekode) -> (open, overdue)
+from streams.tracker import OpenCounts
 
 
 class RoutingTelemetry:

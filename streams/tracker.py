@@ -92,6 +92,9 @@ class Handovers:
         )
 
 
+OpenCounts = Mapping[tuple[str, str], tuple[int, int]]  # (unit, kommunekode) -> (open, overdue)
+
+
 class HandoverObserver(Protocol):
     """Told what happens to each task (for operators: spans and metrics)."""
 
@@ -101,7 +104,7 @@ class HandoverObserver(Protocol):
 
     def dead_letter(self, error_type: str) -> None: ...
 
-    def open_tasks(self, counts: Mapping[tuple[str, str], tuple[int, int]]) -> None: ...
+    def open_tasks(self, counts: OpenCounts) -> None: ...
 
 
 class Unobserved:
@@ -113,7 +116,7 @@ class Unobserved:
     def dead_letter(self, error_type: str) -> None:
         pass
 
-    def open_tasks(self, counts: Mapping[tuple[str, str], tuple[int, int]]) -> None:
+    def open_tasks(self, counts: OpenCounts) -> None:
         pass
 
 
