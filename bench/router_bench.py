@@ -2,7 +2,8 @@
 
 - throughput: N synthetic partner events preloaded on the inbound topics; the raw reference
   consumes them in batches and produces the same bytes to two topics (the router's task +
-  audit write load); then the real router (``ungebus streams``) drains the same topics.
+  audit write load); then the real router (``ungebus streams --role router``, without the
+  handover tracker, which runs as its own process) drains the same topics.
   Events/s for both, and their ratio; and the router again over N fresh events with tracing
   off (``OTEL_SDK_DISABLED=true``), for what tracing costs.
 - latency: an open-loop generator publishes at half the router's own maximum; p50/p99 from
@@ -153,7 +154,7 @@ def router_process(settings: Settings, log: Path, **env: str) -> Iterator[subpro
     }
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bus", "streams", "--loglevel", "warn"],
+            [sys.executable, "-m", "bus", "streams", "--role", "router", "--loglevel", "warn"],
             cwd=PROJECT_ROOT,
             env=environment,
             stdout=out,

@@ -18,8 +18,10 @@ import click
 from bus.services import (
     CONNECTOR_FILES,
     CONNECTOR_HTTP,
+    ROUTER,
     SERVICES,
     TOPICS_TOOL,
+    TRACKER_METRICS_PORT,
     Service,
 )
 from bus.settings import PROJECT_ROOT, Settings
@@ -121,6 +123,13 @@ def base_environment(service_name: str) -> dict[str, str]:
     }
 
 
+def metrics_ports(service: Service) -> list[int]:
+    """Where a service's processes serve metrics: the router's tracker has its own port."""
+    if service is ROUTER:
+        return [service.metrics_port, TRACKER_METRICS_PORT]
+    return [service.metrics_port]
+
+
 def component_environment(service: Service) -> dict[str, str]:
     """A component's: the base, the pseudonym secret (never in the repo), var/, metrics."""
     environment = base_environment(service.name)
@@ -133,6 +142,8 @@ def component_environment(service: Service) -> dict[str, str]:
             setting_variable("metrics_port"): str(service.metrics_port),
         }
     )
+    if service is ROUTER:  # its second process, the handover tracker
+        environment[setting_variable("tracker_metrics_port")] = str(TRACKER_METRICS_PORT)
     if service.http is not None:
         environment[service.http.host_variable] = "0.0.0.0"
         environment[service.http.port_variable] = str(service.http.port)
@@ -190,7 +201,7 @@ def component_service(service: Service) -> dict[str, Any]:
         "environment": component_environment(service),
         "depends_on": depends_on,
         "volumes": volumes,
-        "expose": [str(service.metrics_port)],
+        "expose": [str(port) for port in metrics_ports(service)],
     }
     if service.http is not None:
         spec["ports"] = [f"127.0.0.1:{service.http.port}:{service.http.port}"]
@@ -263,7 +274,10 @@ def prometheus_config() -> dict[str, Any]:
             {
                 "job_name": "ungebus",
                 "static_configs": [
-                    {"targets": [f"{s.name}:{s.metrics_port}"], "labels": {"service": s.name}}
+                    {
+                        "targets": [f"{s.name}:{port}" for port in metrics_ports(s)],
+                        "labels": {"service": s.name},
+                    }
                     for s in SERVICES
                 ],
             },

@@ -62,7 +62,7 @@ ROUTER = Service(
     component="streams",
     command=("streams",),
     metrics_port=9466,
-    summary="the router and the handover tracker (one faust worker)",
+    summary="the router and the handover tracker (two faust workers, one process each)",
 )
 INBOX = Service(
     name="ungebus-inbox",
@@ -74,6 +74,9 @@ INBOX = Service(
 )
 
 SERVICES: tuple[Service, ...] = (CONNECTOR_HTTP, CONNECTOR_FILES, ROUTER, INBOX)
+# The router's second process, the handover tracker, serves its metrics here
+# (UNGEBUS_TRACKER_METRICS_PORT).
+TRACKER_METRICS_PORT = 9468
 
 
 def by_component(component: str) -> Service:

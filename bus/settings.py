@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         default=None, ge=0, le=65535, description="Prometheus scrape port; unset: no endpoint"
     )
     metrics_host: str = Field(default="127.0.0.1", description="address the metrics port binds")
+    tracker_metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="the handover tracker's own metrics port"
+    )
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:
         """The librdkafka configuration shared by every confluent-kafka client."""

@@ -18,7 +18,7 @@ from confluent_kafka import KafkaException
 from pydantic import Field
 
 from bus.local_kafka import LocalKafka, LocalKafkaError
-from bus.services import by_component
+from bus.services import TRACKER_METRICS_PORT, by_component
 from bus.settings import Settings
 from bus.supervise import ComponentFailed, ComponentSpec, Supervisor, http_ok, log_says
 from bus.topics import ensure_topics
@@ -50,14 +50,18 @@ class StackSettings(Settings):
     inbox_kommunekode: str = "161"
     partners_file: Path | None = None
     # Each component serves Prometheus metrics on its own port: bus.services' ports moved by
-    # this base (9464: the connectors on 9464-9465, the router on 9466, the inbox on 9467).
+    # this base (9464: the connectors on 9464-9465, the router on 9466, the inbox on 9467, the
+    # handover tracker on 9468).
     metrics_port_base: int | None = Field(default=DEFAULT_METRICS_BASE, ge=1, le=65530)
 
     def component_metrics_port(self, component: str) -> int | None:
         """Where ``component`` serves its metrics, or None when none is served."""
         if self.metrics_port_base is None:
             return None
-        return by_component(component).metrics_port - DEFAULT_METRICS_BASE + self.metrics_port_base
+        default = (
+            TRACKER_METRICS_PORT if component == "tracker" else by_component(component).metrics_port
+        )
+        return default - DEFAULT_METRICS_BASE + self.metrics_port_base
 
     @property
     def api_url(self) -> str:
@@ -79,10 +83,17 @@ class StackSettings(Settings):
 def component_specs(settings: StackSettings) -> list[ComponentSpec]:
     def own(component: str) -> tuple[tuple[str, str], ...]:
         port = settings.component_metrics_port(component)
-        return (("UNGEBUS_METRICS_PORT", str(port)),) if port is not None else ()
+        if port is None:
+            return ()
+        if component == "streams":  # and the tracker's, beside the others
+            tracker = settings.component_metrics_port("tracker")
+            return (("UNGEBUS_METRICS_PORT", str(port)),
+                    ("UNGEBUS_TRACKER_METRICS_PORT", str(tracker)))  # fmt: skip
+        return (("UNGEBUS_METRICS_PORT", str(port)),)
 
     return [
-        ComponentSpec("streams", ("streams",), log_says(STREAMS_READY), env=own("streams")),
+        # Two workers: the router and the handover tracker.
+        ComponentSpec("streams", ("streams",), log_says(STREAMS_READY, 2), env=own("streams")),
         ComponentSpec(
             "connect-http",
             ("connect", "http"),
@@ -181,7 +192,7 @@ class Stack:
             (settings.http_host, settings.http_port, "UNGEBUS_HTTP_PORT"),
             (settings.inbox_host, settings.inbox_port, "UNGEBUS_INBOX_PORT"),
         ]
-        for component in ("connect-http", "connect-files", "streams", "inbox"):
+        for component in ("connect-http", "connect-files", "streams", "tracker", "inbox"):
             if (port := settings.component_metrics_port(component)) is not None:
                 wanted.append((settings.metrics_host, port, "UNGEBUS_METRICS_PORT_BASE"))
         for host, port, variable in wanted:

@@ -55,12 +55,12 @@ def http_ok(url: str) -> ReadyCheck:
     return check
 
 
-def log_says(marker: str) -> ReadyCheck:
-    """Ready once the component's log contains ``marker``."""
+def log_says(marker: str, times: int = 1) -> ReadyCheck:
+    """Ready once the component's log contains ``marker`` (``times`` times: e.g. two workers)."""
 
     def check(log: Path) -> bool:
         try:
-            return marker in log.read_text(errors="replace")
+            return log.read_text(errors="replace").count(marker) >= times
         except FileNotFoundError:
             return False
 

@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import faust
 from aiokafka.partitioner import murmur2
@@ -113,41 +113,65 @@ class BusApp(faust.App):
         return _IdempotentTransport(self.conf.broker_producer, self)
 
 
-TABLES = ("consents", "held", "seen", "handovers")
-SERVICE = services.ROUTER.name  # its OpenTelemetry service.name
+Role = Literal["router", "tracker"]
+# The router and the handover tracker are two faust apps (two consumer groups, two processes:
+# ``ungebus streams`` starts both), each with its own tables.
+ROLES: tuple[Role, ...] = ("router", "tracker")
+TABLES: dict[Role, tuple[str, ...]] = {
+    "router": ("consents", "held", "seen"),
+    "tracker": ("handovers",),
+}
+SERVICE = services.ROUTER.name  # the OpenTelemetry service.name of both
+
+
+def app_id_of(settings: Settings, role: Role) -> str:
+    return f"{settings.topic_prefix}ungebus-{role}"
 
 
 def router_app_id(settings: Settings) -> str:
-    return f"{settings.topic_prefix}ungebus-router"
+    return app_id_of(settings, "router")
 
 
 def internal_topics(settings: Settings) -> list[TopicSpec]:
-    """faust's own topics, created before the worker starts.
+    """faust's own topics of both apps, created before the workers start.
 
     faust creates them itself, but subscribes before every broker lists them, and a topic
     missing from the first subscription is ignored until the next metadata refresh.
     """
     compact = {"cleanup.policy": "compact"}
-    specs = [
-        TopicSpec(
-            f"{router_app_id(settings)}-{table}-changelog", SUBJECT_PARTITIONS, config=compact
-        )
-        for table in TABLES
-    ]
-    return [*specs, TopicSpec(f"{router_app_id(settings)}-__assignor-__leader", 1, config=compact)]
+    specs = []
+    for role in ROLES:
+        app_id = app_id_of(settings, role)
+        specs += [
+            TopicSpec(f"{app_id}-{table}-changelog", SUBJECT_PARTITIONS, config=compact)
+            for table in TABLES[role]
+        ]
+        specs.append(TopicSpec(f"{app_id}-__assignor-__leader", 1, config=compact))
+    return specs
 
 
 def create_app(
     settings: Settings,
     policy: Policy,
     *,
-    app_id: str | None = None,
+    role: Role = "router",
     on_batch_failure: Callable[[BaseException], None] | None = None,
 ) -> faust.App:
-    """A faust app with the router agent and the hold-expiry timer registered."""
-    topics = settings.topics
-    app = BusApp(
-        app_id or router_app_id(settings),
+    """The faust app of one role: the router (agent, hold-expiry timer) or the tracker."""
+    app = _new_app(settings, app_id_of(settings, role))
+    fail = on_batch_failure or _exit_on_batch_failure
+    traced = Traced(SERVICE, app.conf.id)
+    if role == "router":
+        source = _route(app, settings, policy, fail, traced)
+    else:
+        source = _track_handovers(app, settings, fail, traced)
+    _watch_liveness(app, settings, list(source.topics))
+    return app
+
+
+def _new_app(settings: Settings, app_id: str) -> faust.App:
+    return BusApp(
+        app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         datadir=str(settings.var_dir / "faust"),
@@ -169,6 +193,23 @@ def create_app(
         broker_heartbeat_interval=settings.consumer_session_timeout_s / 10,
         Table=SubjectTable,
     )
+
+
+def _table(app: faust.App, name: str, help_: str) -> Any:
+    return app.Table(
+        name, partitions=SUBJECT_PARTITIONS, key_type=bytes, value_type=bytes, help=help_
+    )
+
+
+def _route(
+    app: faust.App,
+    settings: Settings,
+    policy: Policy,
+    fail: Callable[[BaseException], None],
+    traced: Traced,
+) -> Any:
+    """The router: every inbound event and consent, decided and written. Returns its topic."""
+    topics = settings.topics
     source = app.topic(
         *[topics.inbound(e) for e in PARTNER_EVENTS],
         topics.consent,
@@ -176,22 +217,11 @@ def create_app(
         value_serializer="raw",
     )
 
-    def table(name: str, help_: str) -> Any:
-        return app.Table(
-            name,
-            partitions=SUBJECT_PARTITIONS,
-            key_type=bytes,
-            value_type=bytes,
-            help=help_,
-        )
-
-    consents = table("consents", "Consent state per subject pseudonym (fold of consent events)")
-    held = table("held", "Events waiting for consent, per subject pseudonym")
-    seen = table("seen", "Event ids already routed, per subject pseudonym (duplicates)")
+    consents = _table(app, "consents", "Consent state per subject pseudonym (fold of consents)")
+    held = _table(app, "held", "Events waiting for consent, per subject pseudonym")
+    seen = _table(app, "seen", "Event ids already routed, per subject pseudonym (duplicates)")
     observer = RoutingTelemetry("router")
     router = Router(policy, topics, dedupe_days=settings.router_dedupe_days, observer=observer)
-    traced = Traced(SERVICE, app.conf.id)
-    fail = on_batch_failure or _exit_on_batch_failure
     # The timer and the agent share the tables through the window's lock: one at a time, so a
     # hold is not purged while the consent that releases it is being processed.
     writer = OutputWriter(settings)
@@ -213,9 +243,7 @@ def create_app(
                 window.add(traced.sending(router.expire_holds(key.decode(), window.state)))
             await window.commit()
 
-    tracked = _track_handovers(app, settings, table, fail, traced)
-    _watch_liveness(app, settings, [*source.topics, *tracked.topics])
-    return app
+    return source
 
 
 def _consume(
@@ -242,7 +270,6 @@ def _consume(
 def _track_handovers(
     app: faust.App,
     settings: Settings,
-    table: Callable[[str, str], Any],
     fail: Callable[[BaseException], None],
     traced: Traced,
 ) -> Any:
@@ -255,7 +282,7 @@ def _track_handovers(
         topics.tasks(kommunekode, unit) for kommunekode in KOMMUNEKODER for unit in UNITS
     ]
     source = app.topic(*task_topics, topics.task_acks, key_serializer="raw", value_serializer="raw")
-    handovers = table("handovers", "Open tasks and their due-by, per subject pseudonym")
+    handovers = _table(app, "handovers", "Open tasks and their due-by, per subject pseudonym")
     tracker = Tracker(
         topics,
         unknown_ack_grace=dt.timedelta(seconds=settings.tracker_unknown_ack_grace_s),

@@ -1,12 +1,16 @@
-"""``ungebus streams``: run the router (a faust worker) against the configured Kafka."""
+"""``ungebus streams``: the router and the handover tracker, two faust workers.
+
+Without ``--role`` it runs both, each in its own process (a core each; a crash of one stops
+both, so the supervisor restarts the pair); ``--role router`` or ``--role tracker`` runs one.
+"""
 
 from __future__ import annotations
 
 import click
 
-from bus.settings import load_settings
+from bus.settings import Settings, load_settings
 from bus.topics import ensure_topics
-from streams.policy import DEFAULT_POLICY, PolicyError, load_policy
+from streams.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 
 
 @click.command()
@@ -21,13 +25,16 @@ from streams.policy import DEFAULT_POLICY, PolicyError, load_policy
 @click.option(
     "--loglevel", default="info", type=click.Choice(["crit", "error", "warn", "info", "debug"])
 )
-def streams(policy_path: str, loglevel: str) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(["router", "tracker"]),
+    help="run only this worker [default: both, as two processes]",
+)
+def streams(policy_path: str, loglevel: str, role: str | None) -> None:
     """Route inbound partner events to the units that must act, within consent rules."""
     from pathlib import Path
 
-    from faust.worker import Worker
-
-    from streams.app import create_app, internal_topics
+    from streams.app import internal_topics
 
     settings = load_settings()
     try:
@@ -38,15 +45,26 @@ def streams(policy_path: str, loglevel: str) -> None:
         settings.kafka_config(), [*settings.topics.catalogue(), *internal_topics(settings)]
     )
     (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
+    if role is None:
+        from streams.pair import run_pair
+
+        raise SystemExit(run_pair(["--policy", policy_path, "--loglevel", loglevel]))
+    _run_worker(settings, policy, role, loglevel)
+
+
+def _run_worker(settings: Settings, policy: Policy, role: str, loglevel: str) -> None:
+    from faust.worker import Worker
+
     from bus import services, telemetry
+    from streams.app import create_app
 
     try:
-        telemetry.setup(services.ROUTER.name, settings)
+        telemetry.setup(services.ROUTER.name, _for_role(settings, role))
     except telemetry.TelemetryError as exc:
         raise click.ClickException(str(exc)) from exc
-    app = create_app(settings, policy)
+    app = create_app(settings, policy, role="tracker" if role == "tracker" else "router")
     click.echo(
-        f"Router starting on {settings.kafka_bootstrap_servers} with policy {policy.version} "
+        f"The {role} starts on {settings.kafka_bootstrap_servers} with policy {policy.version} "
         f"({len(policy.rules)} rules)"
     )
     worker = Worker(app, loglevel=loglevel, quiet=True)
@@ -54,3 +72,10 @@ def streams(policy_path: str, loglevel: str) -> None:
     # record: every aiokafka debug line then builds a LogRecord, about 8% of the router's time.
     worker.spinner = None
     worker.execute_from_commandline()
+
+
+def _for_role(settings: Settings, role: str) -> Settings:
+    """The tracker serves its metrics on its own port (``UNGEBUS_TRACKER_METRICS_PORT``)."""
+    if role != "tracker":
+        return settings
+    return settings.model_copy(update={"metrics_port": settings.tracker_metrics_port})

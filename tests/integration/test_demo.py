@@ -63,7 +63,7 @@ def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
             "UNGEBUS_VAR_DIR": str(tmp_path),
             "UNGEBUS_HTTP_PORT": str(http_port),
             "UNGEBUS_INBOX_PORT": str(inbox_port),
-            "UNGEBUS_METRICS_PORT_BASE": str(free_port_run(4)),
+            "UNGEBUS_METRICS_PORT_BASE": str(free_port_run(5)),
         }
     )
 

@@ -59,7 +59,7 @@ def bus(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         var_dir=tmp,
         http_port=http_port,
         inbox_port=inbox_port,
-        metrics_port_base=free_port_run(4),
+        metrics_port_base=free_port_run(5),
     )
     stack = Stack(settings, echo=lambda _: None)
     stack.supervisor.env.update(
@@ -211,7 +211,8 @@ def test_the_components_count_the_workload_on_their_metrics_endpoints(
     router = _scrape(bus, "streams")
     assert metric_value(router, "ungebus_routing_decisions_total", ungebus_outcome="routed",
                         ungebus_unit=unit, ungebus_kommunekode="161") == 1  # fmt: skip
-    assert metric_value(router, "ungebus_handovers_total", ungebus_outcome="taken_over",
+    tracker = _scrape(bus, "tracker")
+    assert metric_value(tracker, "ungebus_handovers_total", ungebus_outcome="taken_over",
                         ungebus_unit=unit, ungebus_kommunekode="161") == 1  # fmt: skip
     assert metric_value(router, "ungebus_routing_latency_milliseconds_count",
                         ungebus_unit=unit) == 1  # fmt: skip
