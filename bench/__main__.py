@@ -49,7 +49,8 @@ def table(results: dict[str, Any]) -> str:
          f"{decide['1000_rules'] / decide[rules]:.2f}"),
         (f"router restart over {recovery['people']:,} people's consents",
          recovery.get("failed") or f"{recovery['restart_full_s']:.0f} s "
-         f"(empty table: {recovery['restart_empty_s']:.0f} s)", "—"),
+         f"(empty table: {recovery['restart_empty_s']:.0f} s; "
+         f"watchdog restarts: {recovery['watchdog_restarts']})", "—"),
     ]  # fmt: skip
     lines = ["| measure | result | ratio / baseline |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
