@@ -336,8 +336,7 @@ def _watch_liveness(app: faust.App, settings: Settings, topics: list[str]) -> No
                 settings.router_stall_after_s,
                 waiting,
             )
-            logging.shutdown()
-            os._exit(EXIT_STALLED)
+            _exit_now(EXIT_STALLED)
 
 
 def _in_message(message: Any) -> InMessage:
@@ -366,8 +365,13 @@ def _exit_on_batch_failure(exc: BaseException) -> None:
         type(exc).__name__,
         exc if isinstance(exc, DeliveryFailed) else "stopped mid-batch or failed",
     )
+    _exit_now(EXIT_BATCH_FAILED)
+
+
+def _exit_now(code: int) -> None:
+    """Exit at once, acking and committing nothing more (logs flushed first)."""
     logging.shutdown()
-    os._exit(EXIT_BATCH_FAILED)
+    os._exit(code)
 
 
 __all__ = ["BusApp", "Topics", "create_app"]

@@ -30,7 +30,9 @@ from streams.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
     type=click.Choice(["router", "tracker"]),
     help="run only this worker [default: both, as two processes]",
 )
-def streams(policy_path: str, loglevel: str, role: str | None) -> None:
+# Set by the parent of the pair, which has created the topics already.
+@click.option("--topics-ready", is_flag=True, hidden=True)
+def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: bool) -> None:
     """Route inbound partner events to the units that must act, within consent rules."""
     from pathlib import Path
 
@@ -41,14 +43,16 @@ def streams(policy_path: str, loglevel: str, role: str | None) -> None:
         policy = load_policy(Path(policy_path))
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
-    ensure_topics(
-        settings.kafka_config(), [*settings.topics.catalogue(), *internal_topics(settings)]
-    )
-    (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
+    if not topics_ready:
+        ensure_topics(
+            settings.kafka_config(), [*settings.topics.catalogue(), *internal_topics(settings)]
+        )
+        (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
     if role is None:
         from streams.pair import run_pair
 
-        raise SystemExit(run_pair(["--policy", policy_path, "--loglevel", loglevel]))
+        options = ["--policy", policy_path, "--loglevel", loglevel, "--topics-ready"]
+        raise SystemExit(run_pair(options))
     _run_worker(settings, policy, role, loglevel)
 
 
