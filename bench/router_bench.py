@@ -181,7 +181,9 @@ def router_throughput(settings: Settings, count: int, log: Path, **env: str) -> 
     return count / max(last - first, 1e-6)
 
 
-def latency_at(settings: Settings, rate: float, seconds: float, log: Path) -> dict[str, float]:
+def latency_at(
+    settings: Settings, rate: float, seconds: float, log: Path, **env: str
+) -> dict[str, float]:
     """Open loop: publish at ``rate``/s regardless of the router; latency publish -> task."""
     events = synthetic_events(int(rate * seconds), seed=23)
     wire = _wire(settings, events)
@@ -200,7 +202,7 @@ def latency_at(settings: Settings, rate: float, seconds: float, log: Path) -> di
         for name, record in events
         if decide(InboundEvent(name, record), ConsentState(), load_policy(), _now()).routes
     }
-    with router_process(settings, log):
+    with router_process(settings, log, **env):
         _warm_up(settings, consumer)
         start = time.monotonic()
         for i, ((topic, key, value), (_name, record)) in enumerate(zip(wire, events, strict=True)):

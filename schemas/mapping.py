@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -219,13 +220,24 @@ def build_headers(
     *, ce_id: str, ce_type: str, ce_source: str, ce_time: dt.datetime, ce_subject: str
 ) -> list[tuple[str, bytes]]:
     """CloudEvents 1.0 Kafka binary-mode headers, for envelope and bus events alike."""
-    time = to_millis(ce_time).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    cacheable = type(ce_time) is dt.datetime and ce_time.tzinfo is dt.UTC
+    time = _utc_time_header(ce_time) if cacheable else _time_header(ce_time)
     return [
         ("ce_specversion", b"1.0"),
         ("ce_id", ce_id.encode()),
         ("ce_type", ce_type.encode()),
         ("ce_source", ce_source.encode()),
-        ("ce_time", time.encode()),
+        ("ce_time", time),
         ("ce_subject", ce_subject.encode()),
         ("content-type", b"application/avro"),
     ]
+
+
+def _time_header(moment: dt.datetime) -> bytes:
+    """ISO 8601 in UTC to the millisecond, with Z."""
+    return to_millis(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z").encode()
+
+
+# The router writes a task and an audit record with the same time: format it once. Only plain
+# UTC datetimes are cached: equal ones are then the same instant, written the same way.
+_utc_time_header = lru_cache(maxsize=64)(_time_header)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from schemas.catalogue import catalogue, named_types
@@ -57,11 +58,16 @@ def _walk(record: Mapping[str, Any], prefix: str, named: Mapping[str, Any], out:
 def value_at(record: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted path; None when a nullable record on the way is null."""
     value: Any = record
-    for part in path.split("."):
+    for part in _parts(path):
         if value is None:
             return None
         value = value[part]
     return value
+
+
+@lru_cache(maxsize=4096)  # paths come from the policy and the schemas: a few hundred
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 def details_from(name: str, record: Mapping[str, Any], allowed: Iterable[str]) -> dict[str, str]:
@@ -75,7 +81,29 @@ def details_from(name: str, record: Mapping[str, Any], allowed: Iterable[str]) -
 
 def to_json(value: Any) -> str:
     """JSON for a decoded Avro value: dates ISO 8601, timestamps UTC with Z, bytes base64."""
-    return _ENCODER.encode(value)
+    text = _scalar_json(value)
+    return _ENCODER.encode(value) if text is None else text
+
+
+def _scalar_json(value: Any) -> str | None:
+    """What _ENCODER writes for a string, null, boolean, integer, finite float, date, timestamp
+    or bytes; None for anything else (left to _ENCODER). The router writes a JSON value for
+    every field of every task, and these are most of them: this skips the encoder's generic
+    machinery (records, maps and arrays it writes faster itself)."""
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if kind in _AS_STRING:
+        return _json_string(_json_default(value))
+    return None
 
 
 def _json_default(value: Any) -> Any:
@@ -91,3 +119,5 @@ def _json_default(value: Any) -> Any:
 # One encoder for every call: json.dumps with options builds a new one each time (the router
 # calls this for every field of every task).
 _ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, sort_keys=True)
+_json_string = json.encoder.encode_basestring  # what _ENCODER writes a str as (not ASCII-only)
+_AS_STRING = (dt.datetime, dt.date, bytes)  # written as the JSON string of _json_default

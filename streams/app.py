@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import logging
 import os
 import time
@@ -166,7 +167,16 @@ def create_app(
     else:
         source = _track_handovers(app, settings, fail, traced)
     _watch_liveness(app, settings, list(source.topics))
+    app.task(_freeze_start_up_objects)
     return app
+
+
+async def _freeze_start_up_objects() -> None:
+    """Move what start-up made (modules, faust, the SDKs) out of the garbage collector's
+    sight: a full collection over it took about 50 ms, a pause every routed event behind it
+    waited for."""
+    gc.collect()
+    gc.freeze()
 
 
 def _new_app(settings: Settings, app_id: str) -> faust.App:

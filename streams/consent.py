@@ -31,7 +31,7 @@ class Consent:
     withdrawn_at: dt.datetime | None = None
 
     def covers(self, purpose: str, unit: str, kommunekode: str) -> bool:
-        return (self.purpose, self.unit, self.kommunekode) == (purpose, unit, kommunekode)
+        return self.purpose == purpose and self.unit == unit and self.kommunekode == kommunekode
 
     def active_at(self, now: dt.datetime, birth_date: dt.date) -> bool:
         """Granted, not withdrawn, not expired, and not a parent's consent for an adult."""
@@ -75,6 +75,8 @@ class ConsentState:
         self, purpose: str, unit: str, kommunekode: str, now: dt.datetime, birth_date: dt.date
     ) -> Consent | None:
         """The consent that covers this purpose and recipient now, if any (newest first)."""
+        if not self.consents:  # most young people have given none
+            return None
         candidates = [
             c
             for c in self.consents

@@ -8,9 +8,10 @@ yet), or, when the hold has run out, purged. An event no rule matches is denied,
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from schemas.cpr import age_on
@@ -25,45 +26,40 @@ Outcome = Literal["routed", "held", "denied", "purged"]
 
 @dataclass(frozen=True)
 class InboundEvent:
-    """A decoded partner event: its schema name and its Avro record."""
+    """A decoded partner event: its schema name and its Avro record.
+
+    The envelope values the router asks for many times per event are read once, here (a
+    decoded record always has them, and it is never changed).
+    """
 
     name: str
     record: Mapping[str, Any]
+    event_id: str = field(init=False, repr=False, compare=False)
+    event_type: str = field(init=False, repr=False, compare=False)
+    pseudonym: str = field(init=False, repr=False, compare=False)
+    birth_date: dt.date = field(init=False, repr=False, compare=False)
+    occurred_at: dt.datetime = field(init=False, repr=False, compare=False)
+    source_kind: str = field(init=False, repr=False, compare=False)
+    age: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        envelope = self.envelope
+        subject = envelope["subject"]
+        self._set("event_id", str(envelope["event_id"]))
+        self._set("event_type", str(envelope["event_type"]))
+        self._set("pseudonym", str(subject["pseudonym"]))
+        self._set("birth_date", subject["birth_date"])
+        self._set("occurred_at", envelope["occurred_at"])
+        self._set("source_kind", str(envelope["source"]["kind"]))
+        self._set("age", age_on(self.birth_date, self.occurred_at.date()))
+
+    def _set(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)  # frozen: how a dataclass sets a field once
 
     @property
     def envelope(self) -> Mapping[str, Any]:
         envelope: Mapping[str, Any] = self.record["envelope"]
         return envelope
-
-    @property
-    def event_id(self) -> str:
-        return str(self.envelope["event_id"])
-
-    @property
-    def event_type(self) -> str:
-        return str(self.envelope["event_type"])
-
-    @property
-    def pseudonym(self) -> str:
-        return str(self.envelope["subject"]["pseudonym"])
-
-    @property
-    def birth_date(self) -> dt.date:
-        birth_date: dt.date = self.envelope["subject"]["birth_date"]
-        return birth_date
-
-    @property
-    def occurred_at(self) -> dt.datetime:
-        occurred_at: dt.datetime = self.envelope["occurred_at"]
-        return occurred_at
-
-    @property
-    def source_kind(self) -> str:
-        return str(self.envelope["source"]["kind"])
-
-    @property
-    def age(self) -> int:
-        return age_on(self.birth_date, self.occurred_at.date())
 
 
 @dataclass(frozen=True)
@@ -149,6 +145,7 @@ def decide(
     holds: list[Hold] = []
     expired: list[Hold] = []
     denials: list[Denial] = []
+    rendered: dict[str, str] = {}  # path -> JSON value, for the routes of this event
     for rule in rules:
         kommunekode = _municipality(rule, event)
         if not known_municipality(kommunekode):
@@ -157,7 +154,7 @@ def decide(
             )
             continue
         assert isinstance(kommunekode, str)
-        outcome = _apply_rule(rule, kommunekode, event, consents, policy, now)
+        outcome = _apply_rule(rule, kommunekode, event, consents, policy, now, rendered)
         if isinstance(outcome, Route):
             routes.append(outcome)
         elif outcome.until > now:
@@ -170,8 +167,19 @@ def decide(
 
 
 def task_id(event_id: str, kommunekode: str, unit: str) -> str:
-    """Deterministic: the same event for the same unit is always the same task."""
-    return str(uuid.uuid5(TASK_NAMESPACE, f"{event_id}/{kommunekode}/{unit}"))
+    """Deterministic: the same event for the same unit is always the same task.
+
+    ``str(uuid.uuid5(TASK_NAMESPACE, f"{event_id}/{kommunekode}/{unit}"))``, written out
+    without building a UUID object (one per route; the tests check it against uuid5).
+    """
+    name = f"{event_id}/{kommunekode}/{unit}".encode()
+    digits = hashlib.sha1(_TASK_NAMESPACE_BYTES + name).digest()[:16].hex()
+    # RFC 4122: the version nibble is 5, the variant's two top bits are 10.
+    variant = "89ab"[int(digits[16], 16) & 0b11]
+    return f"{digits[:8]}-{digits[8:12]}-5{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
+
+
+_TASK_NAMESPACE_BYTES = TASK_NAMESPACE.bytes
 
 
 def _apply_rule(
@@ -181,8 +189,9 @@ def _apply_rule(
     consents: ConsentState,
     policy: Policy,
     now: dt.datetime,
+    rendered: dict[str, str],
 ) -> Route | Hold:
-    fields = list(rule.fields)
+    paths = rule.detail_paths
     consent_id = None
     clock_starts = event.occurred_at
     purpose = rule.consent_purpose
@@ -198,7 +207,7 @@ def _apply_rule(
             rule.with_consent.purpose, rule.unit, kommunekode, now, event.birth_date
         )
         if extra is not None:
-            fields += rule.with_consent.fields
+            paths = rule.detail_paths_with_consent
             consent_id = extra.consent_id
     return Route(
         task_id=task_id(event.event_id, kommunekode, rule.unit),
@@ -208,10 +217,24 @@ def _apply_rule(
         basis=rule.basis,
         citation=policy.citation(rule.basis),
         consent_id=consent_id,
-        details={path: to_json(value_at(event.record, path)) for path in sorted(set(fields))},
+        details=_details(event.record, paths, rendered),
         due_by=due_by(clock_starts, rule.take_over_within),
         priority=rule.priority,
     )
+
+
+def _details(
+    record: Mapping[str, Any], paths: tuple[str, ...], rendered: dict[str, str]
+) -> dict[str, str]:
+    """Path -> JSON value; ``rendered`` keeps those another route of the event already wrote
+    (the units an event goes to mostly see the same fields)."""
+    details = {}
+    for path in paths:
+        text = rendered.get(path)
+        if text is None:
+            text = rendered[path] = to_json(value_at(record, path))
+        details[path] = text
+    return details
 
 
 def _matches(rule: Rule, event: InboundEvent) -> bool:
@@ -247,9 +270,22 @@ def due_by(start: dt.datetime, within: TakeOverWithin) -> dt.datetime:
     if within.days is not None:
         return start + dt.timedelta(days=within.days)
     assert within.working_days is not None
-    day, left = start, within.working_days
-    while left > 0:
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5:
-            left -= 1
-    return day
+    if within.working_days <= 0:
+        return start
+    # Every 7 days hold 5 working days: whole weeks, then the rest from a table (no day loop).
+    weeks, nth = divmod(within.working_days - 1, 5)
+    return start + dt.timedelta(days=7 * weeks + _TO_WORKING_DAY[start.weekday()][nth])
+
+
+def _days_to_working_day(weekday: int, count: int) -> int:
+    """Days from a day with this weekday (0 is Monday) to the count-th working day after it."""
+    days = 0
+    while count > 0:
+        days += 1
+        if (weekday + days) % 7 < 5:
+            count -= 1
+    return days
+
+
+# [weekday][n]: days from a day with that weekday to the (n + 1)-th working day after it.
+_TO_WORKING_DAY = tuple(tuple(_days_to_working_day(w, n) for n in range(1, 6)) for w in range(7))

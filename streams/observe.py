@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -150,11 +151,18 @@ def _where(route: Route) -> dict[str, str]:
 
 
 class Traced:
-    """Spans around the handling of consumed records and around every output."""
+    """Spans around the handling of consumed records and around every output.
+
+    The router makes three spans a record (process, and a send for its task and its audit
+    record), so the send spans are made without becoming the current span and the
+    ``traceparent`` header is written from the span's ids: the same spans, at about half the
+    cost of the SDK's context-manager path.
+    """
 
     def __init__(self, service: str, group: str) -> None:
         self._tracer = telemetry.tracer(service)
         self._group = group
+        self._send_attributes: dict[str, dict[str, Any]] = {}  # per topic, made once
 
     def process(
         self, message: InMessage, handle: Callable[[InMessage], list[Output]]
@@ -170,12 +178,13 @@ class Traced:
             "process", message.topic, message.partition, message.offset,
             consumer_group=self._group,
         )  # fmt: skip
-        with self._tracer.start_as_current_span(
+        span = self._tracer.start_span(
             telemetry.span_name("process", message.topic),
             context=telemetry.extract(message.headers),
             kind=SpanKind.CONSUMER,
             attributes=attributes,
-        ):
+        )
+        with trace.use_span(span, end_on_exit=True):
             return self.sending(handle(message), message.traceparent)
 
     def sending(self, outputs: Sequence[Output], consumed: str | None = None) -> list[Output]:
@@ -191,21 +200,23 @@ class Traced:
             if carried is not None and carried != consumed:
                 context = telemetry.context_from_traceparent(carried)
                 links = [Link(cause)] if cause.is_valid else []
-            attributes = {
-                **telemetry.messaging_attributes("send", output.topic),
-                **{k: v for k, v in output.labels.items() if k != "ungebus.record"},
-            }
-            with self._tracer.start_as_current_span(
+            span = self._tracer.start_span(
                 telemetry.span_name("send", output.topic),
                 context=context,
                 kind=SpanKind.PRODUCER,
                 links=links,
-                attributes=attributes,
-            ):
-                sent.append(replace(output, headers=_with_trace(output.headers)))
+                attributes=self._attributes_of(output),
+            )
+            span.end()
+            headers = telemetry.with_traceparent(output.headers, span.get_span_context())
+            sent.append(replace(output, headers=headers))
         return sent
 
-
-def _with_trace(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    injected = telemetry.inject(headers)
-    return [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in injected]
+    def _attributes_of(self, output: Output) -> dict[str, Any]:
+        common = self._send_attributes.get(output.topic)
+        if common is None:
+            common = self._send_attributes.setdefault(
+                output.topic, telemetry.messaging_attributes("send", output.topic)
+            )
+        labels = {k: v for k, v in output.labels.items() if k != "ungebus.record"}
+        return {**common, **labels} if labels else common

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import schemas
@@ -243,7 +244,7 @@ def _headers(
 ) -> Headers:
     headers = schemas.build_headers(
         ce_id=ce_id,
-        ce_type=str(event_type_of(name)),
+        ce_type=_event_type(name),
         ce_source=f"/ungebus/{component}",
         ce_time=now,
         ce_subject=pseudonym or "",
@@ -253,3 +254,8 @@ def _headers(
     if traceparent:
         headers.append(("traceparent", traceparent.encode()))
     return headers
+
+
+@cache  # a handful of record names, asked for every output
+def _event_type(name: str) -> str:
+    return str(event_type_of(name))

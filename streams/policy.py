@@ -95,6 +95,19 @@ class Rule(_Strict):
     def needs_consent(self) -> bool:
         return self.basis.startswith(CONSENT_PREFIX)
 
+    # The paths a routed task's details carry, sorted, each once; derived from the frozen
+    # fields once per rule instead of for every routed event.
+    @cached_property
+    def detail_paths(self) -> tuple[str, ...]:
+        """What the unit sees on this rule alone."""
+        return tuple(sorted(set(self.fields)))
+
+    @cached_property
+    def detail_paths_with_consent(self) -> tuple[str, ...]:
+        """What the unit sees while the ``with_consent`` consent is active."""
+        extra = self.with_consent.fields if self.with_consent is not None else ()
+        return tuple(sorted({*self.fields, *extra}))
+
 
 class Basis(_Strict):
     citation: str

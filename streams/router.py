@@ -106,6 +106,17 @@ class Router:
     dedupe_days: int = 90
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     observer: RoutingObserver = field(default_factory=Unobserved)
+    # Topic names, worked out once rather than for every record.
+    _names_by_topic: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    _task_topics: dict[tuple[str, str], str] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        names: dict[str, tuple[str, ...]] = {self.topics.consent: CONSENT_EVENTS}
+        for name in PARTNER_EVENTS:
+            names.setdefault(self.topics.inbound(name), (name,))
+        self._names_by_topic = names
 
     def handle(self, message: InMessage, store: SubjectStore) -> list[Output]:
         """Everything to write for one record; a bad record gives exactly one dead letter."""
@@ -136,25 +147,19 @@ class Router:
         self, event: InboundEvent, message: InMessage, store: SubjectStore, now: dt.datetime
     ) -> list[Output]:
         pseudonym = event.pseudonym
+        traceparent = message.traceparent
         seen = store.seen(pseudonym)
         if event.event_id in seen:
             reason = "the same event id was already routed: a retry or a replay, no new task"
             self.observer.decided(event, "duplicate")
-            return [self._audit(event, "duplicate", (), reason, None, now, message.traceparent)]
+            return [self._audit(event, "duplicate", (), reason, None, now, traceparent)]
         decision = decide(event, store.consents(pseudonym), self.policy, now)
-        self.observer.decided(
-            event, decision.outcome, decision.routes, decision.holds, decision.denials
-        )
-        out = self._tasks(event, decision.routes, decision, now, message.traceparent)
+        outcome = decision.outcome
+        self.observer.decided(event, outcome, decision.routes, decision.holds, decision.denials)
+        out = self._tasks(event, decision.routes, decision, now, traceparent)
         out.append(
             self._audit(
-                event,
-                decision.outcome,
-                decision.routes,
-                decision.reason,
-                decision,
-                now,
-                message.traceparent,
+                event, outcome, decision.routes, decision.reason, decision, now, traceparent
             )
         )
         if decision.holds:
@@ -163,7 +168,7 @@ class Router:
                 message.value or b"",
                 max(h.until for h in decision.holds),
                 frozenset(r.task_id for r in decision.routes),
-                message.traceparent,
+                traceparent,
             )
             store.set_held(pseudonym, (*store.held(pseudonym), held))
         keep_after = now - dt.timedelta(days=self.dedupe_days)
@@ -232,12 +237,13 @@ class Router:
         return name, record
 
     def _expected_names(self, topic: str) -> tuple[str, ...]:
-        if topic == self.topics.consent:
-            return CONSENT_EVENTS
-        for name in PARTNER_EVENTS:
-            if topic == self.topics.inbound(name):
-                return (name,)
-        return ()
+        return self._names_by_topic.get(topic, ())
+
+    def _task_topic(self, kommunekode: str, unit: str) -> str:
+        topic = self._task_topics.get((kommunekode, unit))
+        if topic is None:  # at most one per unit and municipality; an unknown one raises
+            topic = self._task_topics[kommunekode, unit] = self.topics.tasks(kommunekode, unit)
+        return topic
 
     def _tasks(
         self,
@@ -249,7 +255,7 @@ class Router:
     ) -> list[Output]:
         return [
             outputs.routed_task(
-                self.topics.tasks(r.kommunekode, r.unit), event, r, decision, now, traceparent
+                self._task_topic(r.kommunekode, r.unit), event, r, decision, now, traceparent
             )
             for r in routes
         ]

@@ -27,7 +27,14 @@ class OutputWriter:
     def __init__(self, settings: Settings, timeout_s: float = 60.0) -> None:
         self._producer = Producer(
             settings.producer_config(
-                **{"linger.ms": 2, "delivery.timeout.ms": int(timeout_s * 1000)}
+                **{
+                    "linger.ms": 2,
+                    "delivery.timeout.ms": int(timeout_s * 1000),
+                    # Only failures call back into Python: a callback per record made the
+                    # flushing thread and the event loop take turns at the GIL thousands of
+                    # times a second. ``flush`` still waits until every record is acknowledged.
+                    "delivery.report.only.error": True,
+                }
             )
         )
         self._timeout_s = timeout_s

@@ -89,7 +89,18 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_no_task_id(
             assert dead is None, str(dead.failure(dead.how_it_ended())) if dead else ""
             return set(task_ids()) >= expected
 
-        reader.wait_for(done, timeout=240, what="every task after the restart")
+        try:
+            reader.wait_for(done, timeout=240, what="every task after the restart")
+        except AssertionError as exc:  # say what was missing and what the router did
+            missing = len(expected - set(task_ids()))
+            logs = "\n".join(
+                f"--- {path.name}\n"
+                + "\n".join(path.read_text(errors="replace").splitlines()[-15:])
+                for path in sorted((tmp_path / "supervised").glob("*.log"))
+            )
+            raise AssertionError(
+                f"{exc}; {missing} of {len(expected)} tasks missing\n{logs}"
+            ) from None
     finally:
         supervisor.stop_all(20, echo=print)
     reader.close()
