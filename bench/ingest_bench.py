@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 from confluent_kafka import Producer
 
-from bus.topics import ensure_topics
+from bus.topics import delete_topics, ensure_topics
 from connectors.ingest import Outgoing, connector_topics, prepare
 from connectors.partners import load_partners, render_partner, token_sha256
 from connectors.settings import ConnectorSettings
@@ -171,6 +171,7 @@ def run(bootstrap: str, count: int = 3000, concurrency: int = 16) -> dict[str, A
             producer.poll(0)
         left = producer.flush(60)
         kafka_s = time.perf_counter() - started
+        delete_topics(settings.kafka_config(), settings.topic_prefix)
         if left:
             raise RuntimeError(f"the bare producer left {left} records undelivered")
 

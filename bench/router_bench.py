@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from confluent_kafka import Consumer, Producer
 import schemas
 from bus.settings import PROJECT_ROOT, Settings
 from bus.supervise import EXIT_RESTART
-from bus.topics import TopicSpec, ensure_topics
+from bus.topics import TopicSpec, delete_topics, ensure_topics
 from streams.consent import Consent, ConsentState
 from streams.decide import InboundEvent, decide
 from streams.policy import PARTNER_EVENTS, Policy, load_policy
@@ -355,6 +355,8 @@ def run(
     work.mkdir(parents=True, exist_ok=True)
     log = work / "router.log"
 
+    prefixes: list[str] = []
+
     def fresh(label: str) -> Settings:
         settings = Settings(
             kafka_bootstrap_servers=bootstrap,
@@ -362,9 +364,21 @@ def run(
             var_dir=work / label,
         )
         (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
+        prefixes.append(settings.topic_prefix)
         ensure_topics(settings.kafka_config(), settings.topics.catalogue())
         return settings
 
+    try:
+        return _measure(fresh, count, people, log)
+    finally:  # a broker that keeps every run's topics runs out of file handles
+        admin = Settings(kafka_bootstrap_servers=bootstrap).kafka_config()
+        for prefix in prefixes:
+            delete_topics(admin, prefix)
+
+
+def _measure(
+    fresh: Callable[[str], Settings], count: int, people: int, log: Path
+) -> dict[str, Any]:
     results: dict[str, Any] = {"events": count}
     settings = fresh("throughput")
     _step(f"generating and preloading {count} events")

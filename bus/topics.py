@@ -59,6 +59,20 @@ def ensure_topics(admin_config: dict[str, Any], specs: Iterable[TopicSpec]) -> l
     return created
 
 
+def delete_topics(admin_config: dict[str, Any], prefix: str) -> list[str]:
+    """Delete every topic whose name starts with ``prefix`` (a benchmark's or a test's own,
+    faust's internal ones included); return the names deleted."""
+    if not prefix:
+        raise ValueError("a prefix is needed: this deletes every topic that starts with it")
+    admin = AdminClient(admin_config)
+    names = [name for name in admin.list_topics(timeout=10).topics if name.startswith(prefix)]
+    if not names:
+        return []
+    for future in admin.delete_topics(names, operation_timeout=30).values():
+        future.result()
+    return sorted(names)
+
+
 def _wait_until_visible(admin: AdminClient, names: set[str], timeout_s: float = 30.0) -> None:
     """Creation returns before every broker lists the topic with its partitions; a client
     that subscribes in between ignores the topic until its next metadata refresh (minutes)."""

@@ -271,7 +271,7 @@ def _consume(
             async with window.lock:
                 window.add(handle(_in_message(event.message)), manual, event)
                 if window.full:
-                    await window.commit()
+                    await window.close()  # commits in the background
 
     app.agent(source, name=name, concurrency=1)(agent)
     app.task(window.keep_committing)

@@ -20,7 +20,7 @@ from streams.consent import ConsentState, apply_consent_event
 from streams.decide import Decision, Denial, Hold, InboundEvent, Route, decide
 from streams.held import HeldEvent, SeenEvents, held_from_json, held_to_json
 from streams.outputs import InMessage, Output, message_dead_letter
-from streams.overlay import TableOverlay
+from streams.overlay import Changes, TableOverlay
 from streams.policy import PARTNER_EVENTS, Policy
 
 CONSENT_EVENTS = ("consent_granted", "consent_withdrawn")
@@ -93,10 +93,18 @@ class SubjectStore:
     def set_seen(self, pseudonym: str, seen: SeenEvents) -> None:
         self._seen.set(pseudonym, seen.to_json())
 
-    def flush(self) -> None:
-        """Write pending changes to the tables (call after Kafka acknowledged the outputs)."""
-        for overlay in (self._consents, self._held, self._seen):
-            overlay.flush()
+    def seal(self) -> tuple[Changes, ...]:
+        """The open window's changes to the three tables, closed (see ``streams.overlay``)."""
+        return tuple(overlay.seal() for overlay in self._overlays)
+
+    def write(self, sealed: tuple[Changes, ...]) -> None:
+        """Write sealed changes to the tables (call after Kafka acknowledged the outputs)."""
+        for overlay, changes in zip(self._overlays, sealed, strict=True):
+            overlay.write(changes)
+
+    @property
+    def _overlays(self) -> tuple[TableOverlay, ...]:
+        return (self._consents, self._held, self._seen)
 
 
 @dataclass
