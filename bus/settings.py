@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # windows share Kafka's round trips among more records (throughput) and add to latency.
     router_commit_interval_s: float = Field(default=0.02, gt=0, le=5)
     router_dedupe_days: int = Field(default=90, ge=1)
+    # The broker answers the router's fetch when it has this many bytes or after this long:
+    # fewer, fuller fetches (fetching a record at a time cost more than routing it).
+    router_fetch_min_bytes: int = Field(default=32_768, ge=1)
+    router_fetch_max_wait_ms: int = Field(default=10, ge=0, le=500)
     stream_buffer_maxsize: int = Field(default=200_000, ge=1000)
     router_hold_check_interval_s: float = Field(default=60.0, gt=0)
     tracker_check_interval_s: float = Field(default=30.0, gt=0)

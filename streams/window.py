@@ -50,7 +50,7 @@ class Window(Generic[S]):
         fail: Callable[[BaseException], None],
         max_records: int = 500,
         max_wait_s: float = 0.02,
-        depth: int = 2,
+        depth: int = 4,
     ) -> None:
         self.lock = asyncio.Lock()
         self._writer = writer
@@ -62,6 +62,7 @@ class Window(Generic[S]):
         self._pending: list[tuple[Any, Any]] = []  # (stream, event) to ack
         self._opened = 0.0
         self._committing: deque[asyncio.Task[None]] = deque()
+        self._failed: BaseException | None = None
 
     def add(self, outputs: Sequence[Output], stream: Any = None, event: Any = None) -> None:
         """Produce ``outputs``; ack ``event`` (if any) when the window commits. Hold the lock."""
@@ -108,9 +109,11 @@ class Window(Generic[S]):
         records: list[tuple[Any, Any]],
     ) -> None:
         """Outputs acknowledged -> state written (and acknowledged) -> records acked."""
+        if previous is not None:
+            await previous  # tables are written, and records acked, in window order
         try:
-            if previous is not None:
-                await previous  # tables are written, and records acked, in window order
+            if self._failed is not None:  # an earlier window failed: nothing more is acked
+                raise self._failed
             await self._writer.delivered(outputs)
             changelog = Deliveries()
             with self._writer.into(changelog):  # the state's changelog records
@@ -121,7 +124,9 @@ class Window(Generic[S]):
         except asyncio.CancelledError:  # shutting down: unacked records come again on restart
             raise
         except BaseException as exc:  # never ack what Kafka may not have
-            self._fail(exc)
+            if self._failed is None:
+                self._failed = exc
+                self._fail(exc)
             raise
 
     async def keep_committing(self) -> None:

@@ -21,7 +21,7 @@ from bus.settings import Settings
 from streams.outputs import Output
 
 _UNASSIGNED = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
-_POLL_EVERY_S = 0.001
+_POLL_EVERY_S = 0.002
 
 
 class DeliveryFailed(RuntimeError):
