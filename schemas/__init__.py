@@ -29,6 +29,7 @@ from schemas.codec import (
     schema_id_of,
 )
 from schemas.cpr import CprError, birth_date, pseudonym
+from schemas.dead_letters import encode_dead_letter
 from schemas.domain import (
     KOMMUNEKODER,
     PARTNER_KINDS,
@@ -80,6 +81,7 @@ __all__ = [
     "decode",
     "details_from",
     "encode",
+    "encode_dead_letter",
     "encode_version",
     "event_type_of",
     "field_errors",

@@ -177,7 +177,7 @@ def dead_letter(
         "failed_at": now,
     }
     letter_id = f"{source_topic}/{source_partition}/{source_offset}"
-    value_bytes = schemas.encode("dead_letter", record)
+    value_bytes = schemas.encode_dead_letter(record)
     headers_out = _headers("dead_letter", letter_id, None, now, None, component)
     labels = {"ungebus.record": "dead_letter", "ungebus.error_type": error_type}
     return Output(topic, key, value_bytes, headers_out, labels=labels)

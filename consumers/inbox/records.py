@@ -184,4 +184,4 @@ def dead_letter(
         ("ce_time", time.replace("+00:00", "Z").encode()),
         ("content-type", b"application/avro"),
     ]
-    return Outgoing(topic, key, schemas.encode("dead_letter", record), out_headers)
+    return Outgoing(topic, key, schemas.encode_dead_letter(record), out_headers)

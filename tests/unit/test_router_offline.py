@@ -131,3 +131,27 @@ def test_a_held_event_is_routed_when_its_consent_arrives(
     assert _decoded(task)["consent_id"] == "c-1"
     assert task.header("traceparent") == TRACEPARENT  # the held event's own trace
     assert _decoded(audit)["decision"] == "routed"
+
+
+@pytest.mark.parametrize("size", [100, schemas.DEFAULT_MAX_SIZE - 10])
+def test_a_record_that_cannot_be_decoded_is_a_dead_letter_whatever_its_size(
+    router: Router, store: SubjectStore, size: int
+) -> None:
+    garbage = InMessage(
+        topic=TOPICS.inbound("dropout_notice"), partition=2, offset=41, key=b"k",
+        value=b"\x00" + b"\xff" * (size - 1), headers=[("ce_id", b"x")],
+    )  # fmt: skip
+
+    [letter] = router.handle(garbage, store)
+
+    record = _decoded(letter)
+    assert letter.topic == TOPICS.deadletter
+    assert (record["source_topic"], record["source_partition"], record["source_offset"]) == (
+        TOPICS.inbound("dropout_notice"), 2, 41,
+    )  # fmt: skip
+    if size < 1000:  # the original is kept in the letter
+        assert record["original_value"] == garbage.value
+    else:  # too large to copy next to its context: the letter says where it stays
+        assert record["original_value"] is None
+        assert f"{size} bytes, is too large to copy" in record["reason"]
+        assert f"it stays at {TOPICS.inbound('dropout_notice')}/2/41" in record["reason"]
