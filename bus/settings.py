@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     tracker_metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="the handover tracker's own metrics port"
     )
+    # The local span files (var/traces, when no OTLP endpoint is set): each process's file is
+    # rotated at this size (one previous file kept), files idle this long removed at start-up.
+    traces_max_mb: int = Field(default=64, ge=1)
+    traces_keep_days: float = Field(default=7.0, gt=0)
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:
         """The librdkafka configuration shared by every confluent-kafka client."""

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import io
 import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
@@ -74,7 +75,7 @@ class _State:
     service: str
     tracer_provider: TracerProvider
     meter_provider: MeterProvider | None
-    span_file: IO[str] | None
+    span_file: io.TextIOBase | None
     metrics_server: WSGIServer | None
     tracers: dict[str, trace.Tracer] = field(default_factory=dict)
     meters: dict[str, metrics.Meter] = field(default_factory=dict)
@@ -175,7 +176,7 @@ def setup(service: str, settings: Settings) -> None:
 
         resource = Resource.create({"service.name": service, "service.namespace": NAMESPACE})
         tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-        span_file: IO[str] | None = None
+        span_file: io.TextIOBase | None = None
         exporter: SpanExporter
         if _env("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -184,10 +185,13 @@ def setup(service: str, settings: Settings) -> None:
         else:
             from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
+            from bus.span_files import RotatingSpanFile, remove_stale
+
             settings.traces_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale(settings.traces_dir, settings.traces_keep_days)
             path = settings.traces_dir / f"{service}-{os.getpid()}.jsonl"
-            span_file = path.open("a", encoding="utf-8")
-            exporter = ConsoleSpanExporter(out=span_file, formatter=_json_line)
+            span_file = RotatingSpanFile(path, settings.traces_max_mb * 1024 * 1024)
+            exporter = ConsoleSpanExporter(out=cast(IO[str], span_file), formatter=_json_line)
         # A queue deep enough for a busy router's bursts (spans beyond it are dropped, never
         # waited for); exported every second, so `ungebus trace` sees a hop soon after.
         tracer_provider.add_span_processor(
