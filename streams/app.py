@@ -76,6 +76,9 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         assert isinstance(self.app, BusApp)
         settings = self.app.settings
         # aiokafka reads these when it starts, to make its fetcher; faust offers no setting.
+        for name in ("_fetch_min_bytes", "_fetch_max_wait_ms"):
+            if not hasattr(consumer, name):  # never set an attribute nobody reads
+                raise RuntimeError(f"this aiokafka has no AIOKafkaConsumer.{name} (streams.app)")
         consumer._fetch_min_bytes = settings.router_fetch_min_bytes
         consumer._fetch_max_wait_ms = settings.router_fetch_max_wait_ms
         return consumer
