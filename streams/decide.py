@@ -8,7 +8,6 @@ yet), or, when the hold has run out, purged. An event no rule matches is denied,
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -167,19 +166,8 @@ def decide(
 
 
 def task_id(event_id: str, kommunekode: str, unit: str) -> str:
-    """Deterministic: the same event for the same unit is always the same task.
-
-    ``str(uuid.uuid5(TASK_NAMESPACE, f"{event_id}/{kommunekode}/{unit}"))``, written out
-    without building a UUID object (one per route; the tests check it against uuid5).
-    """
-    name = f"{event_id}/{kommunekode}/{unit}".encode()
-    digits = hashlib.sha1(_TASK_NAMESPACE_BYTES + name).digest()[:16].hex()
-    # RFC 4122: the version nibble is 5, the variant's two top bits are 10.
-    variant = "89ab"[int(digits[16], 16) & 0b11]
-    return f"{digits[:8]}-{digits[8:12]}-5{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
-
-
-_TASK_NAMESPACE_BYTES = TASK_NAMESPACE.bytes
+    """Deterministic: the same event for the same unit is always the same task."""
+    return str(uuid.uuid5(TASK_NAMESPACE, f"{event_id}/{kommunekode}/{unit}"))
 
 
 def _apply_rule(
@@ -270,22 +258,9 @@ def due_by(start: dt.datetime, within: TakeOverWithin) -> dt.datetime:
     if within.days is not None:
         return start + dt.timedelta(days=within.days)
     assert within.working_days is not None
-    if within.working_days <= 0:
-        return start
-    # Every 7 days hold 5 working days: whole weeks, then the rest from a table (no day loop).
-    weeks, nth = divmod(within.working_days - 1, 5)
-    return start + dt.timedelta(days=7 * weeks + _TO_WORKING_DAY[start.weekday()][nth])
-
-
-def _days_to_working_day(weekday: int, count: int) -> int:
-    """Days from a day with this weekday (0 is Monday) to the count-th working day after it."""
-    days = 0
-    while count > 0:
-        days += 1
-        if (weekday + days) % 7 < 5:
-            count -= 1
-    return days
-
-
-# [weekday][n]: days from a day with that weekday to the (n + 1)-th working day after it.
-_TO_WORKING_DAY = tuple(tuple(_days_to_working_day(w, n) for n in range(1, 6)) for w in range(7))
+    day, left = start, within.working_days
+    while left > 0:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5:
+            left -= 1
+    return day
