@@ -4,9 +4,6 @@ fastavro trusts array/map block counts and string lengths: four hostile bytes ca
 billions of items. This walker follows the writer schema and checks every count and length
 against the bytes that are actually left (and a maximum item count), so a decode either fails
 fast with a reason or is known to fit the payload. It allocates nothing per item.
-
-It runs on every consumed record, so the steps read one-byte numbers (most counts, lengths,
-enum and union indexes) inline, and a record's inline sub-records are walked in its own loop.
 """
 
 from __future__ import annotations
@@ -59,14 +56,10 @@ def _need(buf: bytes, pos: int, size: int, what: str) -> int:
 
 
 def _long(buf: bytes, pos: int) -> int:
-    if pos < len(buf) and buf[pos] < 0x80:  # one byte: always a valid long
-        return pos + 1
     return read_long(buf, pos)[1]
 
 
 def _int(buf: bytes, pos: int) -> int:
-    if pos < len(buf) and buf[pos] < 0x80:  # one byte: -64..63, always a valid int
-        return pos + 1
     value, end = read_long(buf, pos)
     if not INT_MIN <= value <= INT_MAX:
         raise GuardError("invalid_number", f"int at byte {pos} is out of 32-bit range")
@@ -74,26 +67,18 @@ def _int(buf: bytes, pos: int) -> int:
 
 
 def _boolean(buf: bytes, pos: int) -> int:
-    if pos >= len(buf):
-        return _need(buf, pos, 1, "boolean")  # raises: no byte left
+    end = _need(buf, pos, 1, "boolean")
     if buf[pos] > 1:
         raise GuardError("invalid_value", f"boolean at byte {pos} is neither 0 nor 1")
-    return pos + 1
+    return end
 
 
 def _length_prefixed(what: str) -> Step:
     def step(buf: bytes, pos: int) -> int:
-        if pos < len(buf) and buf[pos] < 0x80:  # read_long's fast path, without the call
-            byte = buf[pos]
-            size, start = (byte >> 1) ^ -(byte & 1), pos + 1
-        else:
-            size, start = read_long(buf, pos)
+        size, start = read_long(buf, pos)
         if size < 0:
             raise GuardError("invalid_length", f"{what} at byte {pos} has negative length")
-        end = start + size
-        if end > len(buf):
-            return _need(buf, start, size, what)  # raises: too few bytes left
-        return end
+        return _need(buf, start, size, what)
 
     return step
 
@@ -143,14 +128,12 @@ def compile_guard(schema: Mapping[str, Any], max_items: int) -> Step:
         if isinstance(node, str):
             if node in _PRIMITIVE_STEPS:
                 return _PRIMITIVE_STEPS[node]
-            if node in steps:  # defined before: no lookup on every value
-                return steps[node]
             return lambda buf, pos: steps[node](buf, pos)  # late-bound: allows recursion
         if isinstance(node, list):
             return _union([build(branch) for branch in node])
         kind = node["type"]
         if kind in ("record", "error"):
-            step = _record(record_fields(node))
+            step = _record([build(f["type"]) for f in node["fields"]])
         elif kind == "enum":
             step = _enum(len(node["symbols"]))
         elif kind == "fixed":
@@ -160,30 +143,15 @@ def compile_guard(schema: Mapping[str, Any], max_items: int) -> Step:
             item = build(node["items"])
             step = _blocks(item, min_size(node["items"], named) > 0, max_items, "array")
         elif kind == "map":
-            step = _blocks(_map_entry(build(node["values"])), True, max_items, "map")
+            value = build(node["values"])
+            key = _PRIMITIVE_STEPS["string"]
+            step = _blocks(lambda b, p: value(b, key(b, p)), True, max_items, "map")
         else:
             return build(kind)
-        register(node, step)
-        return step
-
-    def record_fields(node: Mapping[str, Any]) -> list[Step]:
-        """The steps of a record's fields; a sub-record defined in place adds its own fields
-        (walked in the outer record's loop: one call less per value)."""
-        fields: list[Step] = []
-        for f in node["fields"]:
-            kind = f["type"]
-            if isinstance(kind, dict) and kind["type"] in ("record", "error"):
-                inner = record_fields(kind)
-                register(kind, _record(inner))
-                fields += inner
-            else:
-                fields.append(build(kind))
-        return fields
-
-    def register(node: Mapping[str, Any], step: Step) -> None:
-        for ref, definition in named.items():  # under every name it is known by
+        for ref, definition in named.items():  # register under every name it is known by
             if definition is node:
                 steps.setdefault(ref, step)
+        return step
 
     return build(schema)
 
@@ -199,11 +167,7 @@ def _record(fields: list[Step]) -> Step:
 
 def _enum(count: int) -> Step:
     def step(buf: bytes, pos: int) -> int:
-        if pos < len(buf) and buf[pos] < 0x80:  # read_long's fast path, without the call
-            byte = buf[pos]
-            index, end = (byte >> 1) ^ -(byte & 1), pos + 1
-        else:
-            index, end = read_long(buf, pos)
+        index, end = read_long(buf, pos)
         if not 0 <= index < count:
             raise GuardError("invalid_value", f"enum index {index} at byte {pos} is out of range")
         return end
@@ -213,23 +177,10 @@ def _enum(count: int) -> Step:
 
 def _union(branches: list[Step]) -> Step:
     def step(buf: bytes, pos: int) -> int:
-        if pos < len(buf) and buf[pos] < 0x80:  # read_long's fast path, without the call
-            byte = buf[pos]
-            index, end = (byte >> 1) ^ -(byte & 1), pos + 1
-        else:
-            index, end = read_long(buf, pos)
+        index, end = read_long(buf, pos)
         if not 0 <= index < len(branches):
             raise GuardError("invalid_value", f"union branch {index} at byte {pos} does not exist")
         return branches[index](buf, end)
-
-    return step
-
-
-def _map_entry(value: Step) -> Step:
-    key = _PRIMITIVE_STEPS["string"]
-
-    def step(buf: bytes, pos: int) -> int:
-        return value(buf, key(buf, pos))
 
     return step
 
