@@ -35,11 +35,13 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import Attributes
 
+from bus.lean_spans import LeanTracer
+
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
     from bus.settings import Settings
 
@@ -74,10 +76,11 @@ class TelemetryError(RuntimeError):
 class _State:
     service: str
     tracer_provider: TracerProvider
+    span_processor: SpanProcessor  # the provider's: lean spans end into it
     meter_provider: MeterProvider | None
     span_file: io.TextIOBase | None
     metrics_server: WSGIServer | None
-    tracers: dict[str, trace.Tracer] = field(default_factory=dict)
+    tracers: dict[str, LeanTracer] = field(default_factory=dict)
     meters: dict[str, metrics.Meter] = field(default_factory=dict)
 
 
@@ -194,14 +197,13 @@ def setup(service: str, settings: Settings) -> None:
             exporter = ConsoleSpanExporter(out=cast(IO[str], span_file), formatter=_json_line)
         # A queue deep enough for a busy router's bursts (spans beyond it are dropped, never
         # waited for); exported every second, so `ungebus trace` sees a hop soon after.
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(
-                exporter,
-                max_queue_size=_env_int("OTEL_BSP_MAX_QUEUE_SIZE", 65536),
-                schedule_delay_millis=_env_int("OTEL_BSP_SCHEDULE_DELAY", 1000),
-                max_export_batch_size=_env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 4096),
-            )
+        processor = BatchSpanProcessor(
+            exporter,
+            max_queue_size=_env_int("OTEL_BSP_MAX_QUEUE_SIZE", 65536),
+            schedule_delay_millis=_env_int("OTEL_BSP_SCHEDULE_DELAY", 1000),
+            max_export_batch_size=_env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 4096),
         )
+        tracer_provider.add_span_processor(processor)
         try:
             meter_provider, server = _metrics(resource, settings)
         except BaseException:
@@ -209,7 +211,7 @@ def setup(service: str, settings: Settings) -> None:
             if span_file is not None:
                 span_file.close()
             raise
-        _STATE = _State(service, tracer_provider, meter_provider, span_file, server)
+        _STATE = _State(service, tracer_provider, processor, meter_provider, span_file, server)
         _GENERATION += 1
         for proxy in list(_METERS.values()):
             proxy.replay_observables()
@@ -362,14 +364,14 @@ class _KernelTracer(_Tracer):
     def __init__(self, name: str) -> None:
         self._name = name
 
-    def _real(self) -> trace.Tracer:
+    def _real(self) -> LeanTracer | _Propagating:
         state = _STATE
         if state is None:
             return _PROPAGATING
         found = state.tracers.get(self._name)
         if found is None:
             found = state.tracers.setdefault(
-                self._name, state.tracer_provider.get_tracer(self._name)
+                self._name, LeanTracer(self._name, state.tracer_provider, state.span_processor)
             )
         return found
 
