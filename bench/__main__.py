@@ -38,12 +38,15 @@ def table(results: dict[str, Any]) -> str:
          f"{ingest['http_to_bare_ratio']:.3f} of a bare producer "
          f"({ingest['bare_producer_records_per_s']:,.0f}/s)"),
         ("router throughput (tracing on)", f"{router['router_events_per_s']:,.0f} events/s",
-         f"{router['ratio']:.3f} of a raw pass-through ({router['raw_events_per_s']:,.0f}/s)"),
+         f"{router['ratio']:.3f} of a raw pass-through ({router['raw_events_per_s']:,.0f}/s); "
+         + _busy(router.get("router_cpu", {}))),
         ("router throughput, tracing off",
          f"{router['router_untraced_events_per_s']:,.0f} events/s",
-         f"tracing on / off: {router['tracing_on_to_off']:.2f}"),
+         f"tracing on / off: {router['tracing_on_to_off']:.2f}; "
+         + _busy(router.get("router_untraced_cpu", {}))),
         (f"latency publish → task at {latency['rate_per_s']:.0f} events/s (half load)",
-         f"p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms", "—"),
+         f"p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms",
+         _busy(latency) + f", generator {latency.get('generator_cpu_pct')} %"),
         ("decide() with the shipped policy / 1,000 rules",
          f"{decide[rules]:,.0f} / {decide['1000_rules']:,.0f} decisions/s",
          f"{decide['1000_rules'] / decide[rules]:.2f}"),
@@ -55,6 +58,13 @@ def table(results: dict[str, Any]) -> str:
     lines = ["| measure | result | ratio / baseline |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines)
+
+
+def _busy(cpu: dict[str, Any]) -> str:
+    return (
+        f"machine {cpu.get('machine_busy_pct')} % busy (all cores), "
+        f"router {cpu.get('router_cpu_pct')} % of a core"
+    )
 
 
 def main() -> None:

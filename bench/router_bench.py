@@ -31,6 +31,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 
 import schemas
+from bench.cpu import CpuMark
 from bus.settings import PROJECT_ROOT, Settings
 from bus.supervise import EXIT_RESTART
 from bus.topics import TopicSpec, delete_topics, ensure_topics
@@ -95,12 +96,19 @@ def _produce_all(settings: Settings, wire: list[tuple[str, bytes, bytes]]) -> No
 
 
 def _count_until(
-    settings: Settings, topics: list[str], target: int, timeout_s: float, group: str
-) -> tuple[float, float]:
-    """Read ``topics`` until ``target`` records came; (time of first, time of last)."""
+    settings: Settings,
+    topics: list[str],
+    target: int,
+    timeout_s: float,
+    group: str,
+    router_pid: int | None = None,
+) -> tuple[float, float, dict[str, float | None]]:
+    """Read ``topics`` until ``target`` records came: (time of first, time of last, CPU shares
+    in between when ``router_pid`` is given)."""
     consumer = Consumer(settings.consumer_config(group, **{"isolation.level": "read_uncommitted"}))
     consumer.subscribe(topics)
     seen, first, last = 0, 0.0, 0.0
+    marks: list[CpuMark] = []
     deadline = time.monotonic() + timeout_s
     try:
         while seen < target and time.monotonic() < deadline:
@@ -109,13 +117,17 @@ def _count_until(
             for message in batch:
                 if message.error() is None:
                     seen += 1
+                    if not first and router_pid is not None:
+                        marks.append(CpuMark.now(router_pid))
                     first = first or now
                     last = now
+        if router_pid is not None and marks:
+            marks.append(CpuMark.now(router_pid))
     finally:
         consumer.close()
     if seen < target:
         raise RuntimeError(f"only {seen} of {target} records arrived within {timeout_s:.0f} s")
-    return first, last
+    return first, last, marks[-1].since(marks[0]) if len(marks) == 2 else {}
 
 
 def raw_pass_through(settings: Settings, count: int) -> float:
@@ -173,17 +185,21 @@ def router_process(settings: Settings, log: Path, **env: str) -> Iterator[subpro
             process.kill()
 
 
-def router_throughput(settings: Settings, count: int, log: Path, **env: str) -> float:
-    with router_process(settings, log, **env):
-        first, last = _count_until(
-            settings, [settings.topics.audit_routing], count, 600, f"{settings.topic_prefix}thr"
-        )
-    return count / max(last - first, 1e-6)
+def router_throughput(
+    settings: Settings, count: int, log: Path, **env: str
+) -> tuple[float, dict[str, float | None]]:
+    """Events/s of the router draining ``count`` preloaded events, and the CPU shares then."""
+    with router_process(settings, log, **env) as router:
+        first, last, cpu = _count_until(
+            settings, [settings.topics.audit_routing], count, 600, f"{settings.topic_prefix}thr",
+            router.pid,
+        )  # fmt: skip
+    return count / max(last - first, 1e-6), cpu
 
 
 def latency_at(
     settings: Settings, rate: float, seconds: float, log: Path, warm_s: float = 5.0, **env: str
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """Open loop: publish at ``rate``/s regardless of the router; latency publish -> task on
     its topic, for the events published after the first ``warm_s`` seconds of load (the
     router's first seconds after start-up, and the timing consumer's, are not steady state)."""
@@ -205,10 +221,12 @@ def latency_at(
         for name, record in events[first_timed:]
         if decide(InboundEvent(name, record), ConsentState(), load_policy(), _now()).routes
     }
-    with router_process(settings, log, **env):
+    with router_process(settings, log, **env) as router:
         _warm_up(settings, consumer)
         start = time.monotonic()
         for i, ((topic, key, value), (_name, record)) in enumerate(zip(wire, events, strict=True)):
+            if i == first_timed:
+                timed_from = CpuMark.now(router.pid)
             due = start + i / rate
             while (now := time.monotonic()) < due:
                 _drain(consumer, arrived, timeout=min(due - now, 0.005))
@@ -216,6 +234,7 @@ def latency_at(
             published[event_id] = time.monotonic()
             producer.produce(topic, key=key, value=value)
             producer.poll(0)
+        cpu = CpuMark.now(router.pid).since(timed_from)
         producer.flush(30)
         deadline = time.monotonic() + 60
         while not expected <= arrived.keys() and time.monotonic() < deadline:
@@ -230,6 +249,7 @@ def latency_at(
         "p50_ms": statistics.median(latencies),
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "max_ms": latencies[-1],
+        **cpu,  # while the timed events were published
     }
 
 
@@ -249,9 +269,10 @@ def _drain(consumer: Consumer, arrived: dict[str, float], timeout: float) -> Non
     made tasks read at the end of a run look up to 200 ms late)."""
     message = consumer.poll(max(timeout, 0))
     while message is not None:
-        if message.error() is None:
+        value = message.value()
+        if message.error() is None and value is not None:
             now = time.monotonic()
-            task = schemas.decode(message.value()).record
+            task = schemas.decode(value).record
             arrived.setdefault(task["event_id"], now)
         message = consumer.poll(0)
 
@@ -396,12 +417,12 @@ def _measure(
     _step("raw confluent-kafka pass-through")
     results["raw_events_per_s"] = raw_pass_through(settings, count)
     _step("router (tracing on: a span per record and per output, to the local trace file)")
-    results["router_events_per_s"] = router_throughput(settings, count, log)
+    results["router_events_per_s"], results["router_cpu"] = router_throughput(settings, count, log)
     results["ratio"] = results["router_events_per_s"] / results["raw_events_per_s"]
     untraced = fresh("untraced")
     _step(f"router with tracing off (OTEL_SDK_DISABLED=true), {count} more events")
     _produce_all(untraced, _wire(untraced, synthetic_events(count, seed=12)))
-    results["router_untraced_events_per_s"] = router_throughput(
+    results["router_untraced_events_per_s"], results["router_untraced_cpu"] = router_throughput(
         untraced, count, log, OTEL_SDK_DISABLED="true"
     )
     results["tracing_on_to_off"] = (
