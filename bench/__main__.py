@@ -25,6 +25,7 @@ RESULTS = PROJECT_ROOT / "bench" / "results.json"
 
 def table(results: dict[str, Any]) -> str:
     codec, ingest, router = results["codec"], results["ingest"], results["router"]
+    raw = router.get("raw_latency_at_half_load") or {"p50_ms": float("nan"), "p99_ms": 1.0}
     latency, decide, recovery = (
         router["latency_at_half_load"],
         router["decide_per_s"],
@@ -47,6 +48,10 @@ def table(results: dict[str, Any]) -> str:
         (f"latency publish → task at {latency['rate_per_s']:.0f} events/s (half load)",
          f"p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms",
          _busy(latency) + f", generator {latency.get('generator_cpu_pct')} %"),
+        ("the raw reference at the same rate (`bench/raw_relay.py`)",
+         f"p50 {raw['p50_ms']:.0f} ms, p99 {raw['p99_ms']:.0f} ms",
+         f"router p99 / raw p99: {latency['p99_ms'] / raw['p99_ms']:.1f}; machine "
+         f"{raw.get('machine_busy_pct')} % busy, relay {raw.get('relay_cpu_pct')} % of a core"),
         ("decide() with the shipped policy / 1,000 rules",
          f"{decide[rules]:,.0f} / {decide['1000_rules']:,.0f} decisions/s",
          f"{decide['1000_rules'] / decide[rules]:.2f}"),

@@ -54,9 +54,9 @@ class CpuMark:
             time.process_time(),
         )
 
-    def since(self, start: CpuMark) -> dict[str, float | None]:
+    def since(self, start: CpuMark, process: str = "router") -> dict[str, float | None]:
         """Percent busy between ``start`` and this mark: the machine (100 = every core), the
-        router process and this benchmark process (100 = one core)."""
+        process measured (``<process>_cpu_pct``) and this benchmark process (100 = one core)."""
         wall = max(self.wall - start.wall, 1e-6)
         machine = None
         if self.machine and start.machine and self.machine[1] > start.machine[1]:
@@ -67,6 +67,6 @@ class CpuMark:
             router = round(100 * (self.router - start.router) / _TICKS / wall, 1)
         return {
             "machine_busy_pct": machine,
-            "router_cpu_pct": router,
+            f"{process}_cpu_pct": router,
             "generator_cpu_pct": round(100 * (self.own - start.own) / wall, 1),
         }

@@ -31,6 +31,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 
 import schemas
+from bench import raw_relay
 from bench.cpu import CpuMark
 from bus.settings import PROJECT_ROOT, Settings
 from bus.supervise import EXIT_RESTART
@@ -157,6 +158,25 @@ def raw_pass_through(settings: Settings, count: int) -> float:
 
 @contextmanager
 def router_process(settings: Settings, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    with _process(
+        ["bus", "streams", "--role", "router", "--loglevel", "warn"], settings, log, **env
+    ) as process:
+        yield process
+
+
+@contextmanager
+def raw_relay_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The raw reference as its own process (``bench.raw_relay``), like the router."""
+    ensure_topics(settings.kafka_config(), [TopicSpec(t, 1) for t in raw_relay.outputs(settings)])
+    args = ["bench.raw_relay", settings.kafka_bootstrap_servers, settings.topic_prefix]
+    with _process(args, settings, log) as process:
+        yield process
+
+
+@contextmanager
+def _process(
+    module_and_args: list[str], settings: Settings, log: Path, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
     import os
     import signal
 
@@ -169,7 +189,7 @@ def router_process(settings: Settings, log: Path, **env: str) -> Iterator[subpro
     }
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bus", "streams", "--role", "router", "--loglevel", "warn"],
+            [sys.executable, "-m", *module_and_args],
             cwd=PROJECT_ROOT,
             env=environment,
             stdout=out,
@@ -198,20 +218,32 @@ def router_throughput(
 
 
 def latency_at(
-    settings: Settings, rate: float, seconds: float, log: Path, warm_s: float = 5.0, **env: str
+    settings: Settings,
+    rate: float,
+    seconds: float,
+    log: Path,
+    warm_s: float = 5.0,
+    raw: bool = False,
+    **env: str,
 ) -> dict[str, float | None]:
     """Open loop: publish at ``rate``/s regardless of the router; latency publish -> task on
     its topic, for the events published after the first ``warm_s`` seconds of load (the
-    router's first seconds after start-up, and the timing consumer's, are not steady state)."""
+    router's first seconds after start-up, and the timing consumer's, are not steady state).
+    With ``raw``, the same through the raw reference (``bench.raw_relay``) instead: publish ->
+    its copy on ``ref.task``."""
     events = synthetic_events(int(rate * (warm_s + seconds)), seed=23)
     wire = _wire(settings, events)
-    task_topics = [s.name for s in settings.topics.catalogue() if ".tasks." in f".{s.name}"]
+    if raw:
+        topics, read_id = [raw_relay.outputs(settings)[0]], _inbound_event_id
+    else:
+        topics = [s.name for s in settings.topics.catalogue() if ".tasks." in f".{s.name}"]
+        read_id = _task_event_id
     consumer = Consumer(
         settings.consumer_config(
             f"{settings.topic_prefix}lat", **{"isolation.level": "read_uncommitted"}
         )
     )
-    consumer.subscribe(task_topics)
+    consumer.subscribe(topics)
     published: dict[str, float] = {}
     arrived: dict[str, float] = {}
     producer = Producer(settings.producer_config(**{"linger.ms": 0}))
@@ -219,26 +251,27 @@ def latency_at(
     expected = {
         record["envelope"]["event_id"]
         for name, record in events[first_timed:]
-        if decide(InboundEvent(name, record), ConsentState(), load_policy(), _now()).routes
+        if raw or decide(InboundEvent(name, record), ConsentState(), load_policy(), _now()).routes
     }
-    with router_process(settings, log, **env) as router:
-        _warm_up(settings, consumer)
+    process = raw_relay_process(settings, log) if raw else router_process(settings, log, **env)
+    with process as under_test:
+        _warm_up(settings, consumer, read_id)
         start = time.monotonic()
         for i, ((topic, key, value), (_name, record)) in enumerate(zip(wire, events, strict=True)):
             if i == first_timed:
-                timed_from = CpuMark.now(router.pid)
+                timed_from = CpuMark.now(under_test.pid)
             due = start + i / rate
             while (now := time.monotonic()) < due:
-                _drain(consumer, arrived, timeout=min(due - now, 0.005))
+                _drain(consumer, arrived, read_id, timeout=min(due - now, 0.005))
             event_id = record["envelope"]["event_id"]
             published[event_id] = time.monotonic()
             producer.produce(topic, key=key, value=value)
             producer.poll(0)
-        cpu = CpuMark.now(router.pid).since(timed_from)
+        cpu = CpuMark.now(under_test.pid).since(timed_from, "relay" if raw else "router")
         producer.flush(30)
         deadline = time.monotonic() + 60
         while not expected <= arrived.keys() and time.monotonic() < deadline:
-            _drain(consumer, arrived, timeout=0.2)
+            _drain(consumer, arrived, read_id, timeout=0.2)
     consumer.close()
     latencies = sorted((arrived[e] - published[e]) * 1000 for e in expected if e in arrived)
     return {
@@ -253,18 +286,33 @@ def latency_at(
     }
 
 
-def _warm_up(settings: Settings, consumer: Consumer) -> None:
-    """One event through the router first, so start-up is not counted as latency."""
+def _task_event_id(record: dict[str, Any]) -> str:
+    return str(record["event_id"])
+
+
+def _inbound_event_id(record: dict[str, Any]) -> str:
+    return str(record["envelope"]["event_id"])
+
+
+def _warm_up(
+    settings: Settings, consumer: Consumer, read_id: Callable[[dict[str, Any]], str]
+) -> None:
+    """One event through first, so start-up is not counted as latency."""
     name, record = synthetic_events(1, seed=99)[0]
     arrived: dict[str, float] = {}
     _produce_all(settings, _wire(settings, [(name, record)]))
     deadline = time.monotonic() + 120
     while record["envelope"]["event_id"] not in arrived and time.monotonic() < deadline:
-        _drain(consumer, arrived, timeout=0.2)
+        _drain(consumer, arrived, read_id, timeout=0.2)
 
 
-def _drain(consumer: Consumer, arrived: dict[str, float], timeout: float) -> None:
-    """Read the tasks that are there, each timed when read. ``poll`` returns as soon as a
+def _drain(
+    consumer: Consumer,
+    arrived: dict[str, float],
+    read_id: Callable[[dict[str, Any]], str],
+    timeout: float,
+) -> None:
+    """Read the records that are there, each timed when read. ``poll`` returns as soon as a
     record is there (``consume(n, timeout)`` waits for n records or the whole timeout, which
     made tasks read at the end of a run look up to 200 ms late)."""
     message = consumer.poll(max(timeout, 0))
@@ -272,8 +320,7 @@ def _drain(consumer: Consumer, arrived: dict[str, float], timeout: float) -> Non
         value = message.value()
         if message.error() is None and value is not None:
             now = time.monotonic()
-            task = schemas.decode(value).record
-            arrived.setdefault(task["event_id"], now)
+            arrived.setdefault(read_id(schemas.decode(value).record), now)
         message = consumer.poll(0)
 
 
@@ -431,6 +478,10 @@ def _measure(
     half = results["router_events_per_s"] / 2
     _step(f"latency at half the router's maximum ({half:.0f} events/s)")
     results["latency_at_half_load"] = latency_at(fresh("latency"), half, 20.0, log)
+    _step(f"latency of the raw reference at the same rate ({half:.0f} events/s)")
+    results["raw_latency_at_half_load"] = latency_at(
+        fresh("raw-latency"), half, 20.0, log, raw=True
+    )
     _step("decide() with 10 and 1,000 rules")
     policy, events = load_policy(), synthetic_events(2000, seed=5)
     results["decide_per_s"] = {

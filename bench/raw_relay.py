@@ -1,0 +1,50 @@
+"""The raw reference as a process, for latency: a bare confluent-kafka relay of the inbound
+topics, with the router's I/O and at-least-once discipline and none of its work.
+
+It reads what is there (up to 500 records, waiting at most 10 ms: the router's fetch wait),
+produces each record's bytes twice (the task and the audit record), waits for Kafka's acks,
+commits, and goes on, until SIGTERM. ``python -m bench.raw_relay BOOTSTRAP TOPIC_PREFIX``;
+it writes to ``<prefix>ref.task`` (which the latency benchmark reads) and ``<prefix>ref.audit``.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from confluent_kafka import Consumer, Producer
+
+from bus.settings import Settings
+from streams.policy import PARTNER_EVENTS
+
+FETCH_WAIT_S = 0.01
+
+
+def outputs(settings: Settings) -> tuple[str, str]:
+    return f"{settings.topic_prefix}ref.task", f"{settings.topic_prefix}ref.audit"
+
+
+def relay(settings: Settings) -> None:
+    out_task, out_audit = outputs(settings)
+    consumer = Consumer(settings.consumer_config(f"{settings.topic_prefix}ref-relay"))
+    consumer.subscribe([settings.topics.inbound(e) for e in PARTNER_EVENTS])
+    producer = Producer(settings.producer_config(**{"linger.ms": 0}))
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    try:
+        while not stopping:
+            batch = consumer.consume(num_messages=500, timeout=FETCH_WAIT_S)
+            for message in batch:
+                if message.error() is None:
+                    producer.produce(out_task, key=message.key(), value=message.value())
+                    producer.produce(out_audit, key=message.key(), value=message.value())
+            if batch:
+                producer.flush(30)
+                consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+
+
+if __name__ == "__main__":
+    bootstrap, prefix = sys.argv[1:3]
+    relay(Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix))
