@@ -399,7 +399,8 @@ class _KernelTracer(_Tracer):
 
 
 def tracer(name: str) -> trace.Tracer:
-    """A tracer that records once ``setup`` ran (and propagates context before that)."""
+    """A tracer that records once ``setup`` ran (and propagates context before that); its
+    spans are lean (``bus.lean_spans``) and exported by the SDK's batch processor."""
     return _KernelTracer(name)
 
 
