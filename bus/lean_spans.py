@@ -6,8 +6,8 @@ router makes three spans for every event it routes (process, and a send for the 
 audit record): about a quarter of its time for a traced event. A :class:`LeanSpan` keeps
 what a span is (name, ids, parent, kind, attributes, events, links, status, start and end) in
 plain fields and, on ``end()``, hands the SDK's span processor the same ``ReadableSpan`` the
-SDK would. The
-exporters (OTLP, the local span file) and ``ungebus trace`` cannot tell the difference.
+SDK would. The exporters (OTLP, the local span file) and ``ungebus trace`` cannot tell the
+difference.
 
 Kept from the SDK: the provider's sampler decides (so ``OTEL_TRACES_SAMPLER`` works as
 documented), its id generator makes the ids, its resource names the service. Left out: span
