@@ -41,7 +41,7 @@ def table(results: dict[str, Any]) -> str:
         ("router throughput (tracing on)", f"{router['router_events_per_s']:,.0f} events/s",
          f"{router['ratio']:.3f} of a raw pass-through ({router['raw_events_per_s']:,.0f}/s); "
          + _busy(router.get("router_cpu", {}))),
-        ("router throughput, tracing off",
+        ("router throughput, telemetry off (no spans, no metrics)",
          f"{router['router_untraced_events_per_s']:,.0f} events/s",
          f"tracing on / off: {router['tracing_on_to_off']:.2f}; "
          + _busy(router.get("router_untraced_cpu", {}))),

@@ -467,7 +467,7 @@ def _measure(
     results["router_events_per_s"], results["router_cpu"] = router_throughput(settings, count, log)
     results["ratio"] = results["router_events_per_s"] / results["raw_events_per_s"]
     untraced = fresh("untraced")
-    _step(f"router with tracing off (OTEL_SDK_DISABLED=true), {count} more events")
+    _step(f"router with telemetry off (OTEL_SDK_DISABLED=true), {count} more events")
     _produce_all(untraced, _wire(untraced, synthetic_events(count, seed=12)))
     results["router_untraced_events_per_s"], results["router_untraced_cpu"] = router_throughput(
         untraced, count, log, OTEL_SDK_DISABLED="true"
