@@ -109,7 +109,7 @@ def _count_until(
     consumer = Consumer(settings.consumer_config(group, **{"isolation.level": "read_uncommitted"}))
     consumer.subscribe(topics)
     seen, first, last = 0, 0.0, 0.0
-    marks: list[CpuMark] = []
+    started: CpuMark | None = None  # at the first record
     deadline = time.monotonic() + timeout_s
     try:
         while seen < target and time.monotonic() < deadline:
@@ -119,22 +119,21 @@ def _count_until(
                 if message.error() is None:
                     seen += 1
                     if not first and router_pid is not None:
-                        marks.append(CpuMark.now(router_pid))
+                        started = CpuMark.now(router_pid)
                     first = first or now
                     last = now
-        if router_pid is not None and marks:
-            marks.append(CpuMark.now(router_pid))
+        cpu = CpuMark.now(router_pid).since(started) if router_pid and started else {}
     finally:
         consumer.close()
     if seen < target:
         raise RuntimeError(f"only {seen} of {target} records arrived within {timeout_s:.0f} s")
-    return first, last, marks[-1].since(marks[0]) if len(marks) == 2 else {}
+    return first, last, cpu
 
 
 def raw_pass_through(settings: Settings, count: int) -> float:
     """Events/s of a bare confluent-kafka consumer + producer doing the router's I/O."""
-    out_task, out_audit = f"{settings.topic_prefix}ref.task", f"{settings.topic_prefix}ref.audit"
-    ensure_topics(settings.kafka_config(), [TopicSpec(out_task, 1), TopicSpec(out_audit, 1)])
+    outputs = raw_relay.outputs(settings)
+    ensure_topics(settings.kafka_config(), [TopicSpec(topic, 1) for topic in outputs])
     consumer = Consumer(settings.consumer_config(f"{settings.topic_prefix}ref"))
     consumer.subscribe([settings.topics.inbound(e) for e in PARTNER_EVENTS])
     producer = Producer(settings.producer_config())
@@ -142,15 +141,7 @@ def raw_pass_through(settings: Settings, count: int) -> float:
     while done < count:
         batch = consumer.consume(num_messages=500, timeout=1.0)
         start = start or time.monotonic()
-        for message in batch:
-            if message.error() is not None:
-                continue
-            producer.produce(out_task, key=message.key(), value=message.value())
-            producer.produce(out_audit, key=message.key(), value=message.value())
-            done += 1
-        producer.flush(30)
-        if batch:
-            consumer.commit(asynchronous=False)
+        done += raw_relay.pass_on(batch, consumer, producer, outputs)
     elapsed = time.monotonic() - start
     consumer.close()
     return count / elapsed
