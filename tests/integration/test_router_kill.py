@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from bus.settings import PROJECT_ROOT, Settings
 from bus.supervise import ComponentSpec, Supervisor
@@ -92,14 +94,15 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_no_task_id(
         try:
             reader.wait_for(done, timeout=240, what="every task after the restart")
         except AssertionError as exc:  # say what was missing and what the router did
-            missing = len(expected - set(task_ids()))
+            missing = expected - set(task_ids())
             logs = "\n".join(
                 f"--- {path.name}\n"
                 + "\n".join(path.read_text(errors="replace").splitlines()[-15:])
                 for path in sorted((tmp_path / "supervised").glob("*.log"))
             )
             raise AssertionError(
-                f"{exc}; {missing} of {len(expected)} tasks missing\n{logs}"
+                f"{exc}; {len(missing)} of {len(expected)} tasks missing\n"
+                f"{_what_became_of(settings, events, missing, now)}\n{logs}"
             ) from None
     finally:
         supervisor.stop_all(20, echo=print)
@@ -120,3 +123,29 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_no_task_id(
     audit.wait_for(lambda _: audited() >= event_ids, timeout=30, what="every decision audited")
     audit.close()
     assert audited() == event_ids
+
+
+def _what_became_of(
+    settings: Settings, events: list[tuple[str, dict[str, Any]]], missing: set[str], now: Any
+) -> str:
+    """For a failure message: each missing task's event, and the decisions audited for it
+    (none: the event was never handled; `routed`: its audit reached Kafka, its task did not)."""
+    policy = load_policy()
+    of_task = {
+        route.task_id: (name, record["envelope"]["event_id"])
+        for name, record in events
+        for route in decide(InboundEvent(name, record), ConsentState(), policy, now).routes
+    }
+    audit = Reader(settings, [settings.topics.audit_routing], "kill-diagnosis")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        audit.poll()
+    audit.close()
+    lines = []
+    for task in sorted(missing):
+        name, event_id = of_task[task]
+        decisions = [
+            s.record.get("outcome") for s in audit.seen if s.record["event_id"] == event_id
+        ]
+        lines.append(f"task {task}: {name} event {event_id}, audited decisions: {decisions}")
+    return "\n".join(lines)
