@@ -21,13 +21,12 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal
 
 import faust
 from aiokafka.partitioner import murmur2
 from confluent_kafka import KafkaException
-from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from bus import services, telemetry
 from bus.settings import Settings
@@ -42,71 +41,13 @@ from streams.overlay import TableOverlay
 from streams.policy import PARTNER_EVENTS, Policy
 from streams.router import Router, SubjectStore
 from streams.tracker import Tracker
+from streams.transport import Transport
 from streams.window import Window
 from streams.writer import DeliveryFailed, OutputWriter
 
 log = logging.getLogger("ungebus.router")
 EXIT_BATCH_FAILED = 70
 EXIT_STALLED = EXIT_RESTART  # the supervisor (``ungebus run``, systemd, Kubernetes) restarts it
-
-
-class _IdempotentProducer(aiokafka_driver.Producer):
-    """faust enables idempotence only inside transactions; the bus wants it always."""
-
-    def _settings_extra(self) -> dict[str, Any]:
-        return {"acks": "all", "enable_idempotence": True}
-
-
-class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    """After a rebalance, a partition the group never committed is read from its beginning.
-
-    faust discards the records it had buffered when a rebalance (and table recovery) begins,
-    then seeks every partition back to its committed offset. aiokafka seeks only where an
-    offset was committed (and above 0); elsewhere the position stays past the discarded
-    records, which were then never processed: an event published to a new partition during
-    the router's start-up was lost. The group's ``auto.offset.reset`` is earliest, so the
-    beginning is where such a partition's first read starts anyway.
-    """
-
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        """faust asks the broker to answer a fetch as soon as it has one byte; with events
-        trickling in, every answer then holds a record or two, and fetching costs more than
-        routing. Here the broker waits a few milliseconds for more (see the settings)."""
-        consumer = super()._create_worker_consumer(transport)
-        assert isinstance(self.app, BusApp)
-        settings = self.app.settings
-        # aiokafka reads these when it starts, to make its fetcher; faust offers no setting.
-        for name in ("_fetch_min_bytes", "_fetch_max_wait_ms"):
-            if not hasattr(consumer, name):  # never set an attribute nobody reads
-                raise RuntimeError(f"this aiokafka has no AIOKafkaConsumer.{name} (streams.app)")
-        consumer._fetch_min_bytes = settings.router_fetch_min_bytes
-        consumer._fetch_max_wait_ms = settings.router_fetch_max_wait_ms
-        return consumer
-
-    async def seek_to_committed(self) -> Mapping[Any, int]:
-        return await self.call_thread(self._seek_to_committed_or_beginning)
-
-    async def _seek_to_committed_or_beginning(self) -> Mapping[Any, int]:
-        consumer = self._ensure_consumer()
-        committed: Mapping[Any, int] = await consumer.seek_to_committed()
-        never = [
-            tp
-            for tp, offset in committed.items()
-            if not offset and not tp.topic.endswith("-changelog")
-        ]
-        if never:
-            await consumer.seek_to_beginning(*never)
-        return committed
-
-
-class _Consumer(aiokafka_driver.Consumer):
-    def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-class _IdempotentTransport(aiokafka_driver.Transport):
-    Consumer = _Consumer
-    Producer = _IdempotentProducer
 
 
 class SubjectTable(faust.Table):
@@ -125,10 +66,10 @@ class BusApp(faust.App):
     settings: Settings  # set by ``_new_app``, read by the transport
 
     def _new_transport(self) -> Any:
-        return _IdempotentTransport(self.conf.broker_consumer, self)
+        return Transport(self.conf.broker_consumer, self)
 
     def _new_producer_transport(self) -> Any:
-        return _IdempotentTransport(self.conf.broker_producer, self)
+        return Transport(self.conf.broker_producer, self)
 
 
 Role = Literal["router", "tracker"]
@@ -356,12 +297,13 @@ def _watch_liveness(app: faust.App, settings: Settings, topics: list[str]) -> No
         latest[:] = [offsets]
         now = time.monotonic()
         if app.rebalancing or app.in_recovery:
-            watchdog.reset(now)
+            watchdog.reset()
         elif watchdog.observe(offsets, now):
             waiting = sum(offsets.lag().values())
             log.critical(
-                "The router has not moved for %.0f s with %d records waiting; exiting so that "
-                "its supervisor starts it again (it resumes from the committed offsets)",
+                "A partition of the router has not moved for %.0f s with records waiting (%d in "
+                "all); exiting so that its supervisor starts it again (it resumes from the "
+                "committed offsets)",
                 settings.router_stall_after_s,
                 waiting,
             )

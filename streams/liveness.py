@@ -4,8 +4,9 @@ faust-streaming 0.15.3 sometimes stops fetching after an unclean restart with a 
 worker is up and idle while records wait (README, known issues). Nothing inside faust notices,
 so the router watches itself from the outside, the way an operator would: its consumer group's
 committed offsets against the end of each partition, read with Kafka's admin API. Records
-waiting and no offset moving for ``stall_after_s`` means stalled; the worker then exits (a
-supervisor starts it again, which resumes from the committed offsets without loss).
+waiting on a partition whose committed offset has not moved for ``stall_after_s`` means
+stalled; the worker then exits (a supervisor starts it again, which resumes from the committed
+offsets without loss).
 """
 
 from __future__ import annotations
@@ -33,24 +34,32 @@ class Offsets:
 
 @dataclass
 class Watchdog:
-    """Decides "stalled" from successive readings; pure, the clock comes in with each one."""
+    """Decides "stalled" from successive readings; pure, the clock comes in with each one.
+
+    Per partition: one partition left behind while the others move is stalled too (a record
+    faust read and dropped holds its partition's commit back, ``streams.commit_guard``).
+    """
 
     stall_after_s: float
-    _last: Mapping[Partition, int] | None = None
-    _progress_at: float | None = None
+    _last: dict[Partition, int | None] = field(default_factory=dict)
+    _progress_at: dict[Partition, float] = field(default_factory=dict)
 
     def observe(self, offsets: Offsets, now: float) -> bool:
-        """True when records have waited and no committed offset moved for ``stall_after_s``."""
-        waiting = any(lag > 0 for lag in offsets.lag().values())
-        moved = self._last is None or dict(offsets.committed) != dict(self._last)
-        if self._progress_at is None or moved or not waiting:
-            self._progress_at = now
-        self._last = dict(offsets.committed)
-        return now - self._progress_at > self.stall_after_s
+        """True when a partition's records have waited and its committed offset has not moved
+        for ``stall_after_s``."""
+        stalled = False
+        for tp, waiting in offsets.lag().items():
+            committed = offsets.committed.get(tp)
+            if not waiting or tp not in self._progress_at or self._last[tp] != committed:
+                self._progress_at[tp] = now
+            self._last[tp] = committed
+            stalled = stalled or now - self._progress_at[tp] > self.stall_after_s
+        return stalled
 
-    def reset(self, now: float) -> None:
+    def reset(self) -> None:
         """Not expected to progress now (rebalancing, recovering tables): start over."""
-        self._last, self._progress_at = None, now
+        self._last.clear()
+        self._progress_at.clear()
 
 
 @dataclass

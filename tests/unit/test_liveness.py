@@ -1,4 +1,5 @@
-"""The router's watchdog: stalled only when records wait and no committed offset moves."""
+"""The router's watchdog: stalled when a partition's records wait and its committed offset does
+not move."""
 
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ def test_a_partition_never_committed_counts_its_whole_log_as_waiting() -> None:
 def test_reset_starts_the_clock_again() -> None:
     watchdog = Watchdog(stall_after_s=30)
     watchdog.observe(offsets(10, 50), now=0)
-    watchdog.reset(now=25)  # e.g. a rebalance
+    watchdog.reset()  # e.g. a rebalance
     assert not watchdog.observe(offsets(10, 50), now=50)
     assert watchdog.observe(offsets(10, 50), now=90)
+
+
+def test_one_partition_left_behind_while_others_move_is_a_stall() -> None:
+    behind, moving = ("inbound", 0), ("inbound", 1)
+    watchdog = Watchdog(stall_after_s=30)
+    for step in range(4):
+        reading = Offsets({behind: 10, moving: 10 + step}, {behind: 50, moving: 1000})
+        assert watchdog.observe(reading, now=step * 10) == (step * 10 > 30)
