@@ -55,13 +55,18 @@ class Settings(BaseSettings):
     # fewer, fuller fetches (fetching a record at a time cost more than routing it).
     router_fetch_min_bytes: int = Field(default=32_768, ge=1)
     router_fetch_max_wait_ms: int = Field(default=10, ge=0, le=500)
+    # The handover tracker reads every task topic (150 partitions): at the router's 10 ms, its
+    # fetching alone kept a quarter of a core busy in the broker and a fifth in the tracker
+    # with nothing to read. Handovers are due in days; a second's wait costs nothing.
+    tracker_fetch_max_wait_ms: int = Field(default=1000, ge=0, le=10_000)
     stream_buffer_maxsize: int = Field(default=200_000, ge=1000)
     router_hold_check_interval_s: float = Field(default=60.0, gt=0)
     tracker_check_interval_s: float = Field(default=30.0, gt=0)
     # A take-over may be read before its task (separate topics); after this it is rejected.
     tracker_unknown_ack_grace_s: float = Field(default=300.0, ge=0)
-    # The router exits (for its supervisor to restart it) when records wait and its committed
-    # offsets have not moved for this long; checked every router_liveness_interval_s.
+    # The router exits (for its supervisor to restart it) when records wait on a partition
+    # whose committed offset has not moved for this long; checked every
+    # router_liveness_interval_s.
     router_stall_after_s: float = Field(default=120.0, gt=0)
     router_liveness_interval_s: float = Field(default=10.0, gt=0)
     # How long a dead worker keeps its partitions before the group hands them to another.

@@ -63,7 +63,9 @@ class SubjectTable(faust.Table):
 
 
 class BusApp(faust.App):
-    settings: Settings  # set by ``_new_app``, read by the transport
+    # set by ``_new_app``, read by the transport
+    settings: Settings
+    fetch_max_wait_ms: int  # the router's short (latency), the tracker's long (idle load)
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -117,7 +119,7 @@ def create_app(
     on_batch_failure: Callable[[BaseException], None] | None = None,
 ) -> faust.App:
     """The faust app of one role: the router (agent, hold-expiry timer) or the tracker."""
-    app = _new_app(settings, app_id_of(settings, role))
+    app = _new_app(settings, role)
     fail = on_batch_failure or _exit_on_batch_failure
     traced = Traced(SERVICE, app.conf.id)
     if role == "router":
@@ -137,9 +139,9 @@ async def _freeze_start_up_objects() -> None:
     gc.freeze()
 
 
-def _new_app(settings: Settings, app_id: str) -> faust.App:
+def _new_app(settings: Settings, role: Role) -> faust.App:
     app = BusApp(
-        app_id,
+        app_id_of(settings, role),
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         datadir=str(settings.var_dir / "faust"),
@@ -162,6 +164,10 @@ def _new_app(settings: Settings, app_id: str) -> faust.App:
         Table=SubjectTable,
     )
     app.settings = settings
+    app.fetch_max_wait_ms = {
+        "router": settings.router_fetch_max_wait_ms,
+        "tracker": settings.tracker_fetch_max_wait_ms,
+    }[role]
     return app
 
 

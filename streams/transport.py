@@ -45,12 +45,13 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         routing. Here the broker waits a few milliseconds for more (see the settings)."""
         consumer = super()._create_worker_consumer(transport)
         settings: Settings = self.app.settings  # type: ignore[attr-defined]  # a BusApp
+        max_wait_ms: int = self.app.fetch_max_wait_ms  # type: ignore[attr-defined]
         # aiokafka reads these when it starts, to make its fetcher; faust offers no setting.
         for name in ("_fetch_min_bytes", "_fetch_max_wait_ms"):
             if not hasattr(consumer, name):  # never set an attribute nobody reads
                 raise RuntimeError(f"this aiokafka has no AIOKafkaConsumer.{name}")
         consumer._fetch_min_bytes = settings.router_fetch_min_bytes
-        consumer._fetch_max_wait_ms = settings.router_fetch_max_wait_ms
+        consumer._fetch_max_wait_ms = max_wait_ms
         return consumer
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
