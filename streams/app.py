@@ -10,7 +10,9 @@ Reliability rules (see DESIGN.md, known traps):
   a task once);
 - tables are written only after Kafka has the window's outputs, so a crash never leaves state
   claiming an event was routed when its task is not on Kafka;
-- ``stream.take()`` is not used: under load it stopped delivering records after a restart.
+- ``stream.take()`` is not used: under load it stopped delivering records after a restart;
+- a partition is never committed past a record that was read and not acked, which faust
+  0.15.3 can do (``streams.transport``, ``streams.commit_guard``).
 """
 
 from __future__ import annotations

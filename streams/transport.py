@@ -1,8 +1,8 @@
-"""The router's Kafka transport for faust: its aiokafka driver with the bus's reliability fixes.
+"""The faust workers' Kafka transport (router, tracker): faust's aiokafka driver, with fixes.
 
 - the producer is idempotent with acks=all always (faust does that only in transactions);
 - after a rebalance, a partition the group never committed is read from its beginning;
-- the broker waits a few milliseconds to fill a fetch (settings), not answer with one record;
+- the broker waits a little to fill a fetch (settings), not answer with every record alone;
 - a partition is never committed past a record that was read and not acknowledged
   (``streams.commit_guard``).
 """
@@ -42,7 +42,8 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         """faust asks the broker to answer a fetch as soon as it has one byte; with events
         trickling in, every answer then holds a record or two, and fetching costs more than
-        routing. Here the broker waits a few milliseconds for more (see the settings)."""
+        routing. Here the broker waits for more: the router's a few milliseconds, the tracker's a
+        second (``UNGEBUS_ROUTER_FETCH_*``, ``UNGEBUS_TRACKER_FETCH_MAX_WAIT_MS``)."""
         consumer = super()._create_worker_consumer(transport)
         settings: Settings = self.app.settings  # type: ignore[attr-defined]  # a BusApp
         max_wait_ms: int = self.app.fetch_max_wait_ms  # type: ignore[attr-defined]
