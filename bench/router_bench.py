@@ -229,7 +229,7 @@ def latency_at(
     if raw:
         topics, read_id = [raw_relay.outputs(settings)[0]], _inbound_event_id
     else:
-        topics = [s.name for s in settings.topics.catalogue() if ".tasks." in f".{s.name}"]
+        topics = settings.topics.all_tasks()
         read_id = _task_event_id
     consumer = Consumer(
         settings.consumer_config(

@@ -141,6 +141,10 @@ class Topics:
         _check_unit(kommunekode, UNITS[0])
         return f"{self.prefix}handovers.{kommunekode}"
 
+    def all_tasks(self) -> list[str]:
+        """Every tasks.<kommunekode>.<unit> topic (what the handover tracker reads)."""
+        return [self.tasks(kommunekode, unit) for kommunekode in KOMMUNEKODER for unit in UNITS]
+
     def escalations(self, kommunekode: str, unit: str) -> str:
         """escalations.<kommunekode>.<unit>: tasks nobody took over in time, for the lead."""
         _check_unit(kommunekode, unit)

@@ -34,7 +34,6 @@ from bus import services, telemetry
 from bus.settings import Settings
 from bus.supervise import EXIT_RESTART
 from bus.topics import SUBJECT_PARTITIONS, Topics, TopicSpec
-from schemas.domain import KOMMUNEKODER, UNITS
 from streams.changelog import WrittenThrough
 from streams.liveness import LagProbe, Offsets, Watchdog
 from streams.observe import RoutingTelemetry, Traced
@@ -256,10 +255,9 @@ def _track_handovers(
     Returns the topic it reads.
     """
     topics = settings.topics
-    task_topics = [
-        topics.tasks(kommunekode, unit) for kommunekode in KOMMUNEKODER for unit in UNITS
-    ]
-    source = app.topic(*task_topics, topics.task_acks, key_serializer="raw", value_serializer="raw")
+    source = app.topic(
+        *topics.all_tasks(), topics.task_acks, key_serializer="raw", value_serializer="raw"
+    )
     handovers = _table(app, "handovers", "Open tasks and their due-by, per subject pseudonym")
     tracker = Tracker(
         topics,

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from confluent_kafka import Consumer, Producer
 
 import schemas
 from bus.settings import PROJECT_ROOT, Settings
+from bus.topics import ensure_topics
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,18 @@ class Seen:
     name: str
     record: Mapping[str, Any]
     headers: list[tuple[str, bytes]]
+
+
+def fresh_bus(kafka_bootstrap: str, label: str, var_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a bus of this test's own (unique topic prefix), its topics created."""
+    settings = Settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=f"{label}-{uuid.uuid4().hex[:8]}.",
+        var_dir=var_dir,
+        **overrides,
+    )
+    ensure_topics(settings.kafka_config(), settings.topics.catalogue())
+    return settings
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:

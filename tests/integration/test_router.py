@@ -15,9 +15,16 @@ import pytest
 
 import schemas
 from bus.settings import Settings
-from bus.topics import ensure_topics
 from streams.policy import load_policy
-from tests.integration.harness import Reader, Seen, produce, produce_raw, running, settings_env
+from tests.integration.harness import (
+    Reader,
+    Seen,
+    fresh_bus,
+    produce,
+    produce_raw,
+    running,
+    settings_env,
+)
 from tests.unit import records
 
 POLICY = load_policy()
@@ -28,18 +35,9 @@ def router(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Settings, Reader]]:
     tmp = tmp_path_factory.mktemp("router")
-    settings = Settings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"router-{uuid.uuid4().hex[:8]}.",
-        var_dir=tmp,
-    )
-    specs = settings.topics.catalogue()
-    ensure_topics(settings.kafka_config(), specs)
-    watched = [
-        s.name
-        for s in specs
-        if ".tasks." in f".{s.name}" or s.name.endswith(("audit.routing", "deadletter"))
-    ]
+    settings = fresh_bus(kafka_bootstrap, "router", tmp)
+    topics = settings.topics
+    watched = [*topics.all_tasks(), topics.audit_routing, topics.deadletter]
     reader = Reader(settings, watched, f"check-{uuid.uuid4().hex[:8]}")
     env = settings_env(settings, UNGEBUS_ROUTER_HOLD_CHECK_INTERVAL_S="0.5")
     with running(["streams", "--loglevel", "warn"], env, tmp / "router.log") as process:

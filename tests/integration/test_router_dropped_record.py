@@ -15,13 +15,12 @@ import textwrap
 import uuid
 from pathlib import Path
 
-from bus.settings import PROJECT_ROOT, Settings
+from bus.settings import PROJECT_ROOT
 from bus.supervise import ComponentSpec, Supervisor
-from bus.topics import ensure_topics
 from streams.consent import ConsentState
 from streams.decide import InboundEvent, decide
 from streams.policy import load_policy
-from tests.integration.harness import Reader, produce, settings_env
+from tests.integration.harness import Reader, fresh_bus, produce, settings_env
 from tests.unit import records
 
 EVENTS = 12
@@ -54,13 +53,7 @@ DROP_ONE_RECORD_ONCE = textwrap.dedent(
 def test_a_record_read_and_dropped_is_routed_after_the_watchdog_restarts_the_router(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"drop-{uuid.uuid4().hex[:8]}.",
-        var_dir=tmp_path,
-    )
-    specs = settings.topics.catalogue()
-    ensure_topics(settings.kafka_config(), specs)
+    settings = fresh_bus(kafka_bootstrap, "drop", tmp_path)
     policy, now = load_policy(), dt.datetime.now(dt.UTC)
     kind = "dropout_notice"
     events = [
@@ -88,8 +81,7 @@ def test_a_record_read_and_dropped_is_routed_after_the_watchdog_restarts_the_rou
         UNGEBUS_ROUTER_STALL_AFTER_S="8",
         UNGEBUS_ROUTER_LIVENESS_INTERVAL_S="1",
     )
-    task_topics = [s.name for s in specs if ".tasks." in f".{s.name}"]
-    reader = Reader(settings, task_topics, "drop-check")
+    reader = Reader(settings, settings.topics.all_tasks(), "drop-check")
     supervisor = Supervisor(tmp_path / "supervised", env, cwd=PROJECT_ROOT)
     router = ComponentSpec("router", ("streams", "--role", "router", "--loglevel", "info"),
                            lambda _: True)  # fmt: skip

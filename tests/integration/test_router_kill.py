@@ -14,11 +14,10 @@ from typing import Any
 
 from bus.settings import PROJECT_ROOT, Settings
 from bus.supervise import ComponentSpec, Supervisor
-from bus.topics import ensure_topics
 from streams.consent import ConsentState
 from streams.decide import InboundEvent, decide
 from streams.policy import load_policy
-from tests.integration.harness import Reader, produce, running, settings_env
+from tests.integration.harness import Reader, fresh_bus, produce, running, settings_env
 from tests.unit import records
 
 EVENTS = 1500
@@ -27,14 +26,7 @@ EVENTS = 1500
 def test_sigkill_mid_stream_loses_nothing_and_repeats_no_task_id(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"kill-{uuid.uuid4().hex[:8]}.",
-        var_dir=tmp_path,
-        router_batch_size=50,
-    )
-    specs = settings.topics.catalogue()
-    ensure_topics(settings.kafka_config(), specs)
+    settings = fresh_bus(kafka_bootstrap, "kill", tmp_path, router_batch_size=50)
     policy = load_policy()
     now = dt.datetime.now(dt.UTC)
     kommuner = ["151", "153", "161", "163", "165"]
@@ -55,8 +47,7 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_no_task_id(
         for name, record in events
         for route in decide(InboundEvent(name, record), ConsentState(), policy, now).routes
     }
-    task_topics = [s.name for s in specs if ".tasks." in f".{s.name}"]
-    reader = Reader(settings, task_topics, "kill-check")
+    reader = Reader(settings, settings.topics.all_tasks(), "kill-check")
     env = settings_env(
         settings,
         UNGEBUS_ROUTER_BATCH_SIZE="50",
