@@ -241,10 +241,11 @@ def latency_at(
     arrived: dict[str, float] = {}
     producer = Producer(settings.producer_config(**{"linger.ms": 0}))
     first_timed = int(rate * warm_s)
+    policy, decided_at = load_policy(), _now()
     expected = {
         record["envelope"]["event_id"]
         for name, record in events[first_timed:]
-        if raw or decide(InboundEvent(name, record), ConsentState(), load_policy(), _now()).routes
+        if raw or decide(InboundEvent(name, record), ConsentState(), policy, decided_at).routes
     }
     process = raw_relay_process(settings, log) if raw else router_process(settings, log, **env)
     with process as under_test:
