@@ -15,6 +15,7 @@ import sys
 from confluent_kafka import Consumer, Message, Producer
 
 from bus.settings import Settings
+from bus.topics import TopicSpec, ensure_topics
 from streams.policy import PARTNER_EVENTS
 
 FETCH_WAIT_S = 0.01
@@ -22,6 +23,13 @@ FETCH_WAIT_S = 0.01
 
 def outputs(settings: Settings) -> tuple[str, str]:
     return f"{settings.topic_prefix}ref.task", f"{settings.topic_prefix}ref.audit"
+
+
+def create_outputs(settings: Settings) -> tuple[str, str]:
+    """The two output topics, created (one partition each); returns their names."""
+    names = outputs(settings)
+    ensure_topics(settings.kafka_config(), [TopicSpec(name, 1) for name in names])
+    return names
 
 
 def relay(settings: Settings) -> None:

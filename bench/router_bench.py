@@ -35,7 +35,7 @@ from bench import raw_relay
 from bench.cpu import CpuMark
 from bus.settings import PROJECT_ROOT, Settings
 from bus.supervise import EXIT_RESTART
-from bus.topics import TopicSpec, delete_topics, ensure_topics
+from bus.topics import delete_topics, ensure_topics
 from streams.consent import Consent, ConsentState
 from streams.decide import InboundEvent, decide
 from streams.policy import PARTNER_EVENTS, Policy, load_policy
@@ -133,8 +133,7 @@ def _count_until(
 
 def raw_pass_through(settings: Settings, count: int) -> float:
     """Events/s of a bare confluent-kafka consumer + producer doing the router's I/O."""
-    outputs = raw_relay.outputs(settings)
-    ensure_topics(settings.kafka_config(), [TopicSpec(topic, 1) for topic in outputs])
+    outputs = raw_relay.create_outputs(settings)
     consumer = Consumer(settings.consumer_config(f"{settings.topic_prefix}ref"))
     consumer.subscribe([settings.topics.inbound(e) for e in PARTNER_EVENTS])
     producer = Producer(settings.producer_config())
@@ -160,7 +159,7 @@ def router_process(settings: Settings, log: Path, **env: str) -> Iterator[subpro
 @contextmanager
 def raw_relay_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """The raw reference as its own process (``bench.raw_relay``), like the router."""
-    ensure_topics(settings.kafka_config(), [TopicSpec(t, 1) for t in raw_relay.outputs(settings)])
+    raw_relay.create_outputs(settings)
     args = ["bench.raw_relay", settings.kafka_bootstrap_servers, settings.topic_prefix]
     with _process(args, settings, log) as process:
         yield process
