@@ -41,6 +41,10 @@ def table(results: dict[str, Any]) -> str:
         ("router throughput (tracing on)", f"{router['router_events_per_s']:,.0f} events/s",
          f"{router['ratio']:.3f} of a raw pass-through ({router['raw_events_per_s']:,.0f}/s); "
          + _busy(router.get("router_cpu", {}))),
+        ("the router's own work alone: decode, decide, encode, in one process (no Kafka)",
+         f"{router['logic_events_per_s']:,.0f} events/s",
+         f"{router['logic_ratio']:.3f} of the pass-through: the most one router process "
+         "could do here"),
         ("router throughput, telemetry off (no spans, no metrics)",
          f"{router['router_untraced_events_per_s']:,.0f} events/s",
          f"tracing on / off: {router['tracing_on_to_off']:.2f}; "
