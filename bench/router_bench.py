@@ -6,6 +6,8 @@
   handover tracker, which runs as its own process) drains the same topics.
   Events/s for both, and their ratio; and the router again over N fresh events with tracing
   off (``OTEL_SDK_DISABLED=true``), for what tracing costs.
+- logic: the router's own work on a record (``Router.handle``) in this process, without
+  Kafka, faust or spans: the most one router process could route on this machine.
 - latency: an open-loop generator publishes at half the router's own maximum; p50/p99 from
   the partner's publish to the task on its topic.
 - policy size: decide() per second with the shipped policy (~10 rules) and with 1,000 rules.
