@@ -32,9 +32,9 @@ from typing import Any
 import httpx
 from confluent_kafka import Producer
 
+from bus.partners import load_partners, render_partner, token_sha256
 from bus.topics import delete_topics, ensure_topics
 from connectors.ingest import Outgoing, connector_topics, prepare
-from connectors.partners import load_partners, render_partner, token_sha256
 from connectors.settings import ConnectorSettings
 from schemas import generate_payloads
 

@@ -16,7 +16,6 @@ from confluent_kafka import Consumer, Message, Producer
 
 from bus.settings import Settings
 from bus.topics import TopicSpec, ensure_topics
-from streams.policy import PARTNER_EVENTS
 
 FETCH_WAIT_S = 0.01
 
@@ -35,7 +34,7 @@ def create_outputs(settings: Settings) -> tuple[str, str]:
 def relay(settings: Settings) -> None:
     out_task, out_audit = outputs(settings)
     consumer = Consumer(settings.consumer_config(f"{settings.topic_prefix}ref-relay"))
-    consumer.subscribe([settings.topics.inbound(e) for e in PARTNER_EVENTS])
+    consumer.subscribe([settings.topics.inbound_events])
     producer = Producer(settings.producer_config(**{"linger.ms": 0}))
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))

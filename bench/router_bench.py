@@ -35,14 +35,16 @@ from confluent_kafka import Consumer, Producer
 import schemas
 from bench import raw_relay
 from bench.cpu import CpuMark
+from bus.demo_partners import demo_registry
 from bus.settings import PROJECT_ROOT, Settings
 from bus.supervise import EXIT_RESTART
 from bus.topics import delete_topics, ensure_topics
 from streams.consent import Consent, ConsentState
 from streams.decide import InboundEvent, decide
 from streams.outputs import InMessage
-from streams.policy import PARTNER_EVENTS, Policy, load_policy
+from streams.policy import Policy, load_policy
 from streams.router import Router, SubjectStore
+from streams.senders import Senders
 
 KEY = b"bench-only-pseudonym-key"
 RECOVERY_TIMEOUT_S = 420.0
@@ -81,7 +83,7 @@ def _wire(
 ) -> list[tuple[str, bytes, bytes]]:
     return [
         (
-            settings.topics.inbound(name),
+            settings.topics.inbound_events,
             record["envelope"]["subject"]["pseudonym"].encode(),
             schemas.encode(name, record),
         )
@@ -139,7 +141,7 @@ def raw_pass_through(settings: Settings, count: int) -> float:
     """Events/s of a bare confluent-kafka consumer + producer doing the router's I/O."""
     outputs = raw_relay.create_outputs(settings)
     consumer = Consumer(settings.consumer_config(f"{settings.topic_prefix}ref"))
-    consumer.subscribe([settings.topics.inbound(e) for e in PARTNER_EVENTS])
+    consumer.subscribe([settings.topics.inbound_events])
     producer = Producer(settings.producer_config())
     done, start = 0, 0.0
     while done < count:
@@ -347,7 +349,9 @@ def logic_rate(
     """Events/s of the router's own work on a record (decode, decide, the task and audit
     records encoded, the tables' state) in this process: no Kafka, no faust, no spans. A
     ceiling for one router process on this machine, whatever the framework around it."""
-    router, dead_letters = Router(load_policy(), settings.topics), settings.topics.deadletter
+    senders = Senders.from_registry(demo_registry())
+    router = Router(load_policy(), settings.topics, senders)
+    dead_letters = settings.topics.deadletter
     messages = [
         InMessage(topic, 0, offset, key, value, [])
         for offset, (topic, key, value) in enumerate(_wire(settings, events))

@@ -18,6 +18,7 @@ import click
 from bus.services import (
     CONNECTOR_FILES,
     CONNECTOR_HTTP,
+    CONNECTOR_KAFKA,
     ROUTER,
     SERVICES,
     TOPICS_TOOL,
@@ -41,6 +42,8 @@ COLLECTOR_OTLP_HTTP = "http://otel-collector:4318"
 COLLECTOR_PROMETHEUS_PORT = 8889
 VAR_DIR = "/var/lib/ungebus"  # made, owned by the ungebus user, in deploy/Dockerfile
 DROP_DIR = "/srv/ungebus-drop"
+# Where the router reads the connectors' partners file (it checks every record's sender).
+PARTNERS_DIR = "/srv/ungebus-partners"
 SECRET_HINT = "set it in deploy/.env, e.g. to the output of: openssl rand -hex 32"
 
 HEADER = """\
@@ -181,6 +184,9 @@ def http_healthcheck(port: int, path: str) -> dict[str, Any]:
     }
 
 
+CONNECTORS = (CONNECTOR_HTTP, CONNECTOR_FILES, CONNECTOR_KAFKA)
+
+
 def component_service(service: Service) -> dict[str, Any]:
     """An ungebus component: after the topics exist; HTTP ones published on 127.0.0.1."""
     arguments = (DROP_DIR,) if service is CONNECTOR_FILES else ()
@@ -189,16 +195,21 @@ def component_service(service: Service) -> dict[str, Any]:
         "otel-collector": {"condition": "service_started"},
     }
     volumes = [f"{service.name}-var:{VAR_DIR}"]
-    if service in (CONNECTOR_HTTP, CONNECTOR_FILES):
-        # Both read the partners file; the HTTP connector writes demo partners at first start.
+    environment = component_environment(service)
+    if service in CONNECTORS:
+        # They read the partners file; the HTTP connector writes demo partners at first start.
         volumes = [f"connectors-var:{VAR_DIR}"]
-    if service is CONNECTOR_FILES:
+    if service in (*CONNECTORS, ROUTER) and service is not CONNECTOR_HTTP:
         depends_on[CONNECTOR_HTTP.name] = {"condition": "service_healthy"}
+    if service is ROUTER:
+        volumes.append(f"connectors-var:{PARTNERS_DIR}:ro")
+        environment[setting_variable("partners_file")] = f"{PARTNERS_DIR}/partners.toml"
+    if service is CONNECTOR_FILES:
         volumes.append(f"drop:{DROP_DIR}")
     spec: dict[str, Any] = {
         **ungebus_image(),
         "command": list(service.command_line(*arguments)),
-        "environment": component_environment(service),
+        "environment": environment,
         "depends_on": depends_on,
         "volumes": volumes,
         "expose": [str(port) for port in metrics_ports(service)],
@@ -258,7 +269,7 @@ def compose() -> dict[str, Any]:
         }
     )
     volumes = ["kafka-data", "connectors-var", "drop"]
-    volumes += [f"{s.name}-var" for s in SERVICES if s not in (CONNECTOR_HTTP, CONNECTOR_FILES)]
+    volumes += [f"{s.name}-var" for s in SERVICES if s not in CONNECTORS]
     return {"name": "ungebus", "services": services, "volumes": {v: {} for v in volumes}}
 
 

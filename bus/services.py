@@ -57,6 +57,13 @@ CONNECTOR_FILES = Service(
     metrics_port=9465,
     summary="the partners' file drop: DIR/<partner>/<kind>/*.jsonl|*.csv",
 )
+CONNECTOR_KAFKA = Service(
+    name="ungebus-connector-kafka",
+    component="connect-kafka",
+    command=("connect", "kafka"),
+    metrics_port=9469,
+    summary="the Kafka gateway: partner.<name>.events checked and forwarded in order",
+)
 ROUTER = Service(
     name="ungebus-router",
     component="streams",
@@ -73,7 +80,7 @@ INBOX = Service(
     summary="one municipality's caseworker inbox (web page, JSON API, Kafka feed)",
 )
 
-SERVICES: tuple[Service, ...] = (CONNECTOR_HTTP, CONNECTOR_FILES, ROUTER, INBOX)
+SERVICES: tuple[Service, ...] = (CONNECTOR_HTTP, CONNECTOR_FILES, CONNECTOR_KAFKA, ROUTER, INBOX)
 # The router's second process, the handover tracker, serves its metrics here
 # (UNGEBUS_TRACKER_METRICS_PORT).
 TRACKER_METRICS_PORT = 9468

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         description="HMAC key for subject pseudonyms; set in production, generated locally",
     )
     var_dir: Path = PROJECT_ROOT / "var"
+    # Read by the connectors (who may send what) and by the router (it checks every record's
+    # sender against it too).
+    partners_file: Path | None = Field(
+        default=None,
+        description="TOML file of partners; unset: demo partners generated in var/ at first start",
+    )
     replication_factor: int = Field(default=1, ge=1, description="for topics ungebus creates")
     router_batch_size: int = Field(default=500, ge=1)
     # A commit window closes when it holds router_batch_size records or is this old: longer
@@ -125,6 +131,9 @@ class Settings(BaseSettings):
                 **overrides,
             }
         )
+
+    def resolved_partners_file(self) -> Path:
+        return self.partners_file or self.var_dir / "partners.toml"
 
     @property
     def traces_dir(self) -> Path:

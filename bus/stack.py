@@ -28,6 +28,8 @@ READY_TIMEOUT_S = 90.0  # streams needs 5-10 s on an idle machine, more on a bus
 STREAMS_READY = "[^Worker]: Ready"
 # `ungebus connect files` prints this once its topics exist and it polls the folder.
 FILES_READY = "Watching "
+# `ungebus connect kafka` prints this once it has subscribed to the partners' topics.
+GATEWAY_READY = "Forwarding "
 # Quicker clocks for a demo on one machine, unless set: overdue tasks are escalated within
 # seconds, and a dropped file is picked up within a second.
 DEMO_CLOCKS = {"UNGEBUS_TRACKER_CHECK_INTERVAL_S": "5", "UNGEBUS_FILE_POLL_INTERVAL_S": "1"}
@@ -48,10 +50,9 @@ class StackSettings(Settings):
     inbox_host: str = "127.0.0.1"
     inbox_port: int = 8470
     inbox_kommunekode: str = "161"
-    partners_file: Path | None = None
     # Each component serves Prometheus metrics on its own port: bus.services' ports moved by
     # this base (9464: the connectors on 9464-9465, the router on 9466, the inbox on 9467, the
-    # handover tracker on 9468).
+    # handover tracker on 9468, the Kafka gateway on 9469).
     metrics_port_base: int | None = Field(default=DEFAULT_METRICS_BASE, ge=1, le=65530)
 
     def component_metrics_port(self, component: str) -> int | None:
@@ -107,6 +108,13 @@ def component_specs(settings: StackSettings) -> list[ComponentSpec]:
             log_says(FILES_READY),
             after="connect-http",
             env=own("connect-files"),
+        ),
+        ComponentSpec(
+            "connect-kafka",
+            ("connect", "kafka"),
+            log_says(GATEWAY_READY),
+            after="connect-http",
+            env=own("connect-kafka"),
         ),
         ComponentSpec(
             "inbox", ("inbox",), http_ok(f"{settings.inbox_url}/healthz"), env=own("inbox")
@@ -192,7 +200,15 @@ class Stack:
             (settings.http_host, settings.http_port, "UNGEBUS_HTTP_PORT"),
             (settings.inbox_host, settings.inbox_port, "UNGEBUS_INBOX_PORT"),
         ]
-        for component in ("connect-http", "connect-files", "streams", "tracker", "inbox"):
+        components = (
+            "connect-http",
+            "connect-files",
+            "connect-kafka",
+            "streams",
+            "tracker",
+            "inbox",
+        )
+        for component in components:
             if (port := settings.component_metrics_port(component)) is not None:
                 wanted.append((settings.metrics_host, port, "UNGEBUS_METRICS_PORT_BASE"))
         for host, port, variable in wanted:

@@ -6,6 +6,7 @@ topic name fails loudly instead of creating a stray topic.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -90,12 +91,15 @@ def _wait_until_visible(admin: AdminClient, names: set[str], timeout_s: float = 
 
 
 # -- the catalogue --------------------------------------------------------------------------
-# Inbound and consent topics are keyed by subject pseudonym and must have the same partition
-# count: the router joins an event with the consent state held for the same partition.
+# Topics keyed by subject pseudonym share one partition count: the router keeps a person's
+# consent state in the partition of their events, the tracker a person's open tasks in the
+# partition of their take-overs.
 SUBJECT_PARTITIONS = 3
 
-
+# The kinds that travel on the ordered inbound topic (schema names).
 INBOUND_EVENTS = ("dropout_notice", "release_planning", "handover", "school_absence_signal")
+CONSENT_EVENTS = ("consent_granted", "consent_withdrawn")
+ORDERED_EVENTS = (*INBOUND_EVENTS, *CONSENT_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -105,9 +109,28 @@ class Topics:
     prefix: str = ""
 
     @property
-    def consent(self) -> str:
-        """Consent granted/withdrawn, keyed by subject pseudonym."""
-        return f"{self.prefix}consent.events"
+    def inbound_events(self) -> str:
+        """Every accepted partner event and consent, in the order the bus accepted them.
+
+        One topic keyed by subject pseudonym, so a person's events and consents are in one
+        partition, in acceptance order, and the router decides them in that order (two topics
+        read as one stream come in fetch order, not publish order). Only the bus's own
+        connectors write it, after checking the sender; a partner that publishes to Kafka
+        itself writes its own ``partner.<name>.events``, which the Kafka gateway checks and
+        forwards here.
+        """
+        return f"{self.prefix}inbound.events"
+
+    def partner_events(self, partner: str) -> str:
+        """partner.<name>.events: what one partner publishes to Kafka directly (one topic per
+        partner, so access can be granted per partner), forwarded by the Kafka gateway."""
+        if not _PARTNER_NAME.fullmatch(partner):
+            raise ValueError(f"partner name {partner!r} cannot be part of a topic name")
+        return f"{self.prefix}partner.{partner}.events"
+
+    @property
+    def partner_events_prefix(self) -> str:
+        return f"{self.prefix}partner."
 
     @property
     def audit_routing(self) -> str:
@@ -123,12 +146,6 @@ class Topics:
     def task_acks(self) -> str:
         """Task taken over: a unit's acknowledgement that closes a task."""
         return f"{self.prefix}task-acks"
-
-    def inbound(self, event: str) -> str:
-        """inbound.<event>: partner events of one kind, as the connectors accepted them."""
-        if event not in INBOUND_EVENTS:
-            raise ValueError(f"no inbound topic for event {event!r}; known: {INBOUND_EVENTS}")
-        return f"{self.prefix}inbound.{event}"
 
     def tasks(self, kommunekode: str, unit: str) -> str:
         """tasks.<kommunekode>.<unit>: what one unit of one municipality must take over."""
@@ -153,12 +170,9 @@ class Topics:
     def catalogue(self) -> list[TopicSpec]:
         """Every topic of the bus, with partitions and retention."""
         specs = [
-            TopicSpec(self.inbound(e), SUBJECT_PARTITIONS, config=retention_days(30))
-            for e in INBOUND_EVENTS
-        ]
-        specs += [
-            # Consent is state: never expire it by time.
-            TopicSpec(self.consent, SUBJECT_PARTITIONS, config={"retention.ms": "-1"}),
+            # Consents travel here too; their state is kept by the router's compacted consent
+            # table, this topic keeps a year of history.
+            TopicSpec(self.inbound_events, SUBJECT_PARTITIONS, config=retention_days(365)),
             TopicSpec(self.audit_routing, 3, config=retention_days(5 * 365)),
             TopicSpec(self.deadletter, 1, config=retention_days(90)),
             TopicSpec(self.task_acks, SUBJECT_PARTITIONS, config=retention_days(365)),
@@ -172,6 +186,23 @@ class Topics:
                 for name in (self.tasks(kommunekode, unit), self.escalations(kommunekode, unit)):
                     specs.append(TopicSpec(name, SUBJECT_PARTITIONS, config=year))
         return specs
+
+    def partner_catalogue(
+        self, partners: Iterable[str], replication_factor: int = 1
+    ) -> list[TopicSpec]:
+        """The direct-publishing topics of these partners (a landing place: a week)."""
+        return [
+            TopicSpec(
+                self.partner_events(p),
+                SUBJECT_PARTITIONS,
+                replication_factor,
+                config=retention_days(7),
+            )
+            for p in partners
+        ]
+
+
+_PARTNER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def _check_unit(kommunekode: str, unit: str) -> None:

@@ -21,7 +21,6 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 import schemas
 from bus.settings import Settings
 from bus.summary import Tally
-from bus.topics import INBOUND_EVENTS
 from schemas import KOMMUNEKODER, UNITS
 
 T = TypeVar("T")
@@ -34,8 +33,7 @@ class WatchError(RuntimeError):
 def watched_topics(settings: Settings) -> list[str]:
     """Partner events, consent, decisions, dead letters, escalations and handover states."""
     topics = settings.topics
-    names = [topics.inbound(e) for e in INBOUND_EVENTS]
-    names += [topics.consent, topics.audit_routing, topics.deadletter]
+    names = [topics.inbound_events, topics.audit_routing, topics.deadletter]
     for code in KOMMUNEKODER:
         names.append(topics.handovers(code))
         names += [topics.escalations(code, unit) for unit in UNITS]
@@ -45,8 +43,7 @@ def watched_topics(settings: Settings) -> list[str]:
 class TopicWatcher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.inbound = {settings.topics.inbound(e) for e in INBOUND_EVENTS}
-        self.inbound.add(settings.topics.consent)
+        self.inbound = {settings.topics.inbound_events}
         self._tally = Tally()
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -11,22 +11,24 @@ from typing import Any
 import click
 
 from bus import services, telemetry
+from bus.demo_partners import load_or_create_partners as load_or_create
+from bus.partners import PartnerConfigError, PartnerRegistry
 from bus.topics import ensure_topics
-from connectors.demo import write_demo_partners
-from connectors.partners import PartnerConfigError, PartnerRegistry, load_partners
 from connectors.settings import ConnectorSettings
 
 
 def load_or_create_partners(settings: ConnectorSettings) -> PartnerRegistry:
     """The configured partners file; for a local run without one, demo partners in var/."""
-    path = settings.resolved_partners_file()
-    if settings.partners_file is None and not path.exists():
-        tokens = write_demo_partners(path)
-        click.echo(f"Demo partners written to {path}; their bearer tokens are in {tokens}")
     try:
-        return load_partners(path)
+        partners, tokens = load_or_create(settings)
     except PartnerConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    if tokens is not None:
+        click.echo(
+            f"Demo partners written to {settings.resolved_partners_file()}; "
+            f"their bearer tokens are in {tokens}"
+        )
+    return partners
 
 
 def start_telemetry(service: str, settings: ConnectorSettings) -> None:
@@ -113,3 +115,44 @@ def files(directory: Path, once: bool, metrics_port: int | None) -> None:
         telemetry.shutdown()
     if failed:
         raise click.ClickException(f"{failed} files could not be published; they were left")
+
+
+@connect.command("kafka")
+@_metrics_port
+def kafka(metrics_port: int | None) -> None:
+    """Forward what partners publish to Kafka themselves (partner.<name>.events), checked."""
+    from connectors.gateway import Gateway
+    from connectors.ingest import connector_topics
+
+    overrides: dict[str, Any] = {"metrics_port": metrics_port} if metrics_port is not None else {}
+    settings = ConnectorSettings(**overrides)
+    partners = load_or_create_partners(settings)
+    topics = settings.topics
+    ensure_topics(
+        settings.kafka_config(),
+        [
+            *connector_topics(topics, settings.replication_factor),
+            *topics.partner_catalogue(partners.by_name, settings.replication_factor),
+            *[s for s in topics.catalogue() if s.name == topics.deadletter],
+        ],
+    )
+    start_telemetry(services.CONNECTOR_KAFKA.name, settings)
+    stop = threading.Event()
+
+    def request_stop(*_: object) -> None:
+        threading.Thread(target=stop.set, name="stop", daemon=True).start()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    gateway = Gateway(settings, partners)
+    try:
+        gateway.run(
+            stop,
+            on_ready=lambda: click.echo(
+                f"Forwarding {len(gateway.topics)} partner topics to {topics.inbound_events}; "
+                "Ctrl-C stops"
+            ),
+        )
+    finally:
+        telemetry.shutdown()
+    click.echo(f"Stopped: {gateway.forwarded} forwarded, {gateway.refused} refused")

@@ -28,10 +28,10 @@ from pathlib import Path
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from bus.partners import PartnerRegistry
 from bus.telemetry import EVENT_KIND, OUTCOME, PARTNER, SOURCE_KIND
 from connectors.csv_rows import Row, csv_rows
 from connectors.ingest import Outgoing, kind_not_allowed, prepare
-from connectors.partners import PartnerRegistry
 from connectors.publisher import KafkaPublisher, PublishError
 from connectors.settings import ConnectorSettings
 from connectors.tracing import (

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from bus.partners import Partner, PartnerRegistry
 from bus.topics import ensure_topics
 from connectors import openapi
 from connectors.ingest import (
@@ -26,7 +27,6 @@ from connectors.ingest import (
     kind_not_allowed,
     prepare,
 )
-from connectors.partners import Partner, PartnerRegistry
 from connectors.publisher import KafkaPublisher, PublishError
 from connectors.settings import ConnectorSettings
 from connectors.tls import CLIENT_CERT_STATE

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from bus.topics import INBOUND_EVENTS, Topics, TopicSpec
-from connectors.partners import SOURCES, Partner
+from bus.partners import SOURCES, Partner
+from bus.topics import Topics, TopicSpec
 from schemas import (
     PARTNER_KINDS,
     PartnerEvent,
@@ -59,14 +59,16 @@ class Rejection:
 
 
 def topic_for(kind: str, topics: Topics) -> str:
-    """consent_* -> the consent topic; every other kind -> inbound.<schema name>."""
-    name = PARTNER_KINDS[kind]
-    return topics.consent if name.startswith("consent_") else topics.inbound(name)
+    """Every kind, consents included, goes to the one ordered inbound topic: what the bus
+    accepted for one person is decided in the order it was accepted."""
+    if kind not in PARTNER_KINDS:
+        raise ValueError(f"unknown partner kind {kind!r}")
+    return topics.inbound_events
 
 
 def connector_topics(topics: Topics, replication_factor: int = 1) -> list[TopicSpec]:
     """The catalogue's specs of every topic the connectors publish to."""
-    names = {topics.inbound(e) for e in INBOUND_EVENTS} | {topics.consent}
+    names = {topics.inbound_events}
     return [
         replace(spec, replication_factor=replication_factor)
         for spec in topics.catalogue()

@@ -20,10 +20,6 @@ class ConnectorSettings(Settings):
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="413 above this many bytes in one request body"
     )
-    partners_file: Path | None = Field(
-        default=None,
-        description="TOML file of partners; unset: demo partners generated in var/ at first start",
-    )
     ack_timeout_s: float = Field(
         default=5.0, gt=0, description="how long a request waits for Kafka before answering 503"
     )
@@ -38,9 +34,6 @@ class ConnectorSettings(Settings):
         default=2.0, ge=0, description="a dropped file is read once unchanged this long"
     )
     max_file_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-
-    def resolved_partners_file(self) -> Path:
-        return self.partners_file or self.var_dir / "partners.toml"
 
     def connector_producer_config(self, **overrides: Any) -> dict[str, Any]:
         """The bus producer, bounded: a record not acknowledged in time fails instead of lingering.

@@ -39,8 +39,9 @@ from streams.liveness import LagProbe, Offsets, Watchdog
 from streams.observe import RoutingTelemetry, Traced
 from streams.outputs import InMessage, Output
 from streams.overlay import TableOverlay
-from streams.policy import PARTNER_EVENTS, Policy
+from streams.policy import Policy
 from streams.router import Router, SubjectStore
+from streams.senders import Senders
 from streams.tracker import Tracker
 from streams.transport import Transport
 from streams.window import Window
@@ -117,14 +118,19 @@ def create_app(
     policy: Policy,
     *,
     role: Role = "router",
+    senders: Senders | None = None,
     on_batch_failure: Callable[[BaseException], None] | None = None,
 ) -> faust.App:
-    """The faust app of one role: the router (agent, hold-expiry timer) or the tracker."""
+    """The faust app of one role: the router (agent, hold-expiry timer) or the tracker.
+
+    The router needs ``senders`` (``streams.senders``, from the partner registry)."""
     app = _new_app(settings, role)
     fail = on_batch_failure or _exit_on_batch_failure
     traced = Traced(SERVICE, app.conf.id)
     if role == "router":
-        source = _route(app, settings, policy, fail, traced)
+        if senders is None:
+            raise ValueError("the router needs the partner registry (senders) to check senders")
+        source = _route(app, settings, policy, senders, fail, traced)
     else:
         source = _track_handovers(app, settings, fail, traced)
     _watch_liveness(app, settings, list(source.topics))
@@ -182,23 +188,22 @@ def _route(
     app: faust.App,
     settings: Settings,
     policy: Policy,
+    senders: Senders,
     fail: Callable[[BaseException], None],
     traced: Traced,
 ) -> Any:
     """The router: every inbound event and consent, decided and written. Returns its topic."""
     topics = settings.topics
-    source = app.topic(
-        *[topics.inbound(e) for e in PARTNER_EVENTS],
-        topics.consent,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    # One topic: a person's events and consents in the order the bus accepted them.
+    source = app.topic(topics.inbound_events, key_serializer="raw", value_serializer="raw")
 
     consents = _table(app, "consents", "Consent state per subject pseudonym (fold of consents)")
     held = _table(app, "held", "Events waiting for consent, per subject pseudonym")
     seen = _table(app, "seen", "Event ids already routed, per subject pseudonym (duplicates)")
     observer = RoutingTelemetry("router")
-    router = Router(policy, topics, dedupe_days=settings.router_dedupe_days, observer=observer)
+    router = Router(
+        policy, topics, senders, dedupe_days=settings.router_dedupe_days, observer=observer
+    )
     # The timer and the agent share the tables through the window's lock: one at a time, so a
     # hold is not purged while the consent that releases it is being processed.
     writer = OutputWriter(settings)

@@ -6,11 +6,16 @@ both, so the supervisor restarts the pair); ``--role router`` or ``--role tracke
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from bus.settings import Settings, load_settings
 from bus.topics import ensure_topics
 from streams.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+
+if TYPE_CHECKING:
+    from streams.senders import Senders
 
 
 @click.command()
@@ -66,7 +71,10 @@ def _run_worker(settings: Settings, policy: Policy, role: str, loglevel: str) ->
         telemetry.setup(services.ROUTER.name, _for_role(settings, role))
     except telemetry.TelemetryError as exc:
         raise click.ClickException(str(exc)) from exc
-    app = create_app(settings, policy, role="tracker" if role == "tracker" else "router")
+    if role == "tracker":
+        app = create_app(settings, policy, role="tracker")
+    else:
+        app = create_app(settings, policy, role="router", senders=_senders(settings))
     click.echo(
         f"The {role} starts on {settings.kafka_bootstrap_servers} with policy {policy.version} "
         f"({len(policy.rules)} rules)"
@@ -76,6 +84,20 @@ def _run_worker(settings: Settings, policy: Policy, role: str, loglevel: str) ->
     # record: every aiokafka debug line then builds a LogRecord, about 8% of the router's time.
     worker.spinner = None
     worker.execute_from_commandline()
+
+
+def _senders(settings: Settings) -> Senders:
+    from bus.demo_partners import load_or_create_partners
+    from bus.partners import PartnerConfigError
+    from streams.senders import Senders
+
+    try:
+        registry, _tokens = load_or_create_partners(settings)
+    except PartnerConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Senders checked against {len(registry)} partners from "
+               f"{settings.resolved_partners_file()}")  # fmt: skip
+    return Senders.from_registry(registry)
 
 
 def _for_role(settings: Settings, role: str) -> Settings:

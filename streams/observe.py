@@ -93,8 +93,9 @@ class RoutingTelemetry:
                 self._decisions.add(1, {**kind, telemetry.OUTCOME: state, **place, **basis})
         for _denial in denials:
             self._decisions.add(1, {**kind, telemetry.OUTCOME: "denied"})
-        if outcome == "duplicate":
-            self._decisions.add(1, {**kind, telemetry.OUTCOME: "duplicate"})
+        if outcome == "duplicate" or (outcome == "denied" and not denials):
+            # a repeated event, or a sender no partner may speak for (no rule was asked)
+            self._decisions.add(1, {**kind, telemetry.OUTCOME: outcome})
 
     def dead_letter(self, error_type: str) -> None:
         trace.get_current_span().set_attribute(telemetry.OUTCOME, "dead_letter")

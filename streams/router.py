@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import schemas
-from bus.topics import Topics
+from bus.topics import CONSENT_EVENTS, ORDERED_EVENTS, Topics
 from schemas.codec import DecodeError
 from streams import outputs
 from streams.consent import ConsentState, apply_consent_event
@@ -21,9 +21,8 @@ from streams.decide import Decision, Denial, Hold, InboundEvent, Route, decide
 from streams.held import HeldEvent, SeenEvents, held_from_json, held_to_json
 from streams.outputs import InMessage, Output, message_dead_letter
 from streams.overlay import Changes, TableOverlay
-from streams.policy import PARTNER_EVENTS, Policy
-
-CONSENT_EVENTS = ("consent_granted", "consent_withdrawn")
+from streams.policy import Policy
+from streams.senders import Senders
 
 
 class RoutingObserver(Protocol):
@@ -109,28 +108,28 @@ class SubjectStore:
 
 @dataclass
 class Router:
+    """Decides every record of the ordered inbound topic, in its order, one person's events
+    and consents interleaved as the bus accepted them."""
+
     policy: Policy
     topics: Topics
+    senders: Senders
     dedupe_days: int = 90
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     observer: RoutingObserver = field(default_factory=Unobserved)
     # Topic names, worked out once rather than for every record.
-    _names_by_topic: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _task_topics: dict[tuple[str, str], str] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
-
-    def __post_init__(self) -> None:
-        names: dict[str, tuple[str, ...]] = {self.topics.consent: CONSENT_EVENTS}
-        for name in PARTNER_EVENTS:
-            names.setdefault(self.topics.inbound(name), (name,))
-        self._names_by_topic = names
 
     def handle(self, message: InMessage, store: SubjectStore) -> list[Output]:
         """Everything to write for one record; a bad record gives exactly one dead letter."""
         now = self.clock()
         try:
             name, record = self._decode(message)
+            refusal = self.senders.refusal(name, record["envelope"])
+            if refusal is not None:
+                return [self._unknown_sender(InboundEvent(name, record), refusal, message, now)]
             if name in CONSENT_EVENTS:
                 return self._consent(name, record, message, store, now)
             return self._inbound(InboundEvent(name, record), message, store, now)
@@ -183,6 +182,14 @@ class Router:
         store.set_seen(pseudonym, seen.add(event.event_id, event.occurred_at, keep_after))
         return out
 
+    def _unknown_sender(
+        self, event: InboundEvent, reason: str, message: InMessage, now: dt.datetime
+    ) -> Output:
+        """Denied, with the reason in the audit trail: an event or a consent whose claimed
+        sender no partner may speak for changes nothing (and is not remembered as seen)."""
+        self.observer.decided(event, "denied")
+        return self._audit(event, "denied", (), reason, None, now, message.traceparent)
+
     # -- consent ----------------------------------------------------------------------------
     def _consent(
         self,
@@ -233,8 +240,7 @@ class Router:
         if message.value is None:
             raise Rejected("the record has no value (a tombstone); nothing to route")
         name, _version, record = schemas.decode(message.value)
-        expected = self._expected_names(message.topic)
-        if name not in expected:
+        if name not in ORDERED_EVENTS or message.topic != self.topics.inbound_events:
             raise Rejected(f"a {name} record does not belong on topic {message.topic}")
         pseudonym = record["envelope"]["subject"]["pseudonym"]
         if message.key != pseudonym.encode():
@@ -243,9 +249,6 @@ class Router:
                 "order with the person's other events and consents"
             )
         return name, record
-
-    def _expected_names(self, topic: str) -> tuple[str, ...]:
-        return self._names_by_topic.get(topic, ())
 
     def _task_topic(self, kommunekode: str, unit: str) -> str:
         topic = self._task_topics.get((kommunekode, unit))

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from bus.partners import load_partners
 from bus.topics import ensure_topics
 from bus.trace_cli import trace
 from connectors.files import FileDrop
 from connectors.http_api import create_app
 from connectors.ingest import connector_topics, topic_for
-from connectors.partners import load_partners
 from connectors.publisher import KafkaPublisher
 from connectors.server import serving
 from connectors.settings import ConnectorSettings

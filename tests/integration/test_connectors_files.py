@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from bus.partners import load_partners
 from bus.topics import ensure_topics
 from connectors.files import FileDrop
 from connectors.ingest import connector_topics
-from connectors.partners import load_partners
 from connectors.publisher import KafkaPublisher
 from schemas import pseudonym
 from tests.integration.test_connectors_http import check_record, connector_settings, read_all

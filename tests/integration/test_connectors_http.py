@@ -20,9 +20,9 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
 from bus.local_kafka import LocalKafka
+from bus.partners import load_partners
 from connectors.http_api import create_app
 from connectors.ingest import connector_topics, topic_for
-from connectors.partners import load_partners
 from connectors.server import serving
 from connectors.settings import ConnectorSettings
 from connectors.tls import certificate_fingerprint

@@ -6,7 +6,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from bus.topics import CONSENT_EVENTS
+from schemas import KOMMUNEKODER
 from streams.consent import Consent
+from streams.senders import Senders
 
 OCCURRED = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)  # a Monday
 
@@ -126,3 +129,18 @@ def consent(
     valid_until: dt.date = dt.date(2027, 12, 31),
 ) -> Consent:
     return Consent(consent_id, purpose, unit, kommunekode, given_by, granted_at, valid_until)
+
+
+def senders() -> Senders:
+    """The senders of the records above (their default sources), as the router checks them."""
+    allowed = {
+        ("dropout_notice", "institution", "101234"),
+        ("release_planning", "prison", "KF-HERSTEDVESTER"),
+        ("release_planning", "psychiatric_ward", "KF-HERSTEDVESTER"),
+        ("handover", "uu_centre", "UU-VESTEGNEN"),
+        ("school_absence_signal", "school", "101234"),
+    }
+    for code in KOMMUNEKODER:
+        allowed.add(("handover", "municipality", code))
+        allowed |= {(name, "municipality", code) for name in CONSENT_EVENTS}
+    return Senders(frozenset(allowed))

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from bus.partners import load_partners
 from connectors.http_api import create_app
-from connectors.partners import load_partners
 from connectors.settings import ConnectorSettings
 from schemas import PARTNER_KINDS, PARTNER_MODELS
 from tests.unit.test_connectors_ingest import partner_name, payloads, write_partners

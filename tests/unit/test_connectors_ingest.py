@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bus import telemetry
+from bus.partners import SOURCES, Partner, PartnerRegistry, render_partner, token_sha256
 from bus.topics import Topics
 from connectors.ingest import (
     Outgoing,
@@ -26,7 +27,6 @@ from connectors.ingest import (
     prepare,
     topic_for,
 )
-from connectors.partners import SOURCES, Partner, PartnerRegistry, render_partner, token_sha256
 from schemas import PARTNER_KINDS, decode, generate_payloads, parse_partner, pseudonym, to_record
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -111,18 +111,11 @@ def test_a_valid_payload_becomes_the_record_its_kind_maps_to(kind: str) -> None:
         assert out.event_id == payload["event_id"]
 
 
-def test_consent_goes_to_the_consent_topic_and_events_to_their_inbound_topic() -> None:
-    assert topic_for("consent_withdrawn", TOPICS) == "t.consent.events"
-    assert topic_for("release_planning_psychiatry", TOPICS) == "t.inbound.release_planning"
-    names = {spec.name for spec in connector_topics(TOPICS)}
-    assert names == {
-        "t.inbound.dropout_notice",
-        "t.inbound.release_planning",
-        "t.inbound.handover",
-        "t.inbound.school_absence_signal",
-        "t.consent.events",
-    }
-    assert all(spec.config.get("retention.ms") for spec in connector_topics(TOPICS))
+def test_consents_and_every_event_go_to_the_one_ordered_inbound_topic() -> None:
+    assert {topic_for(kind, TOPICS) for kind in PARTNER_KINDS} == {"t.inbound.events"}
+    (spec,) = connector_topics(TOPICS)
+    assert spec.name == "t.inbound.events"
+    assert spec.config.get("retention.ms")
 
 
 def test_a_kind_the_partner_may_not_send_is_forbidden() -> None:

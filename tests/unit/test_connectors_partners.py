@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.demo import demo_partners, write_demo_partners
-from connectors.partners import PartnerConfigError, load_partners, parse_partners, token_sha256
+from bus.demo_partners import demo_partners, write_demo_partners
+from bus.partners import PartnerConfigError, load_partners, parse_partners, token_sha256
 
 HASH = token_sha256("token-a")
 

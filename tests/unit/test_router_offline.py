@@ -26,7 +26,7 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 @pytest.fixture
 def router() -> Router:
-    return Router(POLICY, TOPICS, clock=lambda: NOW)
+    return Router(POLICY, TOPICS, records.senders(), clock=lambda: NOW)
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def _decoded(output: Output) -> dict[str, Any]:
 def test_a_routed_event_gives_its_tasks_then_the_audit(router: Router, store: SubjectStore) -> None:
     record = records.release_planning("prison", age=22, residence="167", **_person())
     out = router.handle(
-        _message(TOPICS.inbound("release_planning"), "release_planning", record), store
+        _message(TOPICS.inbound_events, "release_planning", record), store
     )
     decision = decide(InboundEvent("release_planning", record), ConsentState(), POLICY, NOW)
     *tasks, audit = out
@@ -80,7 +80,7 @@ def test_a_routed_event_gives_its_tasks_then_the_audit(router: Router, store: Su
 
 def test_the_same_event_again_is_a_duplicate(router: Router, store: SubjectStore) -> None:
     record = records.dropout_notice(age=16, **_person())
-    message = _message(TOPICS.inbound("dropout_notice"), "dropout_notice", record)
+    message = _message(TOPICS.inbound_events, "dropout_notice", record)
     assert len(router.handle(message, store)) == 2
     (audit,) = router.handle(message, store)
     assert _decoded(audit)["decision"] == "duplicate"
@@ -89,8 +89,8 @@ def test_the_same_event_again_is_a_duplicate(router: Router, store: SubjectStore
 @pytest.mark.parametrize(
     ("topic", "reason"),
     [
-        (TOPICS.inbound("handover"), "does not belong on topic t.inbound.handover"),
-        (TOPICS.consent, "does not belong on topic t.consent.events"),
+        ("t.inbound.handover", "does not belong on topic t.inbound.handover"),
+        ("t.consent.events", "does not belong on topic t.consent.events"),
         ("t.somewhere.else", "does not belong on topic t.somewhere.else"),
     ],
 )
@@ -110,7 +110,7 @@ def test_a_held_event_is_routed_when_its_consent_arrives(
 ) -> None:
     person = _person()
     record = records.handover("municipality", to="161", age=20, **person)
-    (held,) = router.handle(_message(TOPICS.inbound("handover"), "handover", record), store)
+    (held,) = router.handle(_message(TOPICS.inbound_events, "handover", record), store)
     assert _decoded(held)["decision"] == "held"
     envelope = records.envelope(
         "consent_granted", age=20, source_kind="municipality", source_id="161",
@@ -126,7 +126,7 @@ def test_a_held_event_is_routed_when_its_consent_arrives(
         "valid_until": dt.date(2027, 12, 31),
         "evidence_reference": "doc-1",
     }
-    task, audit = router.handle(_message(TOPICS.consent, "consent_granted", grant), store)
+    task, audit = router.handle(_message(TOPICS.inbound_events, "consent_granted", grant), store)
     assert task.topic == TOPICS.tasks("161", "youth_unit")
     assert _decoded(task)["consent_id"] == "c-1"
     assert task.header("traceparent") == TRACEPARENT  # the held event's own trace
@@ -138,7 +138,7 @@ def test_a_record_that_cannot_be_decoded_is_a_dead_letter_whatever_its_size(
     router: Router, store: SubjectStore, size: int
 ) -> None:
     garbage = InMessage(
-        topic=TOPICS.inbound("dropout_notice"), partition=2, offset=41, key=b"k",
+        topic=TOPICS.inbound_events, partition=2, offset=41, key=b"k",
         value=b"\x00" + b"\xff" * (size - 1), headers=[("ce_id", b"x")],
     )  # fmt: skip
 
@@ -147,11 +147,72 @@ def test_a_record_that_cannot_be_decoded_is_a_dead_letter_whatever_its_size(
     record = _decoded(letter)
     assert letter.topic == TOPICS.deadletter
     assert (record["source_topic"], record["source_partition"], record["source_offset"]) == (
-        TOPICS.inbound("dropout_notice"), 2, 41,
+        TOPICS.inbound_events, 2, 41,
     )  # fmt: skip
     if size < 1000:  # the original is kept in the letter
         assert record["original_value"] == garbage.value
     else:  # too large to copy next to its context: the letter says where it stays
         assert record["original_value"] is None
         assert f"{size} bytes, is too large to copy" in record["reason"]
-        assert f"it stays at {TOPICS.inbound('dropout_notice')}/2/41" in record["reason"]
+        assert f"it stays at {TOPICS.inbound_events}/2/41" in record["reason"]
+
+
+def test_a_record_of_another_kind_on_the_inbound_topic_is_a_dead_letter(
+    router: Router, store: SubjectStore
+) -> None:
+    record = records.dropout_notice(age=16, **_person())
+    *_, audit = router.handle(_message(TOPICS.inbound_events, "dropout_notice", record), store)
+    message = InMessage(
+        TOPICS.inbound_events, 0, 9, audit.key, audit.value, audit.headers
+    )  # a routing decision is no partner event
+    (letter,) = router.handle(message, store)
+    assert letter.topic == TOPICS.deadletter
+    assert "a routing_decision record does not belong on topic" in _decoded(letter)["reason"]
+
+
+def test_an_event_from_a_source_no_partner_may_claim_is_denied_and_audited(
+    router: Router, store: SubjectStore
+) -> None:
+    record = records.dropout_notice(age=16, source_id="000000", **_person())
+    (audit,) = router.handle(_message(TOPICS.inbound_events, "dropout_notice", record), store)
+    assert audit.topic == TOPICS.audit_routing
+    decided = _decoded(audit)
+    assert (decided["decision"], decided["routes"]) == ("denied", [])
+    assert "institution:000000" in decided["reason"]
+    assert "not in the partner registry" in decided["reason"]
+    # not remembered as seen: the same event from a real sender would still be routed
+    assert record["envelope"]["event_id"] not in store.seen(decided["subject_pseudonym"])
+
+
+def test_a_source_allowed_for_another_kind_only_is_denied(
+    router: Router, store: SubjectStore
+) -> None:
+    # UU-VESTEGNEN may send handovers, not release planning
+    record = records.release_planning(
+        "psychiatric_ward", source_id="UU-VESTEGNEN", **_person()
+    )
+    (audit,) = router.handle(_message(TOPICS.inbound_events, "release_planning", record), store)
+    assert _decoded(audit)["decision"] == "denied"
+
+
+def test_a_consent_from_an_unknown_sender_is_not_applied(
+    router: Router, store: SubjectStore
+) -> None:
+    person = _person()
+    record = records.handover("municipality", to="161", age=20, **person)
+    (held,) = router.handle(_message(TOPICS.inbound_events, "handover", record), store)
+    assert _decoded(held)["decision"] == "held"
+    envelope = records.envelope(
+        "consent_granted", age=20, source_kind="municipality", source_id="999",
+        pseudonym=person["pseudonym"],
+    )  # fmt: skip
+    forged = {
+        "envelope": envelope, "consent_id": "c-1", "purpose": "adult_relocation",
+        "recipient_unit": "youth_unit", "recipient_kommunekode": "161",
+        "given_by": "young_person", "valid_until": dt.date(2027, 12, 31),
+        "evidence_reference": "doc-1",
+    }  # fmt: skip
+    (audit,) = router.handle(_message(TOPICS.inbound_events, "consent_granted", forged), store)
+    assert _decoded(audit)["decision"] == "denied"
+    assert store.consents(person["pseudonym"]) == ConsentState()
+    assert len(store.held(person["pseudonym"])) == 1  # still waiting for a real consent

@@ -6,12 +6,14 @@ kinds, so generated data can be sent as is. Real deployments write their own par
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.partners import render_partner, token_sha256
+from bus.partners import Partner, PartnerRegistry, load_partners, render_partner, token_sha256
+from bus.settings import Settings
 from schemas import KOMMUNEKODER
 from schemas.synthetic import OTHER_KOMMUNER, PRISONS, UU_CENTRES, WARDS
 
@@ -57,6 +59,19 @@ def demo_partners() -> list[DemoPartner]:
     ]
 
 
+def demo_registry() -> PartnerRegistry:
+    """The demo partners without credentials (for checks of senders in tests and benches)."""
+    return PartnerRegistry(
+        Partner(p.name, frozenset(p.kinds), frozenset(_split(s) for s in p.sources))
+        for p in demo_partners()
+    )
+
+
+def _split(source: str) -> tuple[str, str]:
+    kind, _, source_id = source.partition(":")
+    return kind, source_id
+
+
 def write_demo_partners(partners_file: Path) -> Path:
     """Write the partners file and, beside it, the tokens (mode 0600); return the tokens file."""
     partners_file.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +94,24 @@ def write_demo_partners(partners_file: Path) -> Path:
     )
     _write_private(partners_file, header + "\n" + "\n".join(tables))
     return tokens_file
+
+
+def load_or_create_partners(settings: Settings) -> tuple[PartnerRegistry, Path | None]:
+    """The configured partners file; for a local run without one, demo partners in var/.
+
+    Returns the registry and, when this call wrote the demo partners, their tokens file. The
+    connectors and the router may start at once: a lock makes one of them write the demo
+    partners and the others read what it wrote. Raises PartnerConfigError.
+    """
+    path = settings.resolved_partners_file()
+    created = None
+    if settings.partners_file is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not path.exists():
+                created = write_demo_partners(path)
+    return load_partners(path), created
 
 
 def _write_private(path: Path, text: str) -> None:
