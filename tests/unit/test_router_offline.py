@@ -56,9 +56,7 @@ def _decoded(output: Output) -> dict[str, Any]:
 
 def test_a_routed_event_gives_its_tasks_then_the_audit(router: Router, store: SubjectStore) -> None:
     record = records.release_planning("prison", age=22, residence="167", **_person())
-    out = router.handle(
-        _message(TOPICS.inbound_events, "release_planning", record), store
-    )
+    out = router.handle(_message(TOPICS.inbound_events, "release_planning", record), store)
     decision = decide(InboundEvent("release_planning", record), ConsentState(), POLICY, NOW)
     *tasks, audit = out
     assert len(tasks) == 3  # jobcentre, social services, youth unit
@@ -188,9 +186,7 @@ def test_a_source_allowed_for_another_kind_only_is_denied(
     router: Router, store: SubjectStore
 ) -> None:
     # UU-VESTEGNEN may send handovers, not release planning
-    record = records.release_planning(
-        "psychiatric_ward", source_id="UU-VESTEGNEN", **_person()
-    )
+    record = records.release_planning("psychiatric_ward", source_id="UU-VESTEGNEN", **_person())
     (audit,) = router.handle(_message(TOPICS.inbound_events, "release_planning", record), store)
     assert _decoded(audit)["decision"] == "denied"
 
