@@ -10,17 +10,21 @@ The HTTP API and the file drop do exactly this for everyone else. A direct publi
    person's events in one partition;
 4. add the CloudEvents headers (``schemas.cloudevent_headers``) and a W3C ``traceparent``
    (your PRODUCER span's context: OpenTelemetry's W3C propagator, here ``telemetry.inject``);
-5. send to the topic of its kind (``inbound.<event>`` or ``consent.events``) with an
-   idempotent, acks=all producer, and wait for the delivery report;
+5. send to its own topic, ``partner.<its name>.events``, with an idempotent, acks=all
+   producer, and wait for the delivery report. The Kafka gateway (``ungebus connect kafka``)
+   checks each record as the HTTP API checks a request (kind, source, key, bounds) and
+   forwards it to the bus's ordered inbound topic; what fails a check is dead-lettered;
 6. keep the event id stable across retries (the router drops a repeated id).
 
-Run against a local broker (topics created if missing), with a synthetic payload:
+Run against a local broker (topics created if missing), with a synthetic payload, as the demo
+partner of the schools (``UNGEBUS_EXAMPLE_PARTNER`` names another):
 ``.venv/bin/python -m connectors.examples.direct_kafka``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import uuid
 
@@ -30,21 +34,21 @@ from opentelemetry.trace import SpanKind
 from bus import telemetry
 from bus.settings import load_settings
 from bus.topics import ensure_topics
-from connectors.ingest import connector_topics, topic_for
 from schemas import cloudevent_headers, encode, parse_partner, to_record
 from schemas.synthetic import valid_payload
 
 
 def main() -> None:
     settings = load_settings()
-    ensure_topics(settings.kafka_config(), connector_topics(settings.topics))
+    partner = os.environ.get("UNGEBUS_EXAMPLE_PARTNER", "demo-ungdomsuddannelser")
+    topic = settings.topics.partner_events(partner)
+    ensure_topics(settings.kafka_config(), settings.topics.partner_catalogue([partner]))
     kind = "dropout_notice"
     payload = valid_payload(random.Random(), kind, dt.date.today())  # your system's data here
     event = parse_partner(kind, payload)  # ValidationError: see schemas.field_errors
     event_id = str(event.event_id or uuid.uuid4())  # keep it for retries: same event, same id
     name, record = to_record(event, settings.pseudonym_key(), event_id)
     subject = record["envelope"]["subject"]["pseudonym"]
-    topic = topic_for(kind, settings.topics)
 
     producer = Producer(settings.producer_config())
     outcome: list[str] = []

@@ -178,8 +178,8 @@ def test_one_partner_event_is_one_trace_from_request_to_take_over(
     ]
     topics = bus.topics
     names = {s["name"] for s in trace}
-    assert f"send {topics.inbound(KIND)}" in names
-    assert f"process {topics.inbound(KIND)}" in names
+    assert f"send {topics.inbound_events}" in names
+    assert f"process {topics.inbound_events}" in names
     assert f"send {topics.tasks('161', unit)}" in names
     assert f"send {topics.task_acks}" in names
     assert f"process {topics.task_acks}" in names
@@ -223,7 +223,7 @@ def test_the_components_count_the_workload_on_their_metrics_endpoints(
                         ungebus_unit=unit) == 1  # fmt: skip
     # Lag of the router's group on the topic the event came by: read from Kafka every second,
     # 1 until faust commits the event's offset (every few seconds), then 0.
-    lag_topic = bus.topics.inbound(KIND)
+    lag_topic = bus.topics.inbound_events
 
     def lag() -> float | None:
         scraped = _scrape(bus, "streams")

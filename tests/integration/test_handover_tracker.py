@@ -124,7 +124,7 @@ def test_child_who_moved_overdue_escalates_and_the_sender_is_told_until_taken_ov
 ) -> None:
     person = {"pseudonym": uuid.uuid4().hex * 2, "occurred_at": dt.datetime.now(dt.UTC)}
     event = records.handover("municipality", to="161", age=15, **person)  # from 153 Brøndby
-    produce(bus.settings, [(bus.settings.topics.inbound("handover"), "handover", event)])
+    produce(bus.settings, [(bus.settings.topics.inbound_events, "handover", event)])
     event_id = event["envelope"]["event_id"]
 
     bus.reader.wait_for(
@@ -165,7 +165,7 @@ def test_take_over_closes_the_task_and_bad_acknowledgements_are_rejected(bus: Bu
     settings = bus.settings
     person = {"pseudonym": uuid.uuid4().hex * 2, "occurred_at": dt.datetime.now(dt.UTC)}
     event = records.dropout_notice(age=16, **person)
-    produce(settings, [(settings.topics.inbound("dropout_notice"), "dropout_notice", event)])
+    produce(settings, [(settings.topics.inbound_events, "dropout_notice", event)])
     task = _task_in_inbox(bus, "youth_unit", event["envelope"]["event_id"])
     forged = {
         "task_id": task["task_id"],

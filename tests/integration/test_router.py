@@ -51,7 +51,7 @@ def _person() -> dict[str, Any]:
 
 
 def _send(settings: Settings, name: str, record: dict[str, Any]) -> str:
-    produce(settings, [(settings.topics.inbound(name), name, record)])
+    produce(settings, [(settings.topics.inbound_events, name, record)])
     return str(record["envelope"]["event_id"])
 
 
@@ -68,7 +68,7 @@ def _consent(settings: Settings, name: str, person: dict[str, Any], **fields: An
         name, age=fields.pop("age", 20), source_kind="municipality", source_id="161", **person
     )
     record = {"envelope": envelope, **fields}
-    produce(settings, [(settings.topics.consent, name, record)])
+    produce(settings, [(settings.topics.inbound_events, name, record)])
 
 
 @pytest.mark.parametrize(
@@ -245,7 +245,7 @@ def test_poison_pill_goes_to_deadletter_and_the_next_record_is_routed(
     router: tuple[Settings, Reader],
 ) -> None:
     settings, reader = router
-    topic = settings.topics.inbound("dropout_notice")
+    topic = settings.topics.inbound_events
     poison = b"\x00\x00\x00\x04\x4d" + b"\xff" * 40  # right magic byte, then garbage
     produce_raw(settings, topic, b"someone", poison)
     event_id = _send(settings, "dropout_notice", records.dropout_notice(age=16, **_person()))

@@ -76,7 +76,7 @@ def test_a_record_read_and_dropped_is_routed_after_the_watchdog_restarts_the_rou
         settings,
         PYTHONPATH=os.pathsep.join(p for p in (str(inject), os.environ.get("PYTHONPATH")) if p),
         UNGEBUS_TEST_DROP_MARKER=str(marker),
-        UNGEBUS_TEST_DROP_TOPIC=settings.topics.inbound(kind),
+        UNGEBUS_TEST_DROP_TOPIC=settings.topics.inbound_events,
         UNGEBUS_CONSUMER_SESSION_TIMEOUT_S="6",
         UNGEBUS_ROUTER_STALL_AFTER_S="8",
         UNGEBUS_ROUTER_LIVENESS_INTERVAL_S="1",
@@ -89,7 +89,7 @@ def test_a_record_read_and_dropped_is_routed_after_the_watchdog_restarts_the_rou
     try:
         produce(
             settings,
-            [(settings.topics.inbound(kind), kind, r) for r in events],
+            [(settings.topics.inbound_events, kind, r) for r in events],
         )
 
         def routed() -> set[str]:
@@ -109,6 +109,6 @@ def test_a_record_read_and_dropped_is_routed_after_the_watchdog_restarts_the_rou
     assert routed() == expected
     log = (tmp_path / "supervised" / "router.log").read_text(errors="replace")
     partition, offset = marker.read_text().split()
-    topic = settings.topics.inbound(kind)
+    topic = settings.topics.inbound_events
     assert f"Not committing {topic}-{partition} past offset {offset}" in log
     assert "has not moved" in log  # the watchdog, not luck, brought the record back

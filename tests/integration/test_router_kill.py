@@ -61,7 +61,7 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_no_task_id(
         return [s.record["task_id"] for s in reader.seen if s.name == "routed_task"]
 
     with running(["streams", "--loglevel", "info"], env, log) as first:
-        produce(settings, [(settings.topics.inbound(n), n, r) for n, r in events])
+        produce(settings, [(settings.topics.inbound_events, n, r) for n, r in events])
         reader.wait_for(lambda _: len(task_ids()) >= 200, what="the router to be mid-stream")
         first.send_signal(signal.SIGKILL)
         first.wait(10)

@@ -65,7 +65,7 @@ def test_events_published_while_tables_recover_are_all_routed(
         return {s.record["event_id"] for s in audit.seen}
 
     def route(events: list[dict[str, Any]]) -> None:
-        topic = settings.topics.inbound("dropout_notice")
+        topic = settings.topics.inbound_events
         produce(settings, [(topic, "dropout_notice", r) for r in events])
 
     def dropout_notices(count: int) -> list[dict[str, Any]]:

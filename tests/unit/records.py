@@ -6,8 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from bus.topics import CONSENT_EVENTS
-from schemas import KOMMUNEKODER
+from bus.demo_partners import demo_registry
 from streams.consent import Consent
 from streams.senders import Senders
 
@@ -20,7 +19,7 @@ def envelope(
     age: int = 16,
     residence: str = "161",
     source_kind: str = "institution",
-    source_id: str = "101234",
+    source_id: str = "916101",  # a demo partner's (bus.demo_partners): the router checks it
     occurred_at: dt.datetime = OCCURRED,
     event_id: str | None = None,
     pseudonym: str = "a1" * 32,
@@ -47,7 +46,7 @@ def dropout_notice(**kw: Any) -> dict[str, Any]:
     return {
         "envelope": envelope("dropout_notice", **kw),
         "status": "dropped_out",
-        "institution_number": "101234",
+        "institution_number": "916101",
         "institution_name": "Vestegnens Gymnasium",
         "level": "gymnasium",
         "programme": "stx",
@@ -65,7 +64,7 @@ def dropout_notice(**kw: Any) -> dict[str, Any]:
 
 def release_planning(setting: str = "prison", **kw: Any) -> dict[str, Any]:
     kw.setdefault("source_kind", setting)
-    kw.setdefault("source_id", "KF-HERSTEDVESTER")
+    kw.setdefault("source_id", "kf-vest-01" if setting == "prison" else "rh-pcv-u1")
     kw.setdefault("age", 22)
     return {
         "envelope": envelope("release_planning", **kw),
@@ -88,12 +87,12 @@ def release_planning(setting: str = "prison", **kw: Any) -> dict[str, Any]:
 
 def handover(origin: str = "municipality", to: str = "161", **kw: Any) -> dict[str, Any]:
     kw.setdefault("source_kind", "municipality" if origin == "municipality" else "uu_centre")
-    kw.setdefault("source_id", "153" if origin == "municipality" else "UU-VESTEGNEN")
+    kw.setdefault("source_id", "153" if origin == "municipality" else "uu-vestegnen")
     return {
         "envelope": envelope("handover", **kw),
         "origin": origin,
         "from_kommunekode": "153" if origin == "municipality" else None,
-        "from_uu_centre_id": None if origin == "municipality" else "UU-VESTEGNEN",
+        "from_uu_centre_id": None if origin == "municipality" else "uu-vestegnen",
         "to_kommunekode": to,
         "reason": "relocation",
         "active_measures": [],
@@ -105,10 +104,11 @@ def handover(origin: str = "municipality", to: str = "161", **kw: Any) -> dict[s
 
 def school_absence(percent: float = 17.5, **kw: Any) -> dict[str, Any]:
     kw.setdefault("source_kind", "school")
+    kw.setdefault("source_id", "916110")
     kw.setdefault("age", 15)
     return {
         "envelope": envelope("school_absence_signal", **kw),
-        "institution_number": "280123",
+        "institution_number": "916110",
         "school_name": "Skole",
         "grade": 9,
         "period_start": dt.date(2026, 8, 1),
@@ -132,15 +132,5 @@ def consent(
 
 
 def senders() -> Senders:
-    """The senders of the records above (their default sources), as the router checks them."""
-    allowed = {
-        ("dropout_notice", "institution", "101234"),
-        ("release_planning", "prison", "KF-HERSTEDVESTER"),
-        ("release_planning", "psychiatric_ward", "KF-HERSTEDVESTER"),
-        ("handover", "uu_centre", "UU-VESTEGNEN"),
-        ("school_absence_signal", "school", "101234"),
-    }
-    for code in KOMMUNEKODER:
-        allowed.add(("handover", "municipality", code))
-        allowed |= {(name, "municipality", code) for name in CONSENT_EVENTS}
-    return Senders(frozenset(allowed))
+    """The demo partners (whose sources the records above claim), as the router checks them."""
+    return Senders.from_registry(demo_registry())
