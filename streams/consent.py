@@ -95,8 +95,14 @@ class ConsentState:
         return cls(tuple(_consent_from_dict(d) for d in json.loads(data)))
 
 
-def apply_consent_event(state: ConsentState, name: str, record: Mapping[str, Any]) -> ConsentState:
-    """Fold one decoded consent_granted / consent_withdrawn record into the state."""
+def apply_consent_event(
+    state: ConsentState, name: str, record: Mapping[str, Any], now: dt.datetime
+) -> ConsentState:
+    """Fold one decoded consent_granted / consent_withdrawn record into the state, ``now``.
+
+    A withdrawal counts from when it happened, and at the latest from now: a sender's clock
+    ahead of ours must not leave the consent active for what is decided after it.
+    """
     envelope = record["envelope"]
     occurred_at = envelope["occurred_at"]
     if name == "consent_granted":
@@ -117,7 +123,7 @@ def apply_consent_event(state: ConsentState, name: str, record: Mapping[str, Any
             record["purpose"],
             record["recipient_unit"],
             record["recipient_kommunekode"],
-            occurred_at,
+            min(occurred_at, now),
         )
     raise ValueError(f"{name} is not a consent event")
 

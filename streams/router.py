@@ -200,7 +200,8 @@ class Router:
         now: dt.datetime,
     ) -> list[Output]:
         pseudonym = record["envelope"]["subject"]["pseudonym"]
-        store.set_consents(pseudonym, apply_consent_event(store.consents(pseudonym), name, record))
+        consents = apply_consent_event(store.consents(pseudonym), name, record, now)
+        store.set_consents(pseudonym, consents)
         return self._reconsider(pseudonym, store.held(pseudonym), store, now)
 
     def _reconsider(
