@@ -360,6 +360,9 @@ def logic_rate(
     dead = [m for m in messages for o in router.handle(m, first_pass) if o.topic == dead_letters]
     if dead:  # the dead-letter path is cheaper: it would flatter the ceiling
         raise ValueError(f"{len(dead)} of {len(messages)} bench events were not routable")
+    refused = [n for n, r in events if senders.refusal(n, r["envelope"]) is not None]
+    if refused:  # so is a sender the partner registry does not know
+        raise ValueError(f"{len(refused)} of {len(messages)} bench events have unknown senders")
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         store = SubjectStore({}, {}, {})  # a new state for each pass: no duplicates

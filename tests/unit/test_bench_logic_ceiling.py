@@ -34,3 +34,13 @@ def test_a_record_the_router_would_dead_letter_stops_the_measure(
 
     with pytest.raises(ValueError, match="1 of 8 bench events were not routable"):
         router_bench.logic_rate(SETTINGS, router_bench.synthetic_events(8), seconds=0.01)
+
+
+def test_an_event_from_an_unknown_sender_stops_the_measure() -> None:
+    events = router_bench.synthetic_events(8)
+    name, record = events[0]
+    envelope = {**record["envelope"], "source": {"kind": "institution", "id": "000000"}}
+    forged = [(name, {**record, "envelope": envelope}), *events[1:]]
+
+    with pytest.raises(ValueError, match="1 of 8 bench events have unknown senders"):
+        router_bench.logic_rate(SETTINGS, forged, seconds=0.01)
