@@ -103,18 +103,13 @@ def test_a_record_on_the_wrong_topic_is_a_dead_letter(
     assert reason in value["reason"]
 
 
-def test_a_held_event_is_routed_when_its_consent_arrives(
-    router: Router, store: SubjectStore
-) -> None:
-    person = _person()
-    record = records.handover("municipality", to="161", age=20, **person)
-    (held,) = router.handle(_message(TOPICS.inbound_events, "handover", record), store)
-    assert _decoded(held)["decision"] == "held"
+def _grant(pseudonym: str, source_id: str) -> dict[str, Any]:
+    """Consent to the youth unit of 161 for an adult who moved, from municipality:source_id."""
     envelope = records.envelope(
-        "consent_granted", age=20, source_kind="municipality", source_id="161",
-        pseudonym=person["pseudonym"],
+        "consent_granted", age=20, source_kind="municipality", source_id=source_id,
+        pseudonym=pseudonym,
     )  # fmt: skip
-    grant = {
+    return {
         "envelope": envelope,
         "consent_id": "c-1",
         "purpose": "adult_relocation",
@@ -124,6 +119,16 @@ def test_a_held_event_is_routed_when_its_consent_arrives(
         "valid_until": dt.date(2027, 12, 31),
         "evidence_reference": "doc-1",
     }
+
+
+def test_a_held_event_is_routed_when_its_consent_arrives(
+    router: Router, store: SubjectStore
+) -> None:
+    person = _person()
+    record = records.handover("municipality", to="161", age=20, **person)
+    (held,) = router.handle(_message(TOPICS.inbound_events, "handover", record), store)
+    assert _decoded(held)["decision"] == "held"
+    grant = _grant(person["pseudonym"], source_id="161")
     task, audit = router.handle(_message(TOPICS.inbound_events, "consent_granted", grant), store)
     assert task.topic == TOPICS.tasks("161", "youth_unit")
     assert _decoded(task)["consent_id"] == "c-1"
@@ -185,8 +190,8 @@ def test_an_event_from_a_source_no_partner_may_claim_is_denied_and_audited(
 def test_a_source_allowed_for_another_kind_only_is_denied(
     router: Router, store: SubjectStore
 ) -> None:
-    # UU-VESTEGNEN may send handovers, not release planning
-    record = records.release_planning("psychiatric_ward", source_id="UU-VESTEGNEN", **_person())
+    # uu-vestegnen may send handovers, not release planning
+    record = records.release_planning("psychiatric_ward", source_id="uu-vestegnen", **_person())
     (audit,) = router.handle(_message(TOPICS.inbound_events, "release_planning", record), store)
     assert _decoded(audit)["decision"] == "denied"
 
@@ -198,16 +203,7 @@ def test_a_consent_from_an_unknown_sender_is_not_applied(
     record = records.handover("municipality", to="161", age=20, **person)
     (held,) = router.handle(_message(TOPICS.inbound_events, "handover", record), store)
     assert _decoded(held)["decision"] == "held"
-    envelope = records.envelope(
-        "consent_granted", age=20, source_kind="municipality", source_id="999",
-        pseudonym=person["pseudonym"],
-    )  # fmt: skip
-    forged = {
-        "envelope": envelope, "consent_id": "c-1", "purpose": "adult_relocation",
-        "recipient_unit": "youth_unit", "recipient_kommunekode": "161",
-        "given_by": "young_person", "valid_until": dt.date(2027, 12, 31),
-        "evidence_reference": "doc-1",
-    }  # fmt: skip
+    forged = _grant(person["pseudonym"], source_id="999")  # no partner speaks for 999
     (audit,) = router.handle(_message(TOPICS.inbound_events, "consent_granted", forged), store)
     assert _decoded(audit)["decision"] == "denied"
     assert store.consents(person["pseudonym"]) == ConsentState()
