@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import schemas
+from bus.limits import RecordLimits
 from consumers.inbox.records import (
     Destination,
     Rejected,
@@ -120,6 +121,7 @@ def test_dead_letter_keeps_the_original_bytes_and_reason() -> None:
         value=b"\x07raw",
         headers=[("traceparent", TRACE.encode())],
         now=NOW,
+        limits=RecordLimits(),
     )
     name, _, record = schemas.decode(out.value)
     assert name == "dead_letter"
