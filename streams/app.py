@@ -14,8 +14,9 @@ Reliability rules (see DESIGN.md, known traps):
 - a partition is never committed past a record that was read and not acked, which faust
   0.15.3 can do (``streams.transport``, ``streams.commit_guard``);
 - one record never stops the others: every output is checked against the producer's limit
-  before any is produced, and a record Kafka refuses becomes a dead letter
-  (``streams.window``).
+  before any is produced, a record Kafka refuses becomes a dead letter (``streams.window``),
+  and a record the process died on ``router_crash_limit`` times in a row is dead-lettered
+  unhandled (``streams.quarantine``).
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ from bus.settings import Settings
 from bus.supervise import EXIT_RESTART
 from bus.topics import SUBJECT_PARTITIONS, Topics, TopicSpec
 from streams.changelog import WrittenThrough
+from streams.dead_letters import DeadLetters
 from streams.liveness import LagProbe, Offsets, Watchdog
 from streams.observe import RoutingTelemetry, Traced
 from streams.outputs import InMessage, Output
 from streams.overlay import TableOverlay
 from streams.policy import PARTNER_EVENTS, Policy
+from streams.quarantine import CrashMarks
 from streams.router import Router, SubjectStore
 from streams.tracker import Tracker
 from streams.transport import Transport
@@ -243,14 +246,38 @@ def _consume(
     window: Window[Any],
     handle: Callable[[InMessage], list[Output]],
 ) -> None:
-    """An agent (concurrency 1) that handles each record into ``window``, acked on commit."""
+    """An agent (concurrency 1) that handles each record into ``window``, acked on commit.
+
+    Each record is marked in flight while it is handled (``streams.quarantine``); one the
+    worker died on ``router_crash_limit`` times in a row is dead-lettered instead.
+    """
+    marks = CrashMarks(settings.var_dir / "crash-marks" / app.conf.id)
+    role = app.conf.id.rsplit("-", 1)[-1]  # router or tracker
+    limit = settings.router_crash_limit
+    dead_letters: DeadLetters = window.dead_letters
+
+    def set_aside(message: InMessage, crashes: int) -> list[Output]:
+        log.error(
+            "The %s died %d times in a row on %s-%d@%d; dead-lettering it unhandled",
+            role, crashes, message.topic, message.partition, message.offset,
+        )  # fmt: skip
+        reason = (
+            f"the {role} process died {crashes} times in a row while handling this record "
+            f"(UNGEBUS_ROUTER_CRASH_LIMIT={limit}): it is set aside unhandled, so that the "
+            "records after it are handled"
+        )
+        return [dead_letters.of_record(message, reason, f"crashed_{role}")]
 
     async def agent(stream: Any) -> None:
         manual = stream.noack()
         async for event in manual.events():
             message = _in_message(event.message)
+            mark, offset = marks.of(message.topic, message.partition), message.offset
             async with window.lock:
-                window.add(handle(message), manual, event, message)
+                crashes = mark.start(offset)
+                outputs = set_aside(message, crashes) if crashes >= limit else handle(message)
+                window.add(outputs, manual, event, message)
+                mark.finish(offset)
                 if window.full:
                     await window.close()  # commits in the background
 
