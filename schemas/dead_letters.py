@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.codec import encode
+from schemas.codec import EncodeError, encode
 
 MAX_REASON = 2000  # characters of the reason, before the note on a record kept by reference
 MAX_LABEL = 256  # characters of the error type, component and event id
@@ -34,9 +34,10 @@ def encode_dead_letter(record: Mapping[str, Any], *, max_size: int) -> bytes:
         "original_value_size": None if value is None else len(value),
     }
     if copied_size(record) < max_size:  # else it cannot fit: do not encode it to find out
-        data = encode("dead_letter", letter, max_size=max_size + 1)
-        if len(data) <= max_size:
-            return data
+        try:
+            return encode("dead_letter", letter, max_size=max_size)
+        except EncodeError:  # too large after all, or a header name Avro cannot hold
+            pass
     return encode("dead_letter", by_reference(letter), max_size=max_size)
 
 
@@ -45,7 +46,7 @@ def by_reference(letter: Mapping[str, Any]) -> dict[str, Any]:
     the original stays and how to recognise it."""
     key = letter.get("original_key") or b""
     headers = letter.get("original_headers") or []
-    header_bytes = sum(len(h["key"].encode()) + len(h["value"] or b"") for h in headers)
+    header_bytes = sum(_utf8_size(h["key"]) + len(h["value"] or b"") for h in headers)
     position = f"{letter['source_topic']}/{letter['source_partition']}/{letter['source_offset']}"
     if letter["original_value_sha256"] is None:
         value = "no value"
@@ -61,7 +62,9 @@ def by_reference(letter: Mapping[str, Any]) -> dict[str, Any]:
     )
     return {
         **letter,
-        "reason": letter["reason"] + note,
+        **{name: _text(letter[name]) for name in ("error_type", "component", "source_topic")},
+        "event_id": None if letter["event_id"] is None else _text(letter["event_id"]),
+        "reason": _text(letter["reason"] + note),
         "original_key": None,
         "original_value": None,
         "original_headers": [],
@@ -74,8 +77,17 @@ def copied_size(record: Mapping[str, Any]) -> int:
     return (
         len(record.get("original_key") or b"")
         + len(record.get("original_value") or b"")
-        + sum(len(h["key"].encode()) + len(h["value"] or b"") for h in headers)
+        + sum(_utf8_size(h["key"]) + len(h["value"] or b"") for h in headers)
     )
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "replace"))
+
+
+def _text(text: str) -> str:
+    """``text`` as Avro can hold it (a lone surrogate, from bytes decoded leniently, cannot)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def clip(text: str, limit: int) -> str:

@@ -67,3 +67,13 @@ def test_labels_taken_from_the_record_are_clipped() -> None:
     record = _read(LETTERS.of_record(message, "bad", "x" * 10_000).value)
 
     assert len(str(record["event_id"])) == 256 and len(str(record["error_type"])) == 256
+
+
+def test_a_header_name_avro_cannot_hold_gives_a_letter_by_reference() -> None:
+    message = InMessage("t.in", 0, 1, b"k", b"v", [("bad-\udcff", b"x")])
+
+    record = _read(LETTERS.of_record(message, "bad \udcff", "DecodeError").value)
+
+    assert record["original_value"] is None and record["original_headers"] == []
+    assert record["original_value_sha256"] == hashlib.sha256(b"v").hexdigest()
+    assert "1 headers" in str(record["reason"])
