@@ -16,9 +16,10 @@ again: task ids are deterministic, and the inbox stores a task once.
 
 One record's failure is not the window's: a record librdkafka refuses in ``produce`` is
 replaced at once by its dead letter, and the state changes it staged are taken back (``add``);
-a record the broker refuses for good (too large, invalid; ``streams.writer.PERMANENT``) is
-dead-lettered when its window commits, the dead letter acknowledged before the window's
-records are acked. Its state changes stand then (they are sealed with the window's): the
+a record the broker refuses (too large, invalid; ``streams.writer.PERMANENT``) is produced
+again alone when its window commits, since the broker refuses a whole batch for one record;
+refused alone, it is dead-lettered, the dead letter acknowledged before the window's records
+are acked. Its state changes stand then (they are sealed with the window's): the
 dead letter says what was refused. Only failures that are not about one record (the broker
 away, a timeout, a fatal producer error) stop the process.
 """
@@ -155,8 +156,9 @@ class Window(Generic[S]):
             if self._failed is not None:  # an earlier window failed: nothing more is acked
                 raise self._failed
             await self._writer.delivered(outputs)
-            if outputs.refused:
-                await self._dead_letter(outputs.refused)
+            refused = await self._alone(outputs.refused) if outputs.refused else []
+            if refused:
+                await self._dead_letter(refused)
             changelog = Deliveries()
             with self._writer.into(changelog):  # the state's changelog records
                 self.state.write(changes)
@@ -172,6 +174,19 @@ class Window(Generic[S]):
                 self._failed = exc
                 self._fail(exc)
             raise
+
+    async def _alone(self, refused: list[Refusal]) -> list[Refusal]:
+        """The refusals that are a record's own. The broker refuses a record batch as a whole
+        and librdkafka reports each record of it refused, so each is produced again alone
+        (the next once Kafka answered for it); what is refused alone stays refused."""
+        kept: list[Refusal] = []
+        for refusal in refused:
+            again = Deliveries()
+            with self._writer.into(again):
+                self._writer.produce([refusal.output()], refusal.source)
+            await self._writer.delivered(again)
+            kept += again.refused
+        return kept
 
     async def _dead_letter(self, refused: list[Refusal]) -> None:
         """Dead letters for the records whose outputs the broker refused for good, each

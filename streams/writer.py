@@ -8,10 +8,12 @@ that — or stops the process if Kafka would not take them. Delivery reports are
 event loop's thread (``poll(0)``), so no other thread takes turns at the GIL for them.
 
 Failures of one record are that record's, not the process's: librdkafka refusing a record in
-``produce`` raises :class:`Refused` for it, and a delivery report saying the broker will never
+``produce`` raises :class:`Refused` for it, and a delivery report saying the broker will not
 take a record (too large, invalid: :data:`PERMANENT`) is kept as a :class:`Refusal` with the
-consumed record it came from, for the window to dead-letter. Everything else (the broker
-away, timeouts, a fatal producer error) fails the whole group, as before.
+consumed record it came from, for the window to try alone and then dead-letter (the broker
+refuses a batch as a whole: every record batched with a refused one is reported refused).
+Everything else (the broker away, timeouts, a fatal producer error) fails the whole group,
+as before.
 """
 
 from __future__ import annotations
@@ -64,10 +66,15 @@ class Refusal:
 
     source: InMessage | None
     topic: str
+    partition: int
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
     error: str
+
+    def output(self) -> Output:
+        """The refused record, to produce again (to the partition it was refused on)."""
+        return Output(self.topic, self.key, self.value, self.headers, self.partition)
 
 
 class Deliveries:
@@ -108,6 +115,7 @@ def _refusal(source: InMessage | None, message: Message, error: KafkaError) -> R
     return Refusal(
         source,
         message.topic() or "",
+        message.partition() or 0,
         key.encode() if isinstance(key, str) else key,
         value.encode() if isinstance(value, str) else value,
         headers,

@@ -272,7 +272,9 @@ class FakeWriter:
         assert deliveries.produced > 0, "an empty group needs no acknowledgement"
         for output, source in zip(self.produced[deliveries], self.sources[deliveries], strict=True):
             if output.key in refusing:
-                refusal = Refusal(source, output.topic, output.key, output.value, [], "too large")
+                refusal = Refusal(
+                    source, output.topic, 0, output.key, output.value, [], "too large"
+                )
                 deliveries.refused.append(refusal)
         deliveries.acknowledged = deliveries.produced - len(deliveries.refused)
         self._gate(deliveries).set()
@@ -718,22 +720,32 @@ async def test_a_record_the_broker_refuses_for_good_is_dead_lettered_before_its_
     rig = Rig()
     rig.handle("r1", k1=b"v1")
     rig.handle("r2", k2=b"v2")
+    rig.handle("r3", k3=b"v3")
     await rig.window.close()
-    rig.writer.acknowledge(rig.writer.outputs[0], refusing=[b"r2"])
+    rig.writer.acknowledge(rig.writer.outputs[0], refusing=[b"r2", b"r3"])  # one batch
     await settle()
 
-    [letters] = rig.writer.changelogs  # the dead letters, produced in their own group
+    [alone] = rig.writer.changelogs  # r2 produced again, alone
+    assert [o.key for o in rig.writer.produced[alone]] == [b"r2"]
+    rig.writer.acknowledge(alone, refusing=[b"r2"])  # refused alone: r2's own
+    await settle()
+    [_, alone] = rig.writer.changelogs  # then r3, alone: it was only beside r2
+    assert [o.key for o in rig.writer.produced[alone]] == [b"r3"]
+    rig.writer.acknowledge(alone)
+    await settle()
+
+    [*_, letters] = rig.writer.changelogs  # the dead letters, in their own group
     [letter] = _letters(rig, letters)
     assert letter["original_key"] == b"r2" and letter["error_type"] == "RefusedByKafka"
     assert "Kafka refused its output for out: too large" in letter["reason"]
     assert rig.stream.acked == [] and rig.table.data == {}
 
-    rig.deliver_changelog(0)  # the dead letter is on Kafka
+    rig.writer.acknowledge(letters)  # the dead letter is on Kafka
     await settle()
-    rig.deliver_changelog(1)  # then the window's state, as always
+    rig.writer.acknowledge(rig.writer.changelogs[-1])  # then the window's state, as always
     await settle()
-    assert rig.table.data == {b"k1": b"v1", b"k2": b"v2"}  # sealed with the window: it stands
-    assert rig.stream.acked == ["r1", "r2"]
+    assert rig.table.data == {b"k1": b"v1", b"k2": b"v2", b"k3": b"v3"}  # sealed: it stands
+    assert rig.stream.acked == ["r1", "r2", "r3"]
     assert rig.failures == []
 
 
@@ -741,11 +753,16 @@ async def test_a_record_the_broker_refuses_for_good_is_dead_lettered_before_its_
 async def test_a_dead_letter_kafka_does_not_take_fails_the_window() -> None:
     rig = Rig()
     rig.handle("r1")
-    await rig.window.close()
+    commit = started(rig.window.commit())
+    await settle()
     rig.writer.acknowledge(rig.writer.outputs[0], refusing=[b"r1"])
     await settle()
-    rig.writer.refuse(rig.writer.changelogs[0], DeliveryFailed("broker away"))
+    rig.writer.acknowledge(rig.writer.changelogs[0], refusing=[b"r1"])  # alone too
+    await settle()
+    away = DeliveryFailed("broker away")
+    rig.writer.refuse(rig.writer.changelogs[1], away)
     await settle()
 
+    assert commit.done() and commit.exception() is away
     assert rig.stream.acked == []
-    assert [type(f) for f in rig.failures] == [DeliveryFailed]
+    assert rig.failures == [away]
