@@ -67,7 +67,8 @@ def read(
     if event_id is not None and len(event_id) > MAX_ID:
         return Rejected("validate:id_too_long", f"its event_id is longer than {MAX_ID} characters")
     if len(record.get("task_id") or "") > MAX_ID:
-        return Rejected("validate:id_too_long", f"its task_id is longer than {MAX_ID} characters")
+        reason = f"its task_id is longer than {MAX_ID} characters"
+        return Rejected("validate:id_too_long", reason, event_id)
     expected = "routed_task" if destination.kind == "tasks" else "task_escalated"
     if name != expected:
         return Rejected(
