@@ -54,9 +54,11 @@ class LimitsError(ValueError):
 
 def record_size(key: bytes | None, value: bytes | None, headers: Headers) -> int:
     """At least what librdkafka counts against ``message.max.bytes`` for this record."""
-    size = RECORD_OVERHEAD + len(key or b"") + len(value or b"")
-    for name, header in headers:
-        size += HEADER_OVERHEAD + len(name.encode()) + len(header or b"")
+    size = RECORD_OVERHEAD + (len(key) if key else 0) + (len(value) if value else 0)
+    for name, header in headers:  # asked for every output: keep it cheap
+        size += HEADER_OVERHEAD + (len(name) if name.isascii() else len(name.encode()))
+        if header:
+            size += len(header)
     return size
 
 
