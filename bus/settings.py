@@ -11,10 +11,12 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bus.limits import PRODUCER_MESSAGE_MAX_BYTES, RecordLimits, nesting_problems
 from bus.topics import Topics
+from schemas import DEFAULT_MAX_SIZE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,6 +91,27 @@ class Settings(BaseSettings):
     # rotated at this size (one previous file kept), files idle this long removed at start-up.
     traces_max_mb: int = Field(default=64, ge=1)
     traces_keep_days: float = Field(default=7.0, gt=0)
+    # Record sizes (``bus.limits``): the largest record decoded, and librdkafka's
+    # message.max.bytes for every producer; checked against each other here and against the
+    # topics' max.message.bytes when a component starts.
+    max_record_bytes: int = Field(default=DEFAULT_MAX_SIZE, ge=1024)
+    producer_message_max_bytes: int = Field(
+        default=PRODUCER_MESSAGE_MAX_BYTES, ge=64 * 1024, le=1_000_000_000
+    )
+    # A record on which the router (or the tracker) crashed this many times in a row is
+    # dead-lettered instead of handled again (``streams.quarantine``).
+    router_crash_limit: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _limits_nest(self) -> Settings:
+        problems = nesting_problems(self.max_record_bytes, self.producer_message_max_bytes)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def record_limits(self) -> RecordLimits:
+        return RecordLimits(self.producer_message_max_bytes, self.max_record_bytes)
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:
         """The librdkafka configuration shared by every confluent-kafka client."""
@@ -116,6 +139,8 @@ class Settings(BaseSettings):
                 "partitioner": "murmur2_random",
                 "linger.ms": 5,
                 "compression.type": "lz4",
+                # Explicit, because every record is checked against it before it is produced.
+                "message.max.bytes": self.producer_message_max_bytes,
                 **overrides,
             }
         )

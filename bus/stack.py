@@ -20,7 +20,16 @@ from pydantic import Field
 from bus.local_kafka import LocalKafka, LocalKafkaError
 from bus.services import TRACKER_METRICS_PORT, by_component
 from bus.settings import Settings
-from bus.supervise import ComponentFailed, ComponentSpec, Supervisor, http_ok, log_says
+from bus.supervise import (
+    MAX_RESTARTS,
+    RESTART_WINDOW_S,
+    ComponentFailed,
+    ComponentSpec,
+    RestartBudget,
+    Supervisor,
+    http_ok,
+    log_says,
+)
 from bus.topics import ensure_topics
 
 READY_TIMEOUT_S = 90.0  # streams needs 5-10 s on an idle machine, more on a busy one
@@ -54,6 +63,9 @@ class StackSettings(Settings):
     # this base (9464: the connectors on 9464-9465, the router on 9466, the inbox on 9467, the
     # handover tracker on 9468, the Kafka gateway on 9469).
     metrics_port_base: int | None = Field(default=DEFAULT_METRICS_BASE, ge=1, le=65530)
+    # A failed component is started again, at most this often in this window (bus.supervise).
+    restart_limit: int = Field(default=MAX_RESTARTS, ge=0)
+    restart_window_s: float = Field(default=RESTART_WINDOW_S, gt=0)
 
     def component_metrics_port(self, component: str) -> int | None:
         """Where ``component`` serves its metrics, or None when none is served."""
@@ -143,7 +155,13 @@ class Stack:
         self.echo = echo
         self.broker = LocalKafka.from_settings(settings)
         self.started_broker = False
-        self.supervisor = Supervisor(settings.log_dir, child_env(settings), cwd=Path.cwd())
+        self.supervisor = Supervisor(
+            settings.log_dir,
+            child_env(settings),
+            cwd=Path.cwd(),
+            budget=lambda: RestartBudget(settings.restart_limit, settings.restart_window_s),
+            on_restart=echo,
+        )
 
     def up(self, stop: threading.Event, ready_timeout_s: float) -> None:
         """Broker, topics, components; :class:`StackError` when something does not come up."""

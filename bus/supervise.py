@@ -2,7 +2,16 @@
 
 Each component runs as ``python -m bus <command>`` in its own session (so a Ctrl-C in the
 terminal reaches only ``ungebus run``, which then stops them in order), with its output in one
-log file. A component that exits on its own is reported with the end of that log.
+log file.
+
+A component that fails (any exit code but 0, or killed by a signal) is started again, within a
+restart budget per time window (:class:`RestartBudget`): at most ``max_restarts`` in any
+``window_s``. A budget for the process's whole life would turn a few poison records, spread
+over weeks, into an outage; no budget at all would hide a crash loop. The budget must leave
+room above the router's crash quarantine, which lets a record crash the router
+``UNGEBUS_ROUTER_CRASH_LIMIT`` (3) times before it sets it aside: the default, 10 restarts in
+10 minutes, takes three such records in a burst. A component that exits 0 on its own, or
+runs out of budget, is reported with the end of its log.
 """
 
 from __future__ import annotations
@@ -15,8 +24,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -24,7 +34,8 @@ import httpx
 # A component that exits with this code asks to be started again (EX_TEMPFAIL): the router
 # does so when its liveness watchdog finds it stalled.
 EXIT_RESTART = 75
-MAX_RESTARTS = 5
+MAX_RESTARTS = 10  # in any RESTART_WINDOW_S, per component
+RESTART_WINDOW_S = 600.0
 
 # A readiness check gets the component's log file and says whether it is ready to work.
 ReadyCheck = Callable[[Path], bool]
@@ -68,6 +79,29 @@ def log_says(marker: str, times: int = 1) -> ReadyCheck:
 
 
 @dataclass
+class RestartBudget:
+    """At most ``max_restarts`` restarts in any ``window_s`` seconds (``clock``: monotonic)."""
+
+    max_restarts: int = MAX_RESTARTS
+    window_s: float = RESTART_WINDOW_S
+    clock: Callable[[], float] = time.monotonic
+    _restarts: deque[float] = field(default_factory=deque, repr=False)
+
+    def spend(self) -> bool:
+        """Take one restart from the budget: False when the window's are all spent."""
+        now = self.clock()
+        while self._restarts and now - self._restarts[0] >= self.window_s:
+            self._restarts.popleft()
+        if len(self._restarts) >= self.max_restarts:
+            return False
+        self._restarts.append(now)
+        return True
+
+    def describe(self) -> str:
+        return f"{self.max_restarts} restarts in {self.window_s / 60:g} minutes"
+
+
+@dataclass
 class Component:
     spec: ComponentSpec
     process: subprocess.Popen[bytes]
@@ -87,6 +121,10 @@ class Component:
         code = self.exited()
         if code is not None and code < 0:
             return f"was killed by {signal.Signals(-code).name}"
+        if code is not None and code > 128:  # a shell's, or ``ungebus streams``'s, report
+            with contextlib.suppress(ValueError):
+                killed = signal.Signals(code - 128).name
+                return f"exited with code {code} (a process of it was killed by {killed})"
         return f"exited with code {code}"
 
     def failure(self, what: str) -> ComponentFailed:
@@ -96,13 +134,25 @@ class Component:
 
 
 class Supervisor:
-    """Starts components with one environment, each logging to ``log_dir/<name>.log``."""
+    """Starts components with one environment, each logging to ``log_dir/<name>.log``;
+    ``first_dead`` restarts a failed one within its :class:`RestartBudget` (``budget`` makes
+    one per component) and tells ``on_restart`` why."""
 
-    def __init__(self, log_dir: Path, env: Mapping[str, str], cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        env: Mapping[str, str],
+        cwd: Path | None = None,
+        budget: Callable[[], RestartBudget] = RestartBudget,
+        on_restart: Callable[[str], None] = lambda _line: None,
+    ) -> None:
         self.log_dir = log_dir
         self.env = dict(env)
         self.cwd = cwd
         self.components: list[Component] = []
+        self._budget = budget
+        self._budgets: dict[str, RestartBudget] = {}
+        self._on_restart = on_restart
 
     def start(self, spec: ComponentSpec, restarts: int = 0) -> Component:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -158,18 +208,25 @@ class Supervisor:
             stop.wait(0.25)
 
     def first_dead(self) -> Component | None:
-        """A component that has exited on its own, if any.
+        """A component that has exited on its own and is not started again, if any.
 
-        One that asked to be started again (:data:`EXIT_RESTART`) is, up to
-        :data:`MAX_RESTARTS` times, and does not count as dead.
+        One that failed (an exit code other than 0, :data:`EXIT_RESTART` among them, or a
+        signal) is started again while its budget lasts, and does not count as dead.
         """
         for component in list(self.components):
             code = component.exited()
-            if code == EXIT_RESTART and component.restarts < MAX_RESTARTS:
-                self.components.remove(component)
-                self.start(component.spec, component.restarts + 1)
-            elif code is not None:
+            if code is None:
+                continue
+            name = component.spec.name
+            budget = self._budgets.setdefault(name, self._budget())
+            if code == 0 or not budget.spend():
                 return component
+            self._on_restart(
+                f"  {name} {component.how_it_ended()}; starting it again (at most "
+                f"{budget.describe()})"
+            )
+            self.components.remove(component)
+            self.start(component.spec, component.restarts + 1)
         return None
 
     def stop_all(self, grace_s: float, echo: Callable[[str], None]) -> None:

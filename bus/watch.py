@@ -122,10 +122,12 @@ class TopicWatcher:
                 if error is not None and error.code() != KafkaError._PARTITION_EOF:
                     time.sleep(0.5)  # librdkafka retries by itself; do not spin
 
-    @staticmethod
-    def _decode(message: Any) -> tuple[str, dict[str, Any]] | None:
+    def _decode(self, message: Any) -> tuple[str, dict[str, Any]] | None:
+        # What the bus writes may be as large as its producer takes (a dead letter that
+        # copies a record of the largest size decoded is larger than that record).
+        limit = self.settings.producer_message_max_bytes
         try:
-            name, _version, record = schemas.decode(message.value() or b"")
+            name, _version, record = schemas.decode(message.value() or b"", max_size=limit)
         except schemas.DecodeError:
             return None
         return name, record

@@ -18,7 +18,6 @@ the router drops the repeats).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import schemas
 from bus import telemetry
@@ -103,28 +102,20 @@ def inspect(
 def dead_letter(
     settings: ConnectorSettings, message: Message, refused: Refused, now: dt.datetime
 ) -> tuple[bytes, Headers]:
-    """The refused record with its reason; its bytes copied only when within the partner
-    bound (a larger one is named by its digest and position, where it stays)."""
-    value, topic = message.value(), message.topic() or ""
-    partition, offset = message.partition() or 0, message.offset() or 0
-    reason = refused.reason
-    if value is not None and len(value) > settings.max_body_bytes:
-        digest = hashlib.sha256(value).hexdigest()
-        reason += f" (sha256 {digest}; the original stays at {topic}/{partition}/{offset})"
-        value = None
+    """The refused record with its reason; copied when it fits in a dead letter, else named
+    by its digest and position, where it stays (``schemas.dead_letters``)."""
+    topic, partition, offset = message.topic() or "", message.partition() or 0, message.offset()
     record = {
-        "reason": reason,
+        "reason": refused.reason,
         "error_type": refused.error_type,
         "component": COMPONENT,
         "event_id": refused.event_id,
         "source_topic": topic,
         "source_partition": partition,
-        "source_offset": offset,
-        "original_key": message.key() if value is not None else None,
-        "original_value": value,
-        "original_headers": [
-            {"key": k, "value": v} for k, v in _headers(message) if value is not None
-        ],
+        "source_offset": offset or 0,
+        "original_key": message.key(),
+        "original_value": message.value(),
+        "original_headers": [{"key": k, "value": v} for k, v in _headers(message)],
         "failed_at": now,
     }
     headers = schemas.build_headers(
@@ -134,7 +125,9 @@ def dead_letter(
         ce_time=now,
         ce_subject="",
     )
-    return schemas.encode_dead_letter(record), [(k, v) for k, v in headers if k != "ce_subject"]
+    headers = [(k, v) for k, v in headers if k != "ce_subject"]
+    budget = settings.record_limits.value_budget(None, headers)
+    return schemas.encode_dead_letter(record, max_size=budget), headers
 
 
 def _headers(message: Message) -> Headers:
@@ -205,13 +198,13 @@ class Gateway:
         topic = message.topic() or ""
         partner = self._partner_by_topic[topic]
         outcome = inspect(partner, message.key(), message.value(), self._settings.max_body_bytes)
-        parent = telemetry.extract(_headers(message))
-        attributes = {telemetry.PARTNER: partner.name}
 
         def report(err: Any, _msg: Message) -> None:
             if err is not None:
                 failures.append(err.str())
 
+        if isinstance(outcome, Forward):
+            outcome = self._forward(message, partner, outcome, report)
         if isinstance(outcome, Refused):
             self.refused += 1
             value, headers = dead_letter(self._settings, message, outcome, self._clock())
@@ -220,22 +213,38 @@ class Gateway:
                 partner.name, topic, message.partition(), message.offset(), outcome.error_type,
             )  # fmt: skip
             self._produce(self._settings.topics.deadletter, None, value, headers, report)
-            return
-        self.forwarded += 1
+
+    def _forward(
+        self,
+        message: Message,
+        partner: Partner,
+        checked: Forward,
+        report: Callable[[Any, Message], None],
+    ) -> Forward | Refused:
+        """Forward a checked record in a PRODUCER span continuing the partner's trace; a
+        record Kafka would refuse (too large with its headers) is refused instead."""
         destination = self._settings.topics.inbound_events
-        attributes.update(
-            producer_attributes(
-                destination, outcome.event_id, outcome.name, outcome.source_kind, partner.name
-            )
+        attributes = producer_attributes(
+            destination, checked.event_id, checked.name, checked.source_kind, partner.name
         )
         with tracer.start_as_current_span(
             telemetry.span_name("send", destination),
-            context=parent,
+            context=telemetry.extract(_headers(message)),
             kind=SpanKind.PRODUCER,
             attributes=attributes,
-        ):
+        ) as span:
+            key, value = message.key(), message.value()
             forwarded = telemetry.inject(_headers(message))
-            self._produce(destination, message.key(), message.value(), forwarded, report)
+            problem = self._settings.record_limits.too_large(destination, key, value, forwarded)
+            if problem is None:
+                try:
+                    self._produce(destination, key, value, forwarded, report)
+                    self.forwarded += 1
+                    return checked
+                except KafkaException as exc:  # refused by the producer: this record only
+                    problem = f"Kafka refused to take it: {exc.args[0].str()}"
+            span.set_status(Status(StatusCode.ERROR, "refused"))
+        return Refused(f"the record cannot be forwarded: {problem}", "TooLarge", checked.event_id)
 
     def _produce(
         self,

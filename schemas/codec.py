@@ -20,7 +20,10 @@ from schemas.guard import GuardError, Step, compile_guard
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
-DEFAULT_MAX_SIZE = 1024 * 1024  # 1 MiB: far above any real event, far below harm
+# Far above any real event (the HTTP edge takes 64 KiB), and small enough that a dead letter
+# copying a record of this size fits under librdkafka's 1,000,000-byte message.max.bytes
+# (``bus.limits``; UNGEBUS_MAX_RECORD_BYTES sets a component's own limit).
+DEFAULT_MAX_SIZE = 900 * 1024
 DEFAULT_MAX_ITEMS = 10_000  # per array or map; a routed task's details map is ~30
 
 
@@ -36,6 +39,10 @@ class DecodeError(ValueError):
 
 class EncodeError(ValueError):
     """A record that does not fit its schema (wrong type, unknown enum symbol, ...)."""
+
+
+class RecordTooLarge(EncodeError):
+    """A record whose encoding is over the size limit."""
 
 
 class Decoded(NamedTuple):
@@ -80,7 +87,9 @@ def _encode(sv: SchemaVersion, record: Mapping[str, Any], max_size: int) -> byte
         raise EncodeError(f"{sv.name} v{sv.version}: {type(exc).__name__}: {exc}") from exc
     data = out.getvalue()
     if len(data) > max_size:
-        raise EncodeError(f"{sv.name}: encoded record is {len(data)} bytes, over {max_size}")
+        raise RecordTooLarge(
+            f"{sv.name}: encoded record is {len(data):,} bytes, over the limit of {max_size:,}"
+        )
     return data
 
 

@@ -12,7 +12,11 @@ Reliability rules (see DESIGN.md, known traps):
   claiming an event was routed when its task is not on Kafka;
 - ``stream.take()`` is not used: under load it stopped delivering records after a restart;
 - a partition is never committed past a record that was read and not acked, which faust
-  0.15.3 can do (``streams.transport``, ``streams.commit_guard``).
+  0.15.3 can do (``streams.transport``, ``streams.commit_guard``);
+- one record never stops the others: every output is checked against the producer's limit
+  before any is produced, a record Kafka refuses becomes a dead letter (``streams.window``),
+  and a record the process died on ``router_crash_limit`` times in a row is dead-lettered
+  unhandled (``streams.quarantine``).
 """
 
 from __future__ import annotations
@@ -35,11 +39,13 @@ from bus.settings import Settings
 from bus.supervise import EXIT_RESTART
 from bus.topics import SUBJECT_PARTITIONS, Topics, TopicSpec
 from streams.changelog import WrittenThrough
+from streams.dead_letters import DeadLetters
 from streams.liveness import LagProbe, Offsets, Watchdog
 from streams.observe import RoutingTelemetry, Traced
 from streams.outputs import InMessage, Output
 from streams.overlay import TableOverlay
 from streams.policy import Policy
+from streams.quarantine import CrashMarks
 from streams.router import Router, SubjectStore
 from streams.senders import Senders
 from streams.tracker import Tracker
@@ -201,14 +207,20 @@ def _route(
     held = _table(app, "held", "Events waiting for consent, per subject pseudonym")
     seen = _table(app, "seen", "Event ids already routed, per subject pseudonym (duplicates)")
     observer = RoutingTelemetry("router")
-    router = Router(
-        policy, topics, senders, dedupe_days=settings.router_dedupe_days, observer=observer
-    )
+    limits = settings.record_limits
+    router = Router(policy, topics, senders, dedupe_days=settings.router_dedupe_days,
+                    observer=observer, limits=limits)  # fmt: skip
     # The timer and the agent share the tables through the window's lock: one at a time, so a
     # hold is not purged while the consent that releases it is being processed.
     writer = OutputWriter(settings)
-    store = SubjectStore(*(WrittenThrough(t, writer) for t in (consents, held, seen)))
-    window = Window(writer, store, fail, max_records=settings.router_batch_size,
+    store = SubjectStore(
+        WrittenThrough(consents, writer),
+        WrittenThrough(held, writer),
+        WrittenThrough(seen, writer),
+        max_entry_bytes=limits.value_budget(b"", []),
+    )
+    window = Window(writer, store, fail, dead_letters=router.dead_letters,
+                    max_records=settings.router_batch_size,
                     max_wait_s=settings.router_commit_interval_s)  # fmt: skip
 
     def route(message: InMessage) -> list[Output]:
@@ -216,7 +228,8 @@ def _route(
         observer.routed_after(message, outputs)
         return outputs
 
-    _consume(app, "route", source, window, lambda message: traced.process(message, route))
+    _consume(app, settings, "route", source, window,
+             lambda message: traced.process(message, route))  # fmt: skip
 
     @app.timer(settings.router_hold_check_interval_s)
     async def expire_holds() -> None:
@@ -230,18 +243,44 @@ def _route(
 
 def _consume(
     app: faust.App,
+    settings: Settings,
     name: str,
     source: Any,
     window: Window[Any],
     handle: Callable[[InMessage], list[Output]],
 ) -> None:
-    """An agent (concurrency 1) that handles each record into ``window``, acked on commit."""
+    """An agent (concurrency 1) that handles each record into ``window``, acked on commit.
+
+    Each record is marked in flight while it is handled (``streams.quarantine``); one the
+    worker died on ``router_crash_limit`` times in a row is dead-lettered instead.
+    """
+    marks = CrashMarks(settings.var_dir / "crash-marks" / app.conf.id)
+    role = app.conf.id.rsplit("-", 1)[-1]  # router or tracker
+    limit = settings.router_crash_limit
+    dead_letters: DeadLetters = window.dead_letters
+
+    def set_aside(message: InMessage, crashes: int) -> list[Output]:
+        log.error(
+            "The %s died %d times in a row on %s-%d@%d; dead-lettering it unhandled",
+            role, crashes, message.topic, message.partition, message.offset,
+        )  # fmt: skip
+        reason = (
+            f"the {role} process died {crashes} times in a row while handling this record "
+            f"(UNGEBUS_ROUTER_CRASH_LIMIT={limit}): it is set aside unhandled, so that the "
+            "records after it are handled"
+        )
+        return [dead_letters.of_record(message, reason, f"crashed_{role}")]
 
     async def agent(stream: Any) -> None:
         manual = stream.noack()
         async for event in manual.events():
+            message = _in_message(event.message)
+            mark, offset = marks.of(message.topic, message.partition), message.offset
             async with window.lock:
-                window.add(handle(_in_message(event.message)), manual, event)
+                crashes = mark.start(offset)
+                outputs = set_aside(message, crashes) if crashes >= limit else handle(message)
+                window.add(outputs, manual, event, message)
+                mark.finish(offset)
                 if window.full:
                     await window.close()  # commits in the background
 
@@ -264,20 +303,23 @@ def _track_handovers(
         *topics.all_tasks(), topics.task_acks, key_serializer="raw", value_serializer="raw"
     )
     handovers = _table(app, "handovers", "Open tasks and their due-by, per subject pseudonym")
+    limits = settings.record_limits
     tracker = Tracker(
         topics,
         unknown_ack_grace=dt.timedelta(seconds=settings.tracker_unknown_ack_grace_s),
         observer=RoutingTelemetry("tracker"),
+        limits=limits,
     )
     writer = OutputWriter(settings)
-    window = Window(writer, TableOverlay(WrittenThrough(handovers, writer)), fail,
+    state = TableOverlay(WrittenThrough(handovers, writer), limits.value_budget(b"", []))
+    window = Window(writer, state, fail, dead_letters=tracker.dead_letters,
                     max_records=settings.router_batch_size,
                     max_wait_s=settings.router_commit_interval_s)  # fmt: skip
 
     def track(message: InMessage) -> list[Output]:
         return traced.process(message, lambda m: tracker.handle(m, window.state))
 
-    _consume(app, "track", source, window, track)
+    _consume(app, settings, "track", source, window, track)
 
     @app.timer(settings.tracker_check_interval_s)
     async def escalate_overdue() -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bus.limits import LimitsError, check_topics
 from bus.settings import Settings, load_settings
 from bus.topics import ensure_topics
 from streams.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
@@ -41,17 +42,29 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
     """Route inbound partner events to the units that must act, within consent rules."""
     from pathlib import Path
 
+    from pydantic import ValidationError
+
     from streams.app import internal_topics
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
     try:
         policy = load_policy(Path(policy_path))
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
     if not topics_ready:
-        ensure_topics(
-            settings.kafka_config(), [*settings.topics.catalogue(), *internal_topics(settings)]
-        )
+        specs = [*settings.topics.catalogue(), *internal_topics(settings)]
+        ensure_topics(settings.kafka_config(), specs)
+        try:  # every topic either worker writes takes what the producer may send
+            check_topics(
+                settings.kafka_config(),
+                settings.producer_message_max_bytes,
+                [spec.name for spec in specs],
+            )
+        except LimitsError as exc:
+            raise click.ClickException(str(exc)) from exc
         (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
     if role is None:
         from streams.pair import run_pair

@@ -1,4 +1,5 @@
-"""What the router writes: routed tasks, audit records, dead letters, as Kafka records.
+"""What the router writes: routed tasks and audit records, as Kafka records (dead letters:
+``streams.dead_letters``).
 
 The wire boundary: decisions become Avro records here (and only here), with CloudEvents
 headers. No CPR number ever goes into a key or a header; the key is the subject pseudonym.
@@ -13,6 +14,7 @@ from functools import cache
 from typing import Any
 
 import schemas
+from bus.limits import RecordLimits
 from schemas.domain import event_type_of
 from streams.decide import Decision, InboundEvent, Route
 from streams.policy import CONSENT_PREFIX, Policy
@@ -55,6 +57,19 @@ class Output:
 
     def header(self, name: str) -> str | None:
         return _header(self.headers, name)
+
+
+class TooLarge(Exception):
+    """A record whose outputs would be larger than the producer takes."""
+
+
+def check_sizes(written: list[Output], limits: RecordLimits) -> list[Output]:
+    """``written``, unless one of them is too large for the producer (:class:`TooLarge`)."""
+    for output in written:
+        too_large = limits.too_large(output.topic, output.key, output.value, output.headers)
+        if too_large is not None:
+            raise TooLarge(f"its outputs are too large to write: {too_large}")
+    return written
 
 
 def _header(headers: Headers, name: str) -> str | None:
@@ -148,66 +163,6 @@ def audit(
     )  # fmt: skip
 
 
-def dead_letter(
-    topic: str,
-    *,
-    reason: str,
-    error_type: str,
-    source_topic: str,
-    source_partition: int,
-    source_offset: int,
-    key: bytes | None,
-    value: bytes | None,
-    headers: Headers,
-    event_id: str | None,
-    now: dt.datetime,
-    component: str = COMPONENT,
-) -> Output:
-    record = {
-        "reason": reason,
-        "error_type": error_type,
-        "component": component,
-        "event_id": event_id,
-        "source_topic": source_topic,
-        "source_partition": source_partition,
-        "source_offset": source_offset,
-        "original_key": key,
-        "original_value": value,
-        "original_headers": [{"key": k, "value": v} for k, v in headers],
-        "failed_at": now,
-    }
-    letter_id = f"{source_topic}/{source_partition}/{source_offset}"
-    value_bytes = schemas.encode_dead_letter(record)
-    headers_out = _headers("dead_letter", letter_id, None, now, None, component)
-    labels = {"ungebus.record": "dead_letter", "ungebus.error_type": error_type}
-    return Output(topic, key, value_bytes, headers_out, labels=labels)
-
-
-def message_dead_letter(
-    topic: str,
-    message: InMessage,
-    reason: str,
-    error_type: str,
-    now: dt.datetime,
-    component: str = COMPONENT,
-) -> Output:
-    """A consumed record that cannot be processed, with the reason and its original bytes."""
-    return dead_letter(
-        topic,
-        reason=reason,
-        error_type=error_type,
-        source_topic=message.topic,
-        source_partition=message.partition,
-        source_offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=message.headers,
-        event_id=message.header("ce_id"),
-        now=now,
-        component=component,
-    )
-
-
 def _basis(route: Route) -> dict[str, str]:
     kind = "consent" if route.basis.startswith(CONSENT_PREFIX) else "statute"
     return {"kind": kind, "id": route.basis, "citation": route.citation}
@@ -229,12 +184,12 @@ def bus_record(
         topic,
         pseudonym.encode(),
         schemas.encode(name, record),
-        _headers(name, ce_id, pseudonym, now, traceparent, component),
+        record_headers(name, ce_id, pseudonym, now, traceparent, component),
         labels=labels or {"ungebus.record": name},
     )
 
 
-def _headers(
+def record_headers(
     name: str,
     ce_id: str,
     pseudonym: str | None,

@@ -5,6 +5,11 @@ While one window commits, the next is already being handled: the open window's c
 on top of the sealed ones still committing, and those on top of the table. Sealed changes are
 written in the order they were sealed.
 
+Within the open window, the changes of the record being handled can be taken back
+(``begin``/``undo``): a record that is dead-lettered after it staged changes (its outputs too
+large, or refused by the producer) leaves no trace in the tables. A key and value too large
+for their changelog record are refused when staged (:class:`StateTooLarge`).
+
 Table keys are a pseudonym's bytes, which is also what the changelog holds after a recovery.
 """
 
@@ -12,16 +17,23 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, cast
 
 Changes = dict[str, bytes | None]  # key -> new value; None deletes the key
+_ABSENT = object()  # in the undo log: the key was not in the open window's changes
+
+
+class StateTooLarge(ValueError):
+    """A table entry over what its changelog record may hold."""
 
 
 class TableOverlay:
-    def __init__(self, table: MutableMapping[Any, Any]) -> None:
+    def __init__(self, table: MutableMapping[Any, Any], max_entry_bytes: int | None = None) -> None:
         self.table = table
+        self.max_entry_bytes = max_entry_bytes  # key + value, as a changelog record; None: any
         self.pending: Changes = {}  # the open window's
         self._sealed: deque[Changes] = deque()  # oldest first, each waiting for its commit
+        self._undo: dict[str, object] = {}  # the current record's keys: their earlier value
 
     def get(self, key: str) -> bytes | None:
         if key in self.pending:
@@ -33,11 +45,37 @@ class TableOverlay:
         return value
 
     def set(self, key: str, value: bytes | None) -> None:
-        """Stage a value; None deletes the key."""
+        """Stage a value; None deletes the key. :class:`StateTooLarge` if it cannot be
+        written to the changelog."""
+        limit = self.max_entry_bytes
+        if value is not None and limit is not None and len(key) + len(value) > limit:
+            size = len(key.encode()) + len(value)
+            if size > limit:
+                raise StateTooLarge(
+                    f"the state it leaves for one person would be {size:,} bytes, over the "
+                    f"{limit:,} a changelog record may hold"
+                )
+        if key not in self._undo:
+            self._undo[key] = self.pending.get(key, _ABSENT)
         self.pending[key] = value
+
+    def begin(self) -> None:
+        """A record starts: what is staged so far stays, whatever happens to it."""
+        if self._undo:
+            self._undo.clear()
+
+    def undo(self) -> None:
+        """Take back what was staged since ``begin``."""
+        for key, earlier in self._undo.items():
+            if earlier is _ABSENT:
+                self.pending.pop(key, None)
+            else:
+                self.pending[key] = cast(bytes | None, earlier)
+        self._undo.clear()
 
     def seal(self) -> Changes:
         """The open window's changes, closed; later ``set``s go to a new window."""
+        self._undo.clear()
         sealed, self.pending = self.pending, {}
         self._sealed.append(sealed)
         return sealed

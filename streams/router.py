@@ -3,6 +3,10 @@
 Every failure becomes a dead letter (failures are data), so the faust shell never sees an
 exception for a bad record and never acks one silently. State changes are written into a
 :class:`SubjectStore` overlay that the shell persists only after Kafka has the outputs.
+
+Bounded per record: a record whose outputs, or the state it would leave, are larger than the
+producer takes (``bus.limits``) is dead-lettered before any of it is written, and a record
+that fails leaves no state change behind.
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import schemas
+from bus.limits import RecordLimits
 from bus.topics import CONSENT_EVENTS, ORDERED_EVENTS, Topics
 from schemas.codec import DecodeError
 from streams import outputs
 from streams.consent import ConsentState, apply_consent_event
+from streams.dead_letters import DeadLetters
 from streams.decide import Decision, Denial, Hold, InboundEvent, Route, decide
 from streams.held import HeldEvent, SeenEvents, held_from_json, held_to_json
-from streams.outputs import InMessage, Output, message_dead_letter
-from streams.overlay import Changes, TableOverlay
+from streams.outputs import InMessage, Output, TooLarge, check_sizes
+from streams.overlay import Changes, StateTooLarge, TableOverlay
 from streams.policy import Policy
 from streams.senders import Senders
 
@@ -68,11 +74,12 @@ class SubjectStore:
     consents_table: MutableMapping[Any, Any]
     held_table: MutableMapping[Any, Any]
     seen_table: MutableMapping[Any, Any]
+    max_entry_bytes: int | None = None  # key + value of a changelog record (None: any)
 
     def __post_init__(self) -> None:
-        self._consents = TableOverlay(self.consents_table)
-        self._held = TableOverlay(self.held_table)
-        self._seen = TableOverlay(self.seen_table)
+        self._consents = TableOverlay(self.consents_table, self.max_entry_bytes)
+        self._held = TableOverlay(self.held_table, self.max_entry_bytes)
+        self._seen = TableOverlay(self.seen_table, self.max_entry_bytes)
 
     def consents(self, pseudonym: str) -> ConsentState:
         return ConsentState.from_json(self._consents.get(pseudonym))
@@ -91,6 +98,16 @@ class SubjectStore:
 
     def set_seen(self, pseudonym: str, seen: SeenEvents) -> None:
         self._seen.set(pseudonym, seen.to_json())
+
+    def begin(self) -> None:
+        """A record starts: what earlier records staged stays (``streams.overlay``)."""
+        for overlay in self._overlays:
+            overlay.begin()
+
+    def undo(self) -> None:
+        """Take back what the current record staged."""
+        for overlay in self._overlays:
+            overlay.undo()
 
     def seal(self) -> tuple[Changes, ...]:
         """The open window's changes to the three tables, closed (see ``streams.overlay``)."""
@@ -117,29 +134,48 @@ class Router:
     dedupe_days: int = 90
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     observer: RoutingObserver = field(default_factory=Unobserved)
+    limits: RecordLimits = field(default_factory=RecordLimits)
+    dead_letters: DeadLetters = field(init=False, repr=False, compare=False)
     # Topic names, worked out once rather than for every record.
     _task_topics: dict[tuple[str, str], str] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
 
+    def __post_init__(self) -> None:
+        self.dead_letters = DeadLetters(
+            self.topics.deadletter, self.limits, clock=self.clock,
+            counted=self.observer.dead_letter,
+        )  # fmt: skip
+
     def handle(self, message: InMessage, store: SubjectStore) -> list[Output]:
-        """Everything to write for one record; a bad record gives exactly one dead letter."""
+        """Everything to write for one record; a bad record gives exactly one dead letter,
+        and leaves no state change behind."""
         now = self.clock()
+        store.begin()
         try:
             name, record = self._decode(message)
             refusal = self.senders.refusal(name, record["envelope"])
             if refusal is not None:
-                return [self._unknown_sender(InboundEvent(name, record), refusal, message, now)]
-            if name in CONSENT_EVENTS:
-                return self._consent(name, record, message, store, now)
-            return self._inbound(InboundEvent(name, record), message, store, now)
-        except Rejected as exc:
-            return [self._dead_letter(message, str(exc), "Rejected", now)]
+                event = InboundEvent(name, record)
+                written = [self._unknown_sender(event, refusal, message, now)]
+            elif name in CONSENT_EVENTS:
+                written = self._consent(name, record, message, store, now)
+            else:
+                written = self._inbound(InboundEvent(name, record), message, store, now)
+            return check_sizes(written, self.limits)
+        except (Rejected, TooLarge) as exc:
+            reason, error_type = str(exc), type(exc).__name__
+        except schemas.RecordTooLarge as exc:
+            reason, error_type = f"its outputs are too large to write: {exc}", "TooLarge"
+        except StateTooLarge as exc:
+            reason, error_type = f"it cannot be kept: {exc}", "TooLarge"
         except DecodeError as exc:
-            return [self._dead_letter(message, str(exc), "DecodeError", now)]
+            reason, error_type = str(exc), "DecodeError"
         except Exception as exc:  # a bug must not stop the bus nor lose the record
             reason = f"the router failed on this record: {type(exc).__name__}: {exc}"
-            return [self._dead_letter(message, reason, type(exc).__name__, now)]
+            error_type = type(exc).__name__
+        store.undo()
+        return [self.dead_letters.of_record(message, reason, error_type)]
 
     def expire_holds(self, pseudonym: str, store: SubjectStore) -> list[Output]:
         """Purge (with an audit record) the held events of one person whose hold ran out."""
@@ -216,7 +252,9 @@ class Router:
         still_held: list[HeldEvent] = []
         consents = store.consents(pseudonym)
         for entry in held:
-            name, _version, record = schemas.decode(entry.wire_bytes)
+            name, _version, record = schemas.decode(
+                entry.wire_bytes, max_size=self.limits.max_record_bytes
+            )
             event = InboundEvent(name, record)
             decision = decide(event, consents, self.policy, now)
             new_routes = tuple(r for r in decision.routes if r.task_id not in entry.issued_task_ids)
@@ -240,7 +278,9 @@ class Router:
     def _decode(self, message: InMessage) -> tuple[str, Mapping[str, Any]]:
         if message.value is None:
             raise Rejected("the record has no value (a tombstone); nothing to route")
-        name, _version, record = schemas.decode(message.value)
+        name, _version, record = schemas.decode(
+            message.value, max_size=self.limits.max_record_bytes
+        )
         if name not in ORDERED_EVENTS or message.topic != self.topics.inbound_events:
             raise Rejected(f"a {name} record does not belong on topic {message.topic}")
         pseudonym = record["envelope"]["subject"]["pseudonym"]
@@ -293,12 +333,6 @@ class Router:
             now,
             traceparent,
         )
-
-    def _dead_letter(
-        self, message: InMessage, reason: str, error_type: str, now: dt.datetime
-    ) -> Output:
-        self.observer.dead_letter(error_type)
-        return message_dead_letter(self.topics.deadletter, message, reason, error_type, now)
 
 
 def _purge_reason(decision: Decision) -> str:

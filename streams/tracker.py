@@ -4,6 +4,10 @@ Per young person it keeps the open tasks and their due-by (a fold over routed ta
 take-over acknowledgements), escalates to the unit's lead when due-by passes with nobody having
 taken over, and tells a municipality that handed a young person over whether the receiver has
 taken over. Pure: the faust shell feeds it records and the clock, and writes what it returns.
+
+Bounded per record, like the router: a record whose outputs or state would be larger than the
+producer takes is dead-lettered and leaves no state behind; ids longer than any the bus makes
+are refused when read, so the timer's escalations, made later from the state, stay small.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 import schemas
+from bus.limits import RecordLimits
 from bus.topics import Topics
 from schemas.domain import KOMMUNEKODER
-from streams.outputs import InMessage, Output, bus_record, dead_letter, message_dead_letter
+from streams.dead_letters import DeadLetters, dead_letter
+from streams.outputs import InMessage, Output, bus_record, check_sizes
 from streams.overlay import TableOverlay
 
 COMPONENT = "tracker"
+MAX_ID = 256  # characters of a task or event id (the bus makes UUIDs)
 
 
 @dataclass(frozen=True)
@@ -127,17 +134,31 @@ class Tracker:
     keep_closed: dt.timedelta = dt.timedelta(days=30)
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     observer: HandoverObserver = field(default_factory=Unobserved)
+    limits: RecordLimits = field(default_factory=RecordLimits)
+    dead_letters: DeadLetters = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.dead_letters = DeadLetters(
+            self.topics.deadletter, self.limits, COMPONENT, self.clock, self.observer.dead_letter
+        )
 
     def handle(self, message: InMessage, overlay: TableOverlay) -> list[Output]:
-        """One record from a task topic or task-acks; a bad one becomes a dead letter."""
+        """One record from a task topic or task-acks; a bad one becomes a dead letter and
+        leaves no state change behind."""
         now = self.clock()
+        overlay.begin()
         try:
             if message.value is None:
                 raise ValueError("the record has no value")
-            name, _version, record = schemas.decode(message.value)
+            name, _version, record = schemas.decode(
+                message.value, max_size=self.limits.max_record_bytes
+            )
             is_ack = message.topic == self.topics.task_acks
             if (name, is_ack) not in (("routed_task", False), ("task_taken_over", True)):
                 raise ValueError(f"a {name} record does not belong on topic {message.topic}")
+            for id_field in ("task_id", "event_id"):
+                if len(record[id_field]) > MAX_ID:
+                    raise ValueError(f"its {id_field} is longer than {MAX_ID} characters")
             pseudonym = record["subject_pseudonym"]
             state = Handovers.from_json(overlay.get(pseudonym))
             if is_ack:
@@ -148,15 +169,11 @@ class Tracker:
             else:
                 state, out = self.task_routed(state, record, message.traceparent)
             overlay.set(pseudonym, None if state.empty else state.to_json())
-            return out
+            return check_sizes(out, self.limits)
         except Exception as exc:  # failures are data: never lost, never silently acked
             reason = f"the tracker could not use this record: {type(exc).__name__}: {exc}"
-            self.observer.dead_letter(type(exc).__name__)
-            return [
-                message_dead_letter(
-                    self.topics.deadletter, message, reason, type(exc).__name__, now, COMPONENT
-                )
-            ]
+            overlay.undo()
+            return [self.dead_letters.of_record(message, reason, type(exc).__name__)]
 
     def expire(self, overlay: TableOverlay, pseudonyms: list[str]) -> list[Output]:
         """The timer's pass over everyone with something open; counts what is open."""
@@ -355,6 +372,7 @@ class Tracker:
             headers=[],
             event_id=None,
             now=now,
+            limits=self.limits,
         )
 
 

@@ -13,6 +13,15 @@ still committing: ``streams.overlay``). At most ``depth`` windows commit at once
 more waits for the oldest. If Kafka does not take a window's records, the process stops
 before acking anything of it or of any later window (``fail``), and a restart handles them
 again: task ids are deterministic, and the inbox stores a task once.
+
+One record's failure is not the window's: a record librdkafka refuses in ``produce`` is
+replaced at once by its dead letter, and the state changes it staged are taken back (``add``);
+a record the broker refuses (too large, invalid; ``streams.writer.PERMANENT``) is produced
+again alone when its window commits, since the broker refuses a whole batch for one record;
+refused alone, it is dead-lettered, the dead letter acknowledged before the window's records
+are acked. Its state changes stand then (they are sealed with the window's): the
+dead letter says what was refused. Only failures that are not about one record (the broker
+away, a timeout, a fatal producer error) stop the process.
 """
 
 from __future__ import annotations
@@ -23,8 +32,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from streams.outputs import Output
-from streams.writer import Deliveries, OutputWriter
+from streams.dead_letters import DeadLetters
+from streams.outputs import InMessage, Output
+from streams.writer import Deliveries, DeliveryFailed, OutputWriter, Refusal, Refused
+
+REFUSED = "RefusedByKafka"  # the dead letters' error type
 
 C = TypeVar("C")
 
@@ -35,6 +47,8 @@ class Staged(Protocol[C]):
     def seal(self) -> C: ...
 
     def write(self, sealed: C) -> None: ...
+
+    def undo(self) -> None: ...  # take back what the current record staged
 
 
 S = TypeVar("S", bound=Staged[Any])
@@ -48,6 +62,8 @@ class Window(Generic[S]):
         writer: OutputWriter,
         state: S,
         fail: Callable[[BaseException], None],
+        *,
+        dead_letters: DeadLetters,
         max_records: int = 500,
         max_wait_s: float = 0.02,
         depth: int = 4,
@@ -55,6 +71,7 @@ class Window(Generic[S]):
         self.lock = asyncio.Lock()
         self._writer = writer
         self._fail = fail
+        self.dead_letters = dead_letters
         self._max_records = max_records
         self._max_wait_s = max_wait_s
         self._depth = depth
@@ -64,9 +81,33 @@ class Window(Generic[S]):
         self._committing: deque[asyncio.Task[None]] = deque()
         self._failed: BaseException | None = None
 
-    def add(self, outputs: Sequence[Output], stream: Any = None, event: Any = None) -> None:
-        """Produce ``outputs``; ack ``event`` (if any) when the window commits. Hold the lock."""
-        self._writer.produce(outputs)
+    def add(
+        self,
+        outputs: Sequence[Output],
+        stream: Any = None,
+        event: Any = None,
+        source: InMessage | None = None,
+    ) -> None:
+        """Produce ``outputs``, made from ``source`` if they are a consumed record's; ack
+        ``event`` (if any) when the window commits. Hold the lock.
+
+        If librdkafka refuses one of them, ``source`` is dead-lettered instead and the state
+        changes it staged are taken back (a timer's refused output is dead-lettered itself).
+        """
+        try:
+            self._writer.produce(outputs, source)
+        except Refused as refused:
+            if source is not None:
+                self.state.undo()
+                before = refused.produced_before
+                reason = (
+                    f"{refused} ({before} of its {len(outputs)} outputs were handed to Kafka "
+                    "before); its state changes are taken back"
+                )
+                letter = self.dead_letters.of_record(source, reason, REFUSED)
+            else:
+                letter = self.dead_letters.of_output(refused.output, str(refused), REFUSED)
+            self._writer.produce([letter], source)
         if event is not None:
             if not self._pending:
                 self._opened = time.monotonic()
@@ -115,10 +156,15 @@ class Window(Generic[S]):
             if self._failed is not None:  # an earlier window failed: nothing more is acked
                 raise self._failed
             await self._writer.delivered(outputs)
+            refused = await self._alone(outputs.refused) if outputs.refused else []
+            if refused:
+                await self._dead_letter(refused)
             changelog = Deliveries()
             with self._writer.into(changelog):  # the state's changelog records
                 self.state.write(changes)
             await self._writer.delivered(changelog)
+            if changelog.refused:  # bounded when staged (``streams.overlay``): not expected
+                raise DeliveryFailed(f"Kafka refused state: {changelog.refused[0].error}")
             for stream, event in records:
                 await stream.ack(event)
         except asyncio.CancelledError:  # shutting down: unacked records come again on restart
@@ -128,6 +174,40 @@ class Window(Generic[S]):
                 self._failed = exc
                 self._fail(exc)
             raise
+
+    async def _alone(self, refused: list[Refusal]) -> list[Refusal]:
+        """The refusals that are a record's own. The broker refuses a record batch as a whole
+        and librdkafka reports each record of it refused, so each is produced again alone
+        (the next once Kafka answered for it); what is refused alone stays refused."""
+        kept: list[Refusal] = []
+        for refusal in refused:
+            again = Deliveries()
+            with self._writer.into(again):
+                self._writer.produce([refusal.output()], refusal.source)
+            await self._writer.delivered(again)
+            kept += again.refused
+        return kept
+
+    async def _dead_letter(self, refused: list[Refusal]) -> None:
+        """Dead letters for the records whose outputs the broker refused for good, each
+        record once; acknowledged, or the window fails."""
+        letters = Deliveries()
+        done: set[tuple[str, int, int]] = set()
+        with self._writer.into(letters):
+            for refusal in refused:
+                reason = f"Kafka refused its output for {refusal.topic}: {refusal.error}"
+                if refusal.source is None:
+                    made = Output(refusal.topic, refusal.key, refusal.value, refusal.headers)
+                    self._writer.produce([self.dead_letters.of_output(made, reason, REFUSED)])
+                    continue
+                source = refusal.source
+                if (source.topic, source.partition, source.offset) not in done:
+                    done.add((source.topic, source.partition, source.offset))
+                    reason += "; its other outputs and state changes stand"
+                    self._writer.produce([self.dead_letters.of_record(source, reason, REFUSED)])
+        await self._writer.delivered(letters)
+        if letters.refused:
+            raise DeliveryFailed(f"Kafka refused dead letters too: {letters.refused[0].error}")
 
     async def keep_committing(self) -> None:
         """Run forever: close windows that have waited long enough."""

@@ -22,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from bus import telemetry
+from bus.limits import RecordLimits
 from bus.telemetry import BASIS, EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
 from consumers.inbox.publish import Publisher
 from consumers.inbox.records import (
@@ -105,6 +106,7 @@ def sort_batch(
     routes: Mapping[str, Destination],
     deadletter_topic: str,
     now: dt.datetime,
+    limits: RecordLimits,
 ) -> Batch:
     batch = Batch()
     for r in records:
@@ -113,7 +115,7 @@ def sort_batch(
         if destination is None:
             outcome = Rejected("validate:unknown_topic", f"the inbox does not read {r.topic}")
         else:
-            outcome = read(destination, r.value, r.headers)
+            outcome = read(destination, r.value, r.headers, limits.max_record_bytes)
         if isinstance(outcome, Task):
             batch.tasks.append(outcome)
         elif isinstance(outcome, Escalation):
@@ -134,6 +136,7 @@ def sort_batch(
                     value=r.value,
                     headers=r.headers,
                     now=now,
+                    limits=limits,
                 )
             )
         batch.next_offsets[(r.topic, r.partition)] = r.offset + 1
@@ -239,7 +242,10 @@ class TaskFeed:
             return 0
         started = time.time_ns()
         now = self._clock()
-        batch = sort_batch(messages, self._routes, self._settings.topics.deadletter, now)
+        settings = self._settings
+        batch = sort_batch(
+            messages, self._routes, settings.topics.deadletter, now, settings.record_limits
+        )
         spans = _start_spans(messages, self._settings.group_id, started)
         try:
             new_task_ids = self._store.save(batch.tasks, batch.escalations, received_at=now)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from consumers.inbox.records import Outgoing
 
@@ -27,18 +27,22 @@ class Publisher:
         self._timeout_s = timeout_s
 
     def publish(self, records: Sequence[Outgoing]) -> list[tuple[int, int]]:
-        """(partition, offset) of each record, once Kafka acknowledged them all."""
+        """(partition, offset) of each record, once Kafka acknowledged them all;
+        NotDelivered if Kafka refused one (in ``produce``, or when delivering it)."""
         futures: list[Future[tuple[int, int]]] = []
         for out in records:
             future: Future[tuple[int, int]] = Future()
             futures.append(future)
-            self._producer.produce(
-                out.topic,
-                key=out.key,
-                value=out.value,
-                headers=out.headers,
-                on_delivery=_settle(future),
-            )
+            try:
+                self._producer.produce(
+                    out.topic,
+                    key=out.key,
+                    value=out.value,
+                    headers=out.headers,
+                    on_delivery=_settle(future),
+                )
+            except KafkaException as exc:  # too large, ...: refused before it was sent
+                future.set_exception(NotDelivered(f"Kafka refused the record: {exc}"))
         deadline = time.monotonic() + self._timeout_s
         while not all(f.done() for f in futures):
             if time.monotonic() > deadline:

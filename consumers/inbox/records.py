@@ -2,6 +2,9 @@
 
 Reading never raises: a record the inbox cannot use becomes ``Rejected`` with a reason, for the
 dead-letter topic. Reasons and codes never quote the record's content (no CPR in logs).
+What the inbox writes is bounded (``bus.limits``): a dead letter keeps a record too large to
+copy by reference, and a task with ids longer than any the bus makes is refused when read, so
+its acknowledgement, made later, stays small.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import schemas
+from bus.limits import RecordLimits
 from consumers.inbox.tasks import Basis, Escalation, TakeOver, Task
 from schemas.mapping import to_millis
 
 Headers = Sequence[tuple[str, bytes | None]]
 TopicKind = Literal["tasks", "escalations"]
 COMPONENT = "inbox"
+MAX_ID = 256  # characters of a task or event id (the bus makes UUIDs)
+TRACE_SLACK = 128  # the traceparent header the feed adds to a dead letter
+MAX_KEY = 256  # a longer original key is kept (or referenced) in a dead letter, not as its key
 
 
 @dataclass(frozen=True)
@@ -44,16 +51,24 @@ def header(headers: Sequence[tuple[str, str | bytes | None]] | None, name: str) 
 
 
 def read(
-    destination: Destination, value: bytes | None, headers: Headers | None
+    destination: Destination,
+    value: bytes | None,
+    headers: Headers | None,
+    max_size: int = schemas.DEFAULT_MAX_SIZE,
 ) -> Task | Escalation | Rejected:
     """A task or an escalation for ``destination``, or why the record cannot be one."""
     if value is None:
         return Rejected("decode:no_value", "the record has no value (a tombstone?)")
     try:
-        name, _version, record = schemas.decode(value)
+        name, _version, record = schemas.decode(value, max_size=max_size)
     except schemas.DecodeError as exc:
         return Rejected(f"decode:{exc.code}", exc.reason)
     event_id = record.get("event_id") if isinstance(record.get("event_id"), str) else None
+    if event_id is not None and len(event_id) > MAX_ID:
+        return Rejected("validate:id_too_long", f"its event_id is longer than {MAX_ID} characters")
+    if len(record.get("task_id") or "") > MAX_ID:
+        reason = f"its task_id is longer than {MAX_ID} characters"
+        return Rejected("validate:id_too_long", reason, event_id)
     expected = "routed_task" if destination.kind == "tasks" else "task_escalated"
     if name != expected:
         return Rejected(
@@ -160,8 +175,10 @@ def dead_letter(
     value: bytes | None,
     headers: Headers | None,
     now: dt.datetime,
+    limits: RecordLimits,
 ) -> Outgoing:
-    """The rejected record with its reason and original bytes, for ``deadletter``."""
+    """The rejected record with its reason and original bytes (or, too large to copy, their
+    digest and size), for ``deadletter``."""
     record = {
         "reason": rejected.reason,
         "error_type": rejected.error_type,
@@ -184,4 +201,8 @@ def dead_letter(
         ("ce_time", time.replace("+00:00", "Z").encode()),
         ("content-type", b"application/avro"),
     ]
-    return Outgoing(topic, key, schemas.encode_dead_letter(record), out_headers)
+    letter_key = key if key is not None and len(key) <= MAX_KEY else None
+    budget = limits.value_budget(letter_key, out_headers) - TRACE_SLACK
+    return Outgoing(
+        topic, letter_key, schemas.encode_dead_letter(record, max_size=budget), out_headers
+    )

@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from bus.limits import check_topics
 from bus.topics import ensure_topics
 from consumers.inbox.caseworkers import AccountsError, Caseworkers, DemoAccount, ensure_demo_account
 from consumers.inbox.feed import TaskFeed, utc_now
@@ -84,6 +85,8 @@ class Inbox:
         wanted = inbox_topics(settings)
         specs = [spec for spec in settings.topics.catalogue() if spec.name in wanted]
         ensure_topics(settings.kafka_config(), specs)
+        written = [settings.topics.deadletter, settings.topics.task_acks]
+        check_topics(settings.kafka_config(), settings.producer_message_max_bytes, written)
         engine = connect(settings.database_url)
         migrate(engine)
         demo = None
@@ -108,7 +111,9 @@ class Inbox:
             settings=settings,
             store=store,
             caseworkers=Caseworkers(settings.users_file),
-            take_overs=TakeOverService(store, publisher, settings.topics.task_acks),
+            take_overs=TakeOverService(
+                store, publisher, settings.topics.task_acks, settings.record_limits
+            ),
             clock=clock,
             tz=zone(settings.inbox_timezone),
         )

@@ -19,6 +19,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from bus import telemetry
+from bus.limits import RecordLimits
 from bus.telemetry import EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
 from consumers.inbox.caseworkers import Caseworker
 from consumers.inbox.publish import NotDelivered, Publisher
@@ -59,6 +60,13 @@ class AcknowledgementFailed(TakeOverRefused):
     code = "not_delivered"
 
 
+class AcknowledgementTooLarge(TakeOverRefused):
+    """Not expected: task ids are bounded when read and the note here; a guard all the same."""
+
+    status = 422
+    code = "too_large"
+
+
 @dataclass(frozen=True)
 class TakeOverResult:
     task: InboxTask
@@ -75,10 +83,17 @@ def find_task(store: TaskStore, caseworker: Caseworker, task_id: str) -> InboxTa
 
 
 class TakeOverService:
-    def __init__(self, store: TaskStore, publisher: Publisher, acks_topic: str) -> None:
+    def __init__(
+        self,
+        store: TaskStore,
+        publisher: Publisher,
+        acks_topic: str,
+        limits: RecordLimits | None = None,
+    ) -> None:
         self._store = store
         self._publisher = publisher
         self._acks_topic = acks_topic
+        self._limits = limits or RecordLimits()
         self._lock = threading.Lock()  # one take-over at a time: no double acknowledgement
 
     def take_over(
@@ -144,6 +159,10 @@ class TakeOverService:
         ) as span:
             out = acknowledgement(self._acks_topic, task, take_over)
             out = replace(out, headers=telemetry.inject(out.headers))
+            too_large = self._limits.too_large(out.topic, out.key, out.value, out.headers)
+            if too_large is not None:
+                span.set_attribute(OUTCOME, "too_large")
+                raise AcknowledgementTooLarge(f"Not taken over: {too_large}.")
             try:
                 [(partition, offset)] = self._publisher.publish([out])
             except NotDelivered as exc:

@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 import schemas
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import ensure_topics
+
+# A test producer that may send what the bus's own producers refuse: up to what the broker
+# takes (a topic's default max.message.bytes is 1 MiB + 12), uncompressed.
+HOSTILE_PRODUCER = {"message.max.bytes": 1_048_000, "compression.type": "none"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,54 @@ def produce(settings: Settings, records: Iterable[tuple[str, str, Mapping[str, A
     assert producer.flush(30) == 0
 
 
+def router_input_topic(settings: Settings, kind: str) -> str:
+    """Where the router reads records of ``kind`` (a partner event or a consent): one ordered
+    topic for every kind."""
+    return settings.topics.inbound_events
+
+
+@dataclass(frozen=True)
+class Published:
+    topic: str
+    partition: int
+    offset: int
+
+
+def publish_to_router(
+    settings: Settings,
+    records: Iterable[tuple[str, bytes | None, bytes | None, list[tuple[str | bytes, bytes]]]],
+) -> list[Published]:
+    """Publish raw (kind, key, value, headers) to the router's input, in order, as they are:
+    hostile ones too. Where each landed."""
+    producer = Producer(settings.producer_config(**HOSTILE_PRODUCER))
+    landed: dict[int, Published] = {}
+    failed: list[str] = []
+
+    def report(index: int) -> Callable[[KafkaError | None, Message], None]:
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            if error is not None:
+                failed.append(f"record {index}: {error.str()}")
+            else:
+                landed[index] = Published(
+                    message.topic() or "", message.partition() or 0, message.offset() or 0
+                )
+
+        return on_delivery
+
+    count = 0
+    for count, (kind, key, value, headers) in enumerate(records, start=1):
+        producer.produce(
+            router_input_topic(settings, kind),
+            key=key,
+            value=value,
+            headers=headers,
+            on_delivery=report(count - 1),
+        )
+        producer.poll(0)
+    assert producer.flush(60) == 0 and not failed, failed
+    return [landed[i] for i in range(count)]
+
+
 def produce_raw(settings: Settings, topic: str, key: bytes | None, value: bytes) -> None:
     producer = Producer(settings.producer_config())
     producer.produce(topic, key=key, value=value)
@@ -109,13 +161,16 @@ class Reader:
             settings.consumer_config(group, **{"isolation.level": "read_uncommitted"})
         )
         self._consumer.subscribe(topics)
+        self._max_size = settings.producer_message_max_bytes
         self.seen: list[Seen] = []
 
     def poll(self, timeout: float = 0.2) -> None:
         for message in self._consumer.consume(num_messages=500, timeout=timeout):
             if message.error() is not None:
                 continue
-            name, _version, record = schemas.decode(message.value())
+            # Dead letters may be larger than the codec's limit: as large as the producer takes.
+            limit = self._max_size
+            name, _version, record = schemas.decode(message.value(), max_size=limit)
             self.seen.append(
                 Seen(message.topic(), message.key(), name, record, list(message.headers() or []))
             )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from sqlalchemy import create_engine, text
 
 from consumers.inbox.service import Inbox
 from consumers.inbox.settings import InboxSettings
+from tests.integration.harness import HOSTILE_PRODUCER
 from tests.integration.test_inbox_harness import (
     escalation,
     inbox_settings,
@@ -151,3 +155,31 @@ def test_an_escalation_shows_on_the_page_and_in_the_api(settings: InboxSettings)
         assert "escalated" in page
         detail = client.get(f"/api/tasks/{task['task_id']}", headers=auth).json()
         assert detail["escalations"][0]["reason"] == "not taken over 2 working days after due"
+
+
+def test_a_record_too_large_to_copy_is_dead_lettered_by_reference_and_the_next_task_stored(
+    settings: InboxSettings,
+) -> None:
+    topic = settings.topics.tasks("161", "youth_unit")
+    huge = b"\x00" + (3101).to_bytes(4, "big") + os.urandom(1_040_000)  # over the producer's
+    producer = Producer(settings.producer_config(**HOSTILE_PRODUCER))
+    producer.produce(topic, key=person(5).pseudonym.encode(), value=huge)
+    assert producer.flush(30) == 0
+    good = routed_task(person(5))  # the same person: behind it in the same partition
+    publish_task(settings, good)
+
+    inbox = Inbox.open(settings)
+    try:
+        drain(inbox, lambda: good["task_id"] in task_rows(settings), "the task after the huge one")
+    finally:
+        inbox.close()
+
+    [letter] = wait_until(
+        lambda: [s for s in read_all(settings, settings.topics.deadletter) if s.name] or None,
+        "the dead letter",
+    )
+    record = letter.record
+    assert record["error_type"] == "decode:oversized"
+    assert record["original_value"] is None
+    assert record["original_value_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert f"it stays at {topic}/" in record["reason"]

@@ -15,21 +15,26 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import pytest
+from confluent_kafka import KafkaError
 
+import schemas
 import streams.window
+from bus.limits import RecordLimits
 from streams.changelog import WrittenThrough
 from streams.consent import ConsentState
+from streams.dead_letters import DeadLetters
 from streams.held import HeldEvent, SeenEvents
-from streams.outputs import Output
+from streams.outputs import InMessage, Output
 from streams.overlay import TableOverlay
 from streams.router import SubjectStore
 from streams.window import Window
-from streams.writer import Deliveries, DeliveryFailed, OutputWriter
+from streams.writer import Deliveries, DeliveryFailed, OutputWriter, Refusal, Refused
 from tests.unit import records
 
 T = TypeVar("T")
 
 OUT = "out"  # the topic of every window output here
+DEADLETTER = "deadletter"
 CHANGELOG = "state-changelog"
 
 
@@ -226,13 +231,18 @@ class FakeWriter:
         self.outputs: list[Deliveries] = []  # each closed window's outputs, oldest first
         self.changelogs: list[Deliveries] = []  # the groups state writes were produced into
         self.produced: dict[Deliveries, list[Output]] = {}
+        self.sources: dict[Deliveries, list[InMessage | None]] = {}
+        self.refuse_at_produce: set[bytes] = set()  # keys of outputs librdkafka refuses
         self._open = Deliveries()
         self._gates: dict[Deliveries, asyncio.Event] = {}
         self._refused: dict[Deliveries, BaseException] = {}
 
-    def produce(self, outputs: Sequence[Output]) -> None:
-        for output in outputs:
+    def produce(self, outputs: Sequence[Output], source: InMessage | None = None) -> None:
+        for index, output in enumerate(outputs):
+            if output.key in self.refuse_at_produce and output.topic != DEADLETTER:
+                raise Refused(output, KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), index)
             self.produced.setdefault(self._open, []).append(output)
+            self.sources.setdefault(self._open, []).append(source)
             self._open.produced += 1
             self.log.append(f"{output.topic}:{(output.key or b'').decode()}")
 
@@ -257,9 +267,16 @@ class FakeWriter:
         if deliveries in self._refused:
             raise self._refused[deliveries]
 
-    def acknowledge(self, deliveries: Deliveries) -> None:
+    def acknowledge(self, deliveries: Deliveries, refusing: Sequence[bytes] = ()) -> None:
+        """Kafka acknowledges the group, but refuses for good the records keyed ``refusing``."""
         assert deliveries.produced > 0, "an empty group needs no acknowledgement"
-        deliveries.acknowledged = deliveries.produced
+        for output, source in zip(self.produced[deliveries], self.sources[deliveries], strict=True):
+            if output.key in refusing:
+                refusal = Refusal(
+                    source, output.topic, 0, output.key, output.value, [], "too large"
+                )
+                deliveries.refused.append(refusal)
+        deliveries.acknowledged = deliveries.produced - len(deliveries.refused)
         self._gate(deliveries).set()
 
     def refuse(self, deliveries: Deliveries, error: BaseException) -> None:
@@ -317,6 +334,7 @@ class Rig:
             cast(OutputWriter, self.writer),  # the fake has every method the window uses
             self.state,
             self.failures.append,
+            dead_letters=DeadLetters(DEADLETTER, RecordLimits()),
             max_records=self.max_records,
             max_wait_s=self.max_wait_s,
             depth=self.depth,
@@ -324,9 +342,11 @@ class Rig:
 
     def handle(self, record: str, **changes: bytes | None) -> None:
         """What an agent does for one record: stage its state changes, add its output."""
+        self.state.begin()
         for key, value in changes.items():
             self.state.set(key, value)
-        self.window.add([Output(OUT, record.encode(), b"task", [])], self.stream, record)
+        source = InMessage("in", 0, len(self.log), record.encode(), b"original", [])
+        self.window.add([Output(OUT, record.encode(), b"task", [])], self.stream, record, source)
 
     def deliver_outputs(self, window: int) -> None:
         self.writer.acknowledge(self.writer.outputs[window])
@@ -657,3 +677,92 @@ def test_a_window_is_due_max_wait_s_after_its_first_record(clock: Clock) -> None
         assert rig.window.due
 
     asyncio.run(close_then_next())
+
+
+# -- Window: one record's refusal is that record's dead letter, not the window's failure ---------
+def _letters(rig: Rig, group: Deliveries) -> list[dict[str, Any]]:
+    return [
+        schemas.decode(o.value).record
+        for o in rig.writer.produced[group]
+        if o.topic == DEADLETTER and o.value is not None
+    ]
+
+
+@run_async
+async def test_a_record_librdkafka_refuses_becomes_its_dead_letter_and_leaves_no_state() -> None:
+    rig = Rig()
+    rig.handle("r1", k1=b"v1")
+    rig.writer.refuse_at_produce.add(b"r2")
+    rig.handle("r2", k1=b"changed by r2", k2=b"v2")
+    rig.handle("r3", k3=b"v3")
+    await rig.window.close()
+
+    [window] = rig.writer.outputs
+    assert [o.topic for o in rig.writer.produced[window]] == [OUT, DEADLETTER, OUT]
+    [letter] = _letters(rig, window)
+    assert letter["original_key"] == b"r2" and letter["original_value"] == b"original"
+    assert letter["error_type"] == "RefusedByKafka"
+    assert "Kafka refused a record for out" in letter["reason"]
+    assert "its state changes are taken back" in letter["reason"]
+    rig.deliver_outputs(0)
+    await settle()
+    rig.deliver_changelog(0)
+    await settle()
+    assert rig.table.data == {b"k1": b"v1", b"k3": b"v3"}
+    assert rig.stream.acked == ["r1", "r2", "r3"]  # r2 once its dead letter was acknowledged
+    assert rig.failures == []
+
+
+@run_async
+async def test_a_record_the_broker_refuses_for_good_is_dead_lettered_before_its_window_acks() -> (
+    None
+):
+    rig = Rig()
+    rig.handle("r1", k1=b"v1")
+    rig.handle("r2", k2=b"v2")
+    rig.handle("r3", k3=b"v3")
+    await rig.window.close()
+    rig.writer.acknowledge(rig.writer.outputs[0], refusing=[b"r2", b"r3"])  # one batch
+    await settle()
+
+    [alone] = rig.writer.changelogs  # r2 produced again, alone
+    assert [o.key for o in rig.writer.produced[alone]] == [b"r2"]
+    rig.writer.acknowledge(alone, refusing=[b"r2"])  # refused alone: r2's own
+    await settle()
+    [_, alone] = rig.writer.changelogs  # then r3, alone: it was only beside r2
+    assert [o.key for o in rig.writer.produced[alone]] == [b"r3"]
+    rig.writer.acknowledge(alone)
+    await settle()
+
+    [*_, letters] = rig.writer.changelogs  # the dead letters, in their own group
+    [letter] = _letters(rig, letters)
+    assert letter["original_key"] == b"r2" and letter["error_type"] == "RefusedByKafka"
+    assert "Kafka refused its output for out: too large" in letter["reason"]
+    assert rig.stream.acked == [] and rig.table.data == {}
+
+    rig.writer.acknowledge(letters)  # the dead letter is on Kafka
+    await settle()
+    rig.writer.acknowledge(rig.writer.changelogs[-1])  # then the window's state, as always
+    await settle()
+    assert rig.table.data == {b"k1": b"v1", b"k2": b"v2", b"k3": b"v3"}  # sealed: it stands
+    assert rig.stream.acked == ["r1", "r2", "r3"]
+    assert rig.failures == []
+
+
+@run_async
+async def test_a_dead_letter_kafka_does_not_take_fails_the_window() -> None:
+    rig = Rig()
+    rig.handle("r1")
+    commit = started(rig.window.commit())
+    await settle()
+    rig.writer.acknowledge(rig.writer.outputs[0], refusing=[b"r1"])
+    await settle()
+    rig.writer.acknowledge(rig.writer.changelogs[0], refusing=[b"r1"])  # alone too
+    await settle()
+    away = DeliveryFailed("broker away")
+    rig.writer.refuse(rig.writer.changelogs[1], away)
+    await settle()
+
+    assert commit.done() and commit.exception() is away
+    assert rig.stream.acked == []
+    assert rig.failures == [away]

@@ -5,9 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 import schemas
+from bus.limits import RecordLimits
+from consumers.inbox.publish import NotDelivered, Publisher
 from consumers.inbox.records import (
     Destination,
+    Outgoing,
     Rejected,
     acknowledgement,
     dead_letter,
@@ -120,6 +125,7 @@ def test_dead_letter_keeps_the_original_bytes_and_reason() -> None:
         value=b"\x07raw",
         headers=[("traceparent", TRACE.encode())],
         now=NOW,
+        limits=RecordLimits(),
     )
     name, _, record = schemas.decode(out.value)
     assert name == "dead_letter"
@@ -127,3 +133,33 @@ def test_dead_letter_keeps_the_original_bytes_and_reason() -> None:
     assert record["original_value"] == b"\x07raw"
     assert record["source_offset"] == 42
     assert record["original_headers"] == [{"key": "traceparent", "value": TRACE.encode()}]
+
+
+def test_a_task_with_an_id_longer_than_the_bus_makes_is_rejected() -> None:
+    rejected = read(YOUTH, schemas.encode("routed_task", routed(task_id="t" * 300)), None)
+    assert rejected == Rejected(
+        "validate:id_too_long", "its task_id is longer than 256 characters", "e-1"
+    )
+
+
+def test_a_dead_letter_of_a_record_too_large_to_copy_keeps_it_by_reference() -> None:
+    huge = b"\x00" + bytes(1_040_000)
+    limits = RecordLimits()
+    out = dead_letter(
+        "deadletter",
+        Rejected("decode:oversized", "payload is 1040001 bytes, over the 921600 limit"),
+        source_topic="tasks.161.youth_unit", source_partition=1, source_offset=7,
+        key=b"k" * 5000, value=huge, headers=[], now=NOW, limits=limits,
+    )  # fmt: skip
+    assert limits.too_large(out.topic, out.key, out.value, out.headers) is None
+    assert out.key is None  # a key that long is not the letter's key
+    record = schemas.decode(out.value, max_size=limits.producer_max_bytes).record
+    assert record["original_value"] is None and record["original_value_size"] == len(huge)
+    assert "it stays at tasks.161.youth_unit/1/7" in record["reason"]
+
+
+def test_a_record_kafka_refuses_in_produce_is_not_delivered() -> None:
+    publisher = Publisher({"bootstrap.servers": "127.0.0.1:9", "log_level": 0}, timeout_s=5)
+    too_large = Outgoing("task-acks", b"k", bytes(1_100_000), [])
+    with pytest.raises(NotDelivered, match="Kafka refused the record"):
+        publisher.publish([too_large])

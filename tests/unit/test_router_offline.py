@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
 import pytest
 
 import schemas
+from bus.limits import RecordLimits
 from bus.topics import Topics
 from streams.consent import ConsentState
 from streams.decide import InboundEvent, decide
@@ -51,7 +54,7 @@ def _message(topic: str, name: str, record: dict[str, Any]) -> InMessage:
 
 def _decoded(output: Output) -> dict[str, Any]:
     assert output.value is not None
-    return schemas.decode(output.value).record
+    return schemas.decode(output.value, max_size=1_000_000).record  # a dead letter may be large
 
 
 def test_a_routed_event_gives_its_tasks_then_the_audit(router: Router, store: SubjectStore) -> None:
@@ -136,7 +139,7 @@ def test_a_held_event_is_routed_when_its_consent_arrives(
     assert _decoded(audit)["decision"] == "routed"
 
 
-@pytest.mark.parametrize("size", [100, schemas.DEFAULT_MAX_SIZE - 10])
+@pytest.mark.parametrize("size", [100, schemas.DEFAULT_MAX_SIZE - 10, 1_040_000])
 def test_a_record_that_cannot_be_decoded_is_a_dead_letter_whatever_its_size(
     router: Router, store: SubjectStore, size: int
 ) -> None:
@@ -152,12 +155,91 @@ def test_a_record_that_cannot_be_decoded_is_a_dead_letter_whatever_its_size(
     assert (record["source_topic"], record["source_partition"], record["source_offset"]) == (
         TOPICS.inbound_events, 2, 41,
     )  # fmt: skip
-    if size < 1000:  # the original is kept in the letter
+    assert record["original_value_sha256"] == hashlib.sha256(garbage.value).hexdigest()
+    assert record["original_value_size"] == size
+    assert RecordLimits().too_large(letter.topic, letter.key, letter.value, letter.headers) is None
+    if size <= schemas.DEFAULT_MAX_SIZE:  # the original is kept in the letter
         assert record["original_value"] == garbage.value
     else:  # too large to copy next to its context: the letter says where it stays
         assert record["original_value"] is None
-        assert f"{size} bytes, is too large to copy" in record["reason"]
+        assert (
+            f"value {size:,} bytes, SHA-256 {record['original_value_sha256']}" in (record["reason"])
+        )
+        assert "too large to copy" in record["reason"]
         assert f"it stays at {TOPICS.inbound_events}/2/41" in record["reason"]
+
+
+# -- bounded per record: too large to write or to keep is a dead letter, and leaves no state -----
+LIMITS = RecordLimits()
+
+
+@pytest.fixture
+def bounded() -> SubjectStore:
+    return SubjectStore({}, {}, {}, max_entry_bytes=LIMITS.value_budget(b"", []))
+
+
+def _then_routed(router: Router, store: SubjectStore, record: dict[str, Any]) -> None:
+    """The same event, of a normal size, is routed afterwards: nothing of the first stayed."""
+    normal = records.dropout_notice(
+        age=16,
+        pseudonym=record["envelope"]["subject"]["pseudonym"],
+        event_id=record["envelope"]["event_id"],
+    )
+    outputs = router.handle(_message(TOPICS.inbound_events, "dropout_notice", normal), store)
+    assert [o.topic for o in outputs] == [TOPICS.tasks("161", "youth_unit"), TOPICS.audit_routing]
+
+
+def test_an_event_whose_task_is_too_large_to_encode_is_a_dead_letter_and_leaves_no_state(
+    router: Router, bounded: SubjectStore
+) -> None:
+    record = records.dropout_notice(age=16, **_person())
+    record["institution_name"] = "\x01" * 300_000  # a task shows it JSON-escaped: 1.8 MB
+    message = _message(TOPICS.inbound_events, "dropout_notice", record)
+
+    (letter,) = router.handle(message, bounded)
+
+    value = _decoded(letter)
+    assert value["error_type"] == "TooLarge"
+    assert "its outputs are too large to write: routed_task: encoded record is" in value["reason"]
+    assert value["original_value"] == message.value
+    _then_routed(router, bounded, record)
+
+
+def test_an_event_whose_outputs_are_over_the_producer_limit_is_a_dead_letter(
+    router: Router, bounded: SubjectStore
+) -> None:
+    person = _person()
+    record = records.dropout_notice(age=16, **person)
+    message = _message(TOPICS.inbound_events, "dropout_notice", record)
+    huge = ("traceparent", b"0" * 999_000)  # carried over to every output, as trace context
+    message = dataclasses.replace(message, headers=[*message.headers[:-1], huge])
+
+    (letter,) = router.handle(message, bounded)
+
+    value = _decoded(letter)
+    assert value["error_type"] == "TooLarge"
+    topic = TOPICS.tasks("161", "youth_unit")
+    assert f"its outputs are too large to write: a record for {topic} would be" in value["reason"]
+    assert "over the producer's message.max.bytes of 1,000,000" in value["reason"]
+    assert value["original_value"] is None and "too large to copy" in value["reason"]
+    assert bounded.seen(person["pseudonym"]).occurred == ()
+    _then_routed(router, bounded, record)
+
+
+def test_an_event_too_large_to_hold_for_consent_is_a_dead_letter_and_nothing_is_held(
+    router: Router, bounded: SubjectStore
+) -> None:
+    person = _person()
+    record = records.handover("municipality", to="161", age=20, **person)
+    record["case_reference"] = "x" * 760_000  # held as base64 in the held table: 1 MB
+
+    (letter,) = router.handle(_message(TOPICS.inbound_events, "handover", record), bounded)
+
+    value = _decoded(letter)
+    assert value["error_type"] == "TooLarge"
+    assert "it cannot be kept: the state it leaves for one person would be" in value["reason"]
+    assert bounded.held(person["pseudonym"]) == ()
+    assert bounded.seen(person["pseudonym"]).occurred == ()
 
 
 def test_a_record_of_another_kind_on_the_inbound_topic_is_a_dead_letter(

@@ -7,7 +7,10 @@ import uuid
 from typing import Any
 
 import schemas
+from bus.limits import RecordLimits
 from bus.topics import Topics
+from streams.outputs import InMessage
+from streams.overlay import TableOverlay
 from streams.tracker import Acknowledgement, Handovers, OpenTask, Tracker, count_open
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
@@ -162,3 +165,27 @@ def test_open_and_overdue_tasks_are_counted_per_unit_and_municipality() -> None:
         task("jobcentre", "153", 0),
     ]
     assert count_open(tasks, now) == {("youth_unit", "161"): (2, 1), ("jobcentre", "153"): (1, 1)}
+
+
+def test_a_task_with_an_id_longer_than_the_bus_makes_is_a_dead_letter_and_opens_nothing() -> None:
+    tracker, _clock = _tracker()
+    overlay = TableOverlay({}, RecordLimits().value_budget(b"", []))
+    task = {
+        **_task("t" * 300_000),
+        "event_type": "dk.ungebus.handover.v1",
+        "basis": {"kind": "statute", "id": "kui_12c", "citation": "KUI § 12 c"},
+        "consent_id": None,
+        "priority": "high",
+        "policy_version": "1",
+        "routed_at": T0,
+    }
+    message = InMessage(
+        "t.tasks.161.family_services", 1, 9, PSEUDONYM.encode(),
+        schemas.encode("routed_task", task), [],
+    )  # fmt: skip
+
+    ((topic, name, letter),) = _decoded(tracker.handle(message, overlay))
+
+    assert (topic, name, letter["error_type"]) == ("t.deadletter", "dead_letter", "ValueError")
+    assert "its task_id is longer than 256 characters" in letter["reason"]
+    assert overlay.get(PSEUDONYM) is None
