@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import schemas
+from bus import records
+from bus.records import Outgoing, Received
 from consumers.inbox.tasks import Basis, Escalation, TakeOver, Task
-from schemas.mapping import to_millis
 
 Headers = Sequence[tuple[str, bytes | None]]
 TopicKind = Literal["tasks", "escalations"]
@@ -111,16 +112,6 @@ def _escalation(destination: Destination, record: Mapping[str, Any]) -> Escalati
     )
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """One record to publish: topic, key, Avro wire bytes, headers."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, str | bytes | None]]
-
-
 def acknowledgement(topic: str, task: Task, take_over: TakeOver) -> Outgoing:
     """task_taken_over for ``task``: keyed by pseudonym, the task's trace carried over."""
     record = {
@@ -162,26 +153,15 @@ def dead_letter(
     now: dt.datetime,
 ) -> Outgoing:
     """The rejected record with its reason and original bytes, for ``deadletter``."""
-    record = {
-        "reason": rejected.reason,
-        "error_type": rejected.error_type,
-        "component": COMPONENT,
-        "event_id": rejected.event_id,
-        "source_topic": source_topic,
-        "source_partition": source_partition,
-        "source_offset": source_offset,
-        "original_key": key,
-        "original_value": value,
-        "original_headers": [{"key": k, "value": v} for k, v in headers or ()],
-        "failed_at": now,
-    }
-    time = to_millis(now).isoformat(timespec="milliseconds")
-    out_headers: list[tuple[str, str | bytes | None]] = [
-        ("ce_specversion", b"1.0"),
-        ("ce_id", f"{source_topic}/{source_partition}/{source_offset}".encode()),
-        ("ce_type", str(schemas.event_type_of("dead_letter")).encode()),
-        ("ce_source", f"/ungebus/{COMPONENT}".encode()),
-        ("ce_time", time.replace("+00:00", "Z").encode()),
-        ("content-type", b"application/avro"),
-    ]
-    return Outgoing(topic, key, schemas.encode_dead_letter(record), out_headers)
+    source = Received(
+        source_topic, source_partition, source_offset, key, value, list(headers or ())
+    )
+    return records.dead_letter(
+        topic,
+        source,
+        reason=rejected.reason,
+        error_type=rejected.error_type,
+        component=COMPONENT,
+        event_id=rejected.event_id,
+        now=now,
+    )
