@@ -2,9 +2,10 @@
 
 The inbox and the audit store read a batch, store it, dead-letter what they cannot use and
 commit only after that; what they share of it lives here, so neither imports the other:
-``poll`` (a batch of :class:`Received`), :func:`dead_letter` (an :class:`Outgoing` for
-``deadletter``, with the reason and the original bytes), :class:`Publisher` (returns once
-Kafka acknowledged every record) and :func:`commit` (synchronous, after the database).
+``poll`` (a batch of :class:`Received`), ``lags`` (for the lag gauge), ``dead_letter`` (an
+:class:`Outgoing` for ``deadletter``, with the reason and the original bytes), ``Publisher``
+(returns once Kafka acknowledged every record) and ``commit`` (synchronous, after the
+database).
 """
 
 from __future__ import annotations
@@ -72,6 +73,22 @@ def commit(consumer: Consumer, next_offsets: Mapping[tuple[str, int], int]) -> N
     if next_offsets:
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
         consumer.commit(offsets=offsets, asynchronous=False)
+
+
+def lags(consumer: Consumer) -> dict[tuple[str, int], int] | None:
+    """Messages behind per (topic, partition), from what the client knows (no request); None
+    when the client cannot tell (keep the last measurement then)."""
+    found: dict[tuple[str, int], int] = {}
+    try:
+        for tp in consumer.position(consumer.assignment()):
+            if tp.offset < 0:  # nothing fetched yet on this partition
+                continue
+            marks = consumer.get_watermark_offsets(tp, cached=True)
+            if marks and marks[1] >= 0:
+                found[(tp.topic, tp.partition)] = max(0, marks[1] - tp.offset)
+    except KafkaException:
+        return None
+    return found
 
 
 @dataclass(frozen=True)

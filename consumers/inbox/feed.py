@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import Consumer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from bus import telemetry
-from bus.records import Publisher, Received, commit, poll
+from bus.records import Publisher, Received, commit, lags, poll
 from bus.telemetry import BASIS, EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
 from consumers.inbox.records import (
     COMPONENT,
@@ -221,17 +221,9 @@ class TaskFeed:
 
     def _measure_lag(self, consumer: Consumer) -> None:
         """High watermark minus position, from what the client knows already (no request)."""
-        lags: dict[tuple[str, int], int] = {}
-        try:
-            for tp in consumer.position(consumer.assignment()):
-                if tp.offset < 0:  # nothing fetched yet on this partition
-                    continue
-                marks = consumer.get_watermark_offsets(tp, cached=True)
-                if marks and marks[1] >= 0:
-                    lags[(tp.topic, tp.partition)] = max(0, marks[1] - tp.offset)
-        except KafkaException:
-            return  # keep the last measurement
-        self._lags = lags
+        measured = lags(consumer)
+        if measured is not None:
+            self._lags = measured
 
     def run(self, stop: threading.Event, retry_s: float = 5.0) -> None:
         """Poll until ``stop``; after a failure, reconnect so the uncommitted batch is re-read."""
