@@ -36,6 +36,8 @@ class Service:
     can also run side by side on one machine."""
     http: HttpPort | None = None
     summary: str = ""
+    ready_file: str | None = None
+    """A file in its var dir that it writes once ready (and removes at start and exit)."""
 
     def command_line(self, *arguments: str) -> tuple[str, ...]:
         """``ungebus ...`` with ``arguments`` after the service's own (e.g. the drop folder)."""
@@ -71,6 +73,15 @@ INBOX = Service(
     metrics_port=9467,
     http=HttpPort(8470, "UNGEBUS_INBOX_PORT", "UNGEBUS_INBOX_HOST"),
     summary="one municipality's caseworker inbox (web page, JSON API, Kafka feed)",
+)
+
+AUDIT_STORE = Service(
+    name="ungebus-audit-store",
+    component="audit-store",
+    command=("audit-store",),
+    metrics_port=9469,
+    summary="every routing decision by person, for `ungebus audit`",
+    ready_file="audit-store.ready",  # consumers.audit.settings.READY_FILE (a test checks)
 )
 
 SERVICES: tuple[Service, ...] = (CONNECTOR_HTTP, CONNECTOR_FILES, ROUTER, INBOX)
