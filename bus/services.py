@@ -84,7 +84,7 @@ AUDIT_STORE = Service(
     ready_file="audit-store.ready",  # consumers.audit.settings.READY_FILE (a test checks)
 )
 
-SERVICES: tuple[Service, ...] = (CONNECTOR_HTTP, CONNECTOR_FILES, ROUTER, INBOX)
+SERVICES: tuple[Service, ...] = (CONNECTOR_HTTP, CONNECTOR_FILES, ROUTER, INBOX, AUDIT_STORE)
 # The router's second process, the handover tracker, serves its metrics here
 # (UNGEBUS_TRACKER_METRICS_PORT).
 TRACKER_METRICS_PORT = 9468

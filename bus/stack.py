@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,9 +19,16 @@ from confluent_kafka import KafkaException
 from pydantic import Field
 
 from bus.local_kafka import LocalKafka, LocalKafkaError
-from bus.services import TRACKER_METRICS_PORT, by_component
+from bus.services import AUDIT_STORE, TRACKER_METRICS_PORT, by_component
 from bus.settings import Settings
-from bus.supervise import ComponentFailed, ComponentSpec, Supervisor, http_ok, log_says
+from bus.supervise import (
+    ComponentFailed,
+    ComponentSpec,
+    Supervisor,
+    file_written,
+    http_ok,
+    log_says,
+)
 from bus.topics import ensure_topics
 
 READY_TIMEOUT_S = 90.0  # streams needs 5-10 s on an idle machine, more on a busy one
@@ -51,7 +59,7 @@ class StackSettings(Settings):
     partners_file: Path | None = None
     # Each component serves Prometheus metrics on its own port: bus.services' ports moved by
     # this base (9464: the connectors on 9464-9465, the router on 9466, the inbox on 9467, the
-    # handover tracker on 9468).
+    # handover tracker on 9468, the audit store on 9469).
     metrics_port_base: int | None = Field(default=DEFAULT_METRICS_BASE, ge=1, le=65530)
 
     def component_metrics_port(self, component: str) -> int | None:
@@ -78,6 +86,11 @@ class StackSettings(Settings):
     @property
     def log_dir(self) -> Path:
         return self.var_dir / "logs"
+
+    @property
+    def audit_ready_file(self) -> Path:
+        assert AUDIT_STORE.ready_file is not None
+        return self.var_dir / AUDIT_STORE.ready_file
 
 
 def component_specs(settings: StackSettings) -> list[ComponentSpec]:
@@ -110,6 +123,12 @@ def component_specs(settings: StackSettings) -> list[ComponentSpec]:
         ),
         ComponentSpec(
             "inbox", ("inbox",), http_ok(f"{settings.inbox_url}/healthz"), env=own("inbox")
+        ),
+        ComponentSpec(
+            AUDIT_STORE.component,
+            AUDIT_STORE.command,
+            file_written(settings.audit_ready_file, after=time.time()),
+            env=own(AUDIT_STORE.component),
         ),
     ]
 
@@ -192,7 +211,8 @@ class Stack:
             (settings.http_host, settings.http_port, "UNGEBUS_HTTP_PORT"),
             (settings.inbox_host, settings.inbox_port, "UNGEBUS_INBOX_PORT"),
         ]
-        for component in ("connect-http", "connect-files", "streams", "tracker", "inbox"):
+        components = ("connect-http", "connect-files", "streams", "tracker", "inbox", "audit-store")
+        for component in components:
             if (port := settings.component_metrics_port(component)) is not None:
                 wanted.append((settings.metrics_host, port, "UNGEBUS_METRICS_PORT_BASE"))
         for host, port, variable in wanted:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -17,10 +18,12 @@ from sqlalchemy.exc import DataError
 import schemas
 from bus.cli import cli
 from bus.records import Received
+from bus.services import AUDIT_STORE
+from bus.supervise import file_written
 from consumers.audit.feed import Batch, save_batch
 from consumers.audit.migrate import migrate
 from consumers.audit.records import AuditedDecision
-from consumers.audit.settings import AuditSettings
+from consumers.audit.settings import READY_FILE, AuditSettings
 from consumers.audit.store import AuditStore, connect
 from schemas.synthetic import synthetic_cpr
 from tests.unit.test_audit_store import NOW, decision, person
@@ -105,3 +108,17 @@ def test_a_decision_the_database_refuses_is_dead_lettered_and_the_rest_stored(
     assert index == 1 and rejected.error_type == "store:DataError"
     assert store.decisions_about(someone) == [good]
 
+
+def test_the_ready_check_ignores_a_file_left_by_an_earlier_run(tmp_path: Path) -> None:
+    ready = tmp_path / "audit-store.ready"
+    ready.write_text("1\n")
+    os.utime(ready, (time.time() - 60, time.time() - 60))
+    check = file_written(ready, after=time.time())
+    assert not check(tmp_path / "log")
+    ready.write_text("2\n")
+    assert check(tmp_path / "log")
+
+
+def test_the_supervisor_and_compose_wait_for_the_file_the_audit_store_writes() -> None:
+    assert AUDIT_STORE.ready_file == READY_FILE
+    assert AuditSettings(var_dir=Path("/v")).ready_file == Path("/v") / READY_FILE
