@@ -11,8 +11,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import DateTime, Dialect, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
@@ -70,7 +68,11 @@ def migrate(engine: Engine, migrations: Path, revision: str = "head") -> None:
     """Upgrade the database behind ``engine`` with the Alembic scripts in ``migrations``.
 
     The scripts' ``env.py`` migrates the connection it finds in ``config.attributes``.
+    Alembic is imported here: a reader of a store (``ungebus audit``) never pays for it.
     """
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations))
     with engine.begin() as connection:

@@ -28,7 +28,8 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from bus import telemetry
 from bus.records import Outgoing, Publisher, Received, commit, dead_letter, lags, poll
 from bus.telemetry import EVENT_ID, OUTCOME
-from consumers.audit.records import AuditedDecision, Rejected, read
+from consumers.audit.decisions import AuditedDecision
+from consumers.audit.records import Rejected, read
 from consumers.audit.settings import AuditSettings
 from consumers.audit.store import AuditStore
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import make_url
 
 from bus.settings import Settings
-from consumers.audit.records import AuditedDecision
+from consumers.audit.decisions import AuditedDecision
 from consumers.audit.store import AuditStore, connect
 
 _CPR = re.compile(r"^\d{6}-?\d{4}$")

@@ -6,35 +6,16 @@ dead-letter topic. Reasons never quote the record's content (no personal data in
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import schemas
+from consumers.audit.decisions import AuditedDecision
 
 RECORD = "routing_decision"
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
-
-
-@dataclass(frozen=True)
-class AuditedDecision:
-    """One routing decision as the audit store keeps it; ``routes`` as in the Avro record."""
-
-    decision_id: str
-    subject_pseudonym: str
-    decided_at: dt.datetime
-    event_type: str
-    event_id: str
-    decision: str
-    routes: tuple[Mapping[str, Any], ...]
-    reason: str
-    policy_version: str
-    held_until: dt.datetime | None
-    # Where the audit trail has it (its partition is the person's): decisions decided in the
-    # same millisecond (a consent releasing two held events) keep the order the router wrote.
-    offset: int | None = None
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from bus.cli import cli
 from bus.records import Received
 from bus.services import AUDIT_STORE
 from bus.supervise import file_written
+from consumers.audit.decisions import AuditedDecision
 from consumers.audit.feed import Batch, save_batch
 from consumers.audit.migrate import migrate
-from consumers.audit.records import AuditedDecision
 from consumers.audit.settings import READY_FILE, AuditSettings
 from consumers.audit.store import AuditStore, connect
 from schemas.synthetic import synthetic_cpr

@@ -17,10 +17,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 import schemas
+from consumers.audit.decisions import AuditedDecision
 from consumers.audit.migrate import VERSION_TABLE, migrate
 from consumers.audit.query import render
-from consumers.audit.records import AuditedDecision, Rejected, decision_of, read
-from consumers.audit.store import AuditStore, Base, connect
+from consumers.audit.records import Rejected, decision_of, read
+from consumers.audit.store import AuditStore, connect, metadata
 from schemas.synthetic import synthetic_cpr
 from streams import outputs
 from streams.consent import ConsentState
@@ -44,7 +45,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuditStore
         assert POSTGRES is not None
         engine = connect(POSTGRES)
         with engine.begin() as db:  # a clean database for each test
-            Base.metadata.drop_all(db)
+            metadata.drop_all(db)
             db.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
     migrate(engine)
     migrate(engine)  # idempotent
@@ -88,10 +89,10 @@ def decision(
     )
 
 
-def test_the_migrated_schema_matches_the_mapped_class(store: AuditStore) -> None:
+def test_the_migrated_schema_matches_the_table(store: AuditStore) -> None:
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
 
 
 def test_a_decision_stored_twice_is_kept_once(store: AuditStore) -> None:

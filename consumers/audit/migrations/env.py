@@ -8,14 +8,14 @@ from __future__ import annotations
 from alembic import context
 
 from consumers.audit.migrate import VERSION_TABLE
-from consumers.audit.store import Base
+from consumers.audit.store import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run through consumers.audit.migrate, which hands over a connection")
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     version_table=VERSION_TABLE,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
