@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -69,7 +70,11 @@ class AuditStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert_or_ignore = sql.insert(engine)(decisions).on_conflict_do_nothing()
+
+    @cached_property
+    def _insert_or_ignore(self) -> Any:
+        """Built on first write: the dialects it needs are not imported by a reader."""
+        return sql.insert(self.engine)(decisions).on_conflict_do_nothing()
 
     def save(self, batch: Sequence[AuditedDecision], stored_at: dt.datetime) -> set[str]:
         """Store a batch in one transaction; known decisions change nothing. The new ids."""
