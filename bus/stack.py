@@ -19,7 +19,7 @@ from confluent_kafka import KafkaException
 from pydantic import Field
 
 from bus.local_kafka import LocalKafka, LocalKafkaError
-from bus.services import AUDIT_STORE, TRACKER_METRICS_PORT, by_component
+from bus.services import AUDIT_STORE, SERVICES, TRACKER_METRICS_PORT, by_component
 from bus.settings import Settings
 from bus.supervise import (
     ComponentFailed,
@@ -42,6 +42,10 @@ DEMO_CLOCKS = {"UNGEBUS_TRACKER_CHECK_INTERVAL_S": "5", "UNGEBUS_FILE_POLL_INTER
 
 
 DEFAULT_METRICS_BASE = 9464
+# Consecutive ports from the base that the components' metrics take (one each, the tracker too).
+METRICS_PORT_COUNT = (
+    max(TRACKER_METRICS_PORT, *(s.metrics_port for s in SERVICES)) - DEFAULT_METRICS_BASE + 1
+)
 
 
 class StackError(RuntimeError):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bus.local_kafka import free_port_run
+from bus.stack import METRICS_PORT_COUNT
 from tests.conftest import free_ports
 
 
@@ -64,7 +65,7 @@ def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
             "UNGEBUS_VAR_DIR": str(tmp_path),
             "UNGEBUS_HTTP_PORT": str(http_port),
             "UNGEBUS_INBOX_PORT": str(inbox_port),
-            "UNGEBUS_METRICS_PORT_BASE": str(free_port_run(6)),
+            "UNGEBUS_METRICS_PORT_BASE": str(free_port_run(METRICS_PORT_COUNT)),
         }
     )
 
