@@ -66,7 +66,10 @@ def sort_batch(records: Sequence[Received]) -> Batch:
     """Index of each record in ``records`` with what it is."""
     batch = Batch()
     for i, r in enumerate(records):
-        outcome = read(r.value, r.offset)
+        try:
+            outcome = read(r.value, r.offset)
+        except Exception as exc:  # a bug, not the record: still no reason to stop the feed
+            outcome = Rejected(f"read:{type(exc).__name__}", "the record could not be read")
         if isinstance(outcome, Rejected):
             batch.rejected.append((i, outcome))
         else:
