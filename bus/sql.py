@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine, create_engine, event
+from sqlalchemy import DateTime, Dialect, Engine, create_engine, event, make_url
 from sqlalchemy.types import TypeDecorator
 
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
@@ -41,11 +41,10 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 def connect(url: str, what: str = "the store") -> Engine:
     """An engine for ``url``; SQLite gets WAL and a busy timeout (a writer and readers share it)."""
     # hide_parameters: an error message must never quote a row (it may hold a CPR number).
+    backend = make_url(url).get_backend_name()  # before create_engine loads a driver
+    if backend not in SUPPORTED_DIALECTS:
+        raise ValueError(f"{what} supports {' and '.join(SUPPORTED_DIALECTS)}, not {backend}")
     engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
-    if engine.dialect.name not in SUPPORTED_DIALECTS:
-        raise ValueError(
-            f"{what} supports {' and '.join(SUPPORTED_DIALECTS)}, not {engine.dialect.name}"
-        )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -52,6 +52,8 @@ def audit_store(metrics_port: int | None) -> None:
 @click.argument("person")
 def audit(person: str) -> None:
     """List every routing decision about one person (CPR number or pseudonym), oldest first."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from consumers.audit.query import (
         NoStore,
         NotAPerson,
@@ -59,6 +61,7 @@ def audit(person: str) -> None:
         open_store,
         render,
         to_pseudonym,
+        where,
     )
     from consumers.audit.settings import AuditSettings
 
@@ -75,6 +78,14 @@ def audit(person: str) -> None:
             store.engine.dispose()
     except NoStore as exc:
         raise click.ClickException(str(exc)) from None
+    except ModuleNotFoundError as exc:  # a PostgreSQL URL without its driver
+        raise click.ClickException(f"{exc}: for PostgreSQL, pip install -e '.[postgres]'") from None
+    except ValueError as exc:  # a database other than SQLite or PostgreSQL
+        raise click.ClickException(str(exc)) from None
+    except SQLAlchemyError as exc:  # hide_parameters: the message quotes no row
+        raise click.ClickException(
+            f"the audit store at {where(settings.database_url)} did not answer: {exc}"
+        ) from None
     for decision in found:
         click.echo(render(decision))
     click.echo(f"{len(found)} decision(s) about pseudonym {pseudonym[:12]}…")

@@ -122,3 +122,13 @@ def test_the_ready_check_ignores_a_file_left_by_an_earlier_run(tmp_path: Path) -
 def test_the_supervisor_and_compose_wait_for_the_file_the_audit_store_writes() -> None:
     assert AUDIT_STORE.ready_file == READY_FILE
     assert AuditSettings(var_dir=Path("/v")).ready_file == Path("/v") / READY_FILE
+
+
+def test_a_database_it_cannot_use_is_named_not_a_traceback(
+    var_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNGEBUS_AUDIT_DATABASE_URL", "mysql://audit:secret-pw@db.example/audit")
+    result = CliRunner().invoke(cli, ["audit", person()])
+    assert result.exit_code == 1
+    assert "the audit store supports sqlite and postgresql, not mysql" in result.output
+    assert "secret-pw" not in result.output
