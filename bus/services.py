@@ -79,7 +79,7 @@ AUDIT_STORE = Service(
     name="ungebus-audit-store",
     component="audit-store",
     command=("audit-store",),
-    metrics_port=9469,
+    metrics_port=9470,  # 9469 belongs to the Kafka gateway (`connect kafka`)
     summary="every routing decision by person, for `ungebus audit`",
     ready_file="audit-store.ready",  # consumers.audit.settings.READY_FILE (a test checks)
 )

@@ -63,8 +63,10 @@ class StackSettings(Settings):
     partners_file: Path | None = None
     # Each component serves Prometheus metrics on its own port: bus.services' ports moved by
     # this base (9464: the connectors on 9464-9465, the router on 9466, the inbox on 9467, the
-    # handover tracker on 9468, the audit store on 9469).
-    metrics_port_base: int | None = Field(default=DEFAULT_METRICS_BASE, ge=1, le=65530)
+    # handover tracker on 9468, the audit store on 9470).
+    metrics_port_base: int | None = Field(
+        default=DEFAULT_METRICS_BASE, ge=1, le=65536 - METRICS_PORT_COUNT
+    )
 
     def component_metrics_port(self, component: str) -> int | None:
         """Where ``component`` serves its metrics, or None when none is served."""
