@@ -3,6 +3,7 @@
 Each figure is reported beside a raw confluent-kafka baseline measured on the same broker in
 the same run, as a ratio; results go to ``bench/results.json`` and a table on stdout (paste
 it into the README). Benchmarks, not tests: nothing here asserts a speed.
+``python -m bench audit`` runs only the audit store's query (no broker needed).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import audit_bench
 from bus.local_kafka import LocalKafka, free_ports
 from bus.settings import PROJECT_ROOT
 
@@ -64,6 +66,8 @@ def table(results: dict[str, Any]) -> str:
          f"(empty table: {recovery['restart_empty_s']:.0f} s; "
          f"watchdog restarts: {recovery['watchdog_restarts']})", "—"),
     ]  # fmt: skip
+    if "audit_query" in results:
+        rows.append(audit_bench.row(results["audit_query"]))
     lines = ["| measure | result | ratio / baseline |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines)
@@ -76,16 +80,38 @@ def _busy(cpu: dict[str, Any]) -> str:
     )
 
 
+def audit_only(decisions: int) -> None:
+    """``python -m bench audit``: the audit query alone (no broker), merged into the results."""
+    with tempfile.TemporaryDirectory(prefix="ungebus-bench-audit-") as tmp:
+        print(f"bench: audit query over {decisions:,} decisions")
+        figures = audit_bench.run(Path(tmp), decisions=decisions)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["audit_query"] = {**figures, "date": dt.datetime.now(dt.UTC).isoformat("T", "seconds")}
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["audit_query"], indent=2))
+    print("| {} | {} | {} |".format(*audit_bench.row(figures)))
+    print(f"bench: results in {RESULTS}")
+
+
 def main() -> None:
     from bench import codec_bench, ingest_bench, router_bench
 
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "part", nargs="?", choices=("all", "audit"), default="all", help="audit: only that"
+    )
     parser.add_argument("--events", type=int, default=20_000, help="router throughput events")
     parser.add_argument("--people", type=int, default=1_000_000, help="consent table size")
     parser.add_argument("--http-events", type=int, default=3000)
+    parser.add_argument("--decisions", type=int, default=1_000_000, help="audit store size")
     args = parser.parse_args()
+    if args.part == "audit":
+        audit_only(args.decisions)
+        return
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ungebus-bench-") as tmp:
+        print("bench: audit query (no broker)")
+        audit = audit_bench.run(Path(tmp) / "audit", decisions=args.decisions)
         port, controller = free_ports(2)
         broker = LocalKafka(home=Path(tmp) / "kafka", port=port, controller_port=controller,
                             heap="1g")  # fmt: skip
@@ -93,7 +119,7 @@ def main() -> None:
         broker.up(echo=lambda _m: None)
         try:
             print("bench: codec")
-            results: dict[str, Any] = {"codec": codec_bench.run()}
+            results: dict[str, Any] = {"codec": codec_bench.run(), "audit_query": audit}
             print("bench: HTTP ingestion")
             results["ingest"] = ingest_bench.run(broker.bootstrap_servers, count=args.http_events)
             print("bench: router")

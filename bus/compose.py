@@ -187,6 +187,17 @@ def http_healthcheck(port: int, path: str) -> dict[str, Any]:
 CONNECTORS = (CONNECTOR_HTTP, CONNECTOR_FILES, CONNECTOR_KAFKA)
 
 
+def file_healthcheck(path: str) -> dict[str, Any]:
+    """Healthy while the service's ready file is there (it writes it once ready)."""
+    return {
+        "test": ["CMD", "test", "-f", path],
+        "interval": "5s",
+        "timeout": "5s",
+        "retries": 24,
+        "start_period": "10s",
+    }
+
+
 def component_service(service: Service) -> dict[str, Any]:
     """An ungebus component: after the topics exist; HTTP ones published on 127.0.0.1."""
     arguments = (DROP_DIR,) if service is CONNECTOR_FILES else ()
@@ -217,6 +228,8 @@ def component_service(service: Service) -> dict[str, Any]:
     if service.http is not None:
         spec["ports"] = [f"127.0.0.1:{service.http.port}:{service.http.port}"]
         spec["healthcheck"] = http_healthcheck(service.http.port, service.http.health_path)
+    elif service.ready_file is not None:
+        spec["healthcheck"] = file_healthcheck(f"{VAR_DIR}/{service.ready_file}")
     spec["restart"] = "unless-stopped"
     return spec
 

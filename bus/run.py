@@ -91,6 +91,7 @@ def where_to_look(settings: StackSettings) -> str:
         f"  logs:              {settings.log_dir}",
         "  one event's trace: .venv/bin/ungebus trace EVENT_ID  (an event id: the summary's "
         '"follow" line)',
+        "  one person's audit: .venv/bin/ungebus audit CPR|PSEUDONYM  (from the audit store)",
     ]
     if (port := settings.component_metrics_port("streams")) is not None:
         lines.append(

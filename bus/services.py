@@ -36,6 +36,8 @@ class Service:
     can also run side by side on one machine."""
     http: HttpPort | None = None
     summary: str = ""
+    ready_file: str | None = None
+    """A file in its var dir that it writes once ready (and removes at start and exit)."""
 
     def command_line(self, *arguments: str) -> tuple[str, ...]:
         """``ungebus ...`` with ``arguments`` after the service's own (e.g. the drop folder)."""
@@ -80,7 +82,23 @@ INBOX = Service(
     summary="one municipality's caseworker inbox (web page, JSON API, Kafka feed)",
 )
 
-SERVICES: tuple[Service, ...] = (CONNECTOR_HTTP, CONNECTOR_FILES, CONNECTOR_KAFKA, ROUTER, INBOX)
+AUDIT_STORE = Service(
+    name="ungebus-audit-store",
+    component="audit-store",
+    command=("audit-store",),
+    metrics_port=9470,  # 9469 belongs to the Kafka gateway (`connect kafka`)
+    summary="every routing decision by person, for `ungebus audit`",
+    ready_file="audit-store.ready",  # consumers.audit.settings.READY_FILE (a test checks)
+)
+
+SERVICES: tuple[Service, ...] = (
+    CONNECTOR_HTTP,
+    CONNECTOR_FILES,
+    CONNECTOR_KAFKA,
+    ROUTER,
+    INBOX,
+    AUDIT_STORE,
+)
 # The router's second process, the handover tracker, serves its metrics here
 # (UNGEBUS_TRACKER_METRICS_PORT).
 TRACKER_METRICS_PORT = 9468

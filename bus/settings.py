@@ -9,14 +9,16 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus.limits import PRODUCER_MESSAGE_MAX_BYTES, RecordLimits, nesting_problems
-from bus.topics import Topics
 from schemas import DEFAULT_MAX_SIZE
+
+if TYPE_CHECKING:
+    from bus.topics import Topics
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,6 +169,10 @@ class Settings(BaseSettings):
 
     @property
     def topics(self) -> Topics:
+        # Imported here: the topic catalogue pulls in confluent-kafka's admin client, which a
+        # quick command such as ``ungebus audit`` never needs (a fifth of a second).
+        from bus.topics import Topics
+
         return Topics(self.topic_prefix)
 
     def pseudonym_key(self) -> bytes:

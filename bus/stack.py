@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from confluent_kafka import KafkaException
 from pydantic import Field
 
 from bus.local_kafka import LocalKafka, LocalKafkaError
-from bus.services import TRACKER_METRICS_PORT, by_component
+from bus.services import AUDIT_STORE, SERVICES, TRACKER_METRICS_PORT, by_component
 from bus.settings import Settings
 from bus.supervise import (
     MAX_RESTARTS,
@@ -27,6 +28,7 @@ from bus.supervise import (
     ComponentSpec,
     RestartBudget,
     Supervisor,
+    file_written,
     http_ok,
     log_says,
 )
@@ -45,6 +47,10 @@ DEMO_CLOCKS = {"UNGEBUS_TRACKER_CHECK_INTERVAL_S": "5", "UNGEBUS_FILE_POLL_INTER
 
 
 DEFAULT_METRICS_BASE = 9464
+# Consecutive ports from the base that the components' metrics take (one each, the tracker too).
+METRICS_PORT_COUNT = (
+    max(TRACKER_METRICS_PORT, *(s.metrics_port for s in SERVICES)) - DEFAULT_METRICS_BASE + 1
+)
 
 
 class StackError(RuntimeError):
@@ -61,8 +67,10 @@ class StackSettings(Settings):
     inbox_kommunekode: str = "161"
     # Each component serves Prometheus metrics on its own port: bus.services' ports moved by
     # this base (9464: the connectors on 9464-9465, the router on 9466, the inbox on 9467, the
-    # handover tracker on 9468, the Kafka gateway on 9469).
-    metrics_port_base: int | None = Field(default=DEFAULT_METRICS_BASE, ge=1, le=65530)
+    # handover tracker on 9468, the Kafka gateway on 9469, the audit store on 9470).
+    metrics_port_base: int | None = Field(
+        default=DEFAULT_METRICS_BASE, ge=1, le=65536 - METRICS_PORT_COUNT
+    )
     # A failed component is started again, at most this often in this window (bus.supervise).
     restart_limit: int = Field(default=MAX_RESTARTS, ge=0)
     restart_window_s: float = Field(default=RESTART_WINDOW_S, gt=0)
@@ -91,6 +99,11 @@ class StackSettings(Settings):
     @property
     def log_dir(self) -> Path:
         return self.var_dir / "logs"
+
+    @property
+    def audit_ready_file(self) -> Path:
+        assert AUDIT_STORE.ready_file is not None
+        return self.var_dir / AUDIT_STORE.ready_file
 
 
 def component_specs(settings: StackSettings) -> list[ComponentSpec]:
@@ -130,6 +143,12 @@ def component_specs(settings: StackSettings) -> list[ComponentSpec]:
         ),
         ComponentSpec(
             "inbox", ("inbox",), http_ok(f"{settings.inbox_url}/healthz"), env=own("inbox")
+        ),
+        ComponentSpec(
+            AUDIT_STORE.component,
+            AUDIT_STORE.command,
+            file_written(settings.audit_ready_file, after=time.time()),
+            env=own(AUDIT_STORE.component),
         ),
     ]
 
@@ -225,6 +244,7 @@ class Stack:
             "streams",
             "tracker",
             "inbox",
+            "audit-store",
         )
         for component in components:
             if (port := settings.component_metrics_port(component)) is not None:

@@ -66,6 +66,22 @@ def http_ok(url: str) -> ReadyCheck:
     return check
 
 
+def file_written(path: Path, after: float) -> ReadyCheck:
+    """Ready once the component has written ``path`` since ``after`` (a ``time.time()``).
+
+    Better than a line in the log: the component says it is ready in so many words, and a
+    file left by a run that was killed is older, so it never counts.
+    """
+
+    def check(_log: Path) -> bool:
+        try:
+            return path.stat().st_mtime >= after
+        except FileNotFoundError:
+            return False
+
+    return check
+
+
 def log_says(marker: str, times: int = 1) -> ReadyCheck:
     """Ready once the component's log contains ``marker`` (``times`` times: e.g. two workers)."""
 

@@ -10,7 +10,8 @@ Imports nothing of ours. What other components use:
 - domain names: ``EventType``, ``KOMMUNEKODER``, ``UNITS``, ``PARTNER_KINDS``;
 - the edge: ``parse_partner(kind, payload)``, ``field_errors(exc)``,
   ``to_record(model, pseudonym_key, event_id)``, ``cloudevent_headers(record)``,
-  ``pseudonym(cpr, key)``; synthetic data: ``generate_payloads(...)``.
+  ``pseudonym(cpr, key)``; synthetic data: ``generate_payloads(...)``;
+- the audit trail: ``decision_id(...)`` / ``decision_id_of(record)``, one routing decision's id.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from schemas.codec import (
 )
 from schemas.cpr import CprError, birth_date, pseudonym
 from schemas.dead_letters import encode_dead_letter
+from schemas.decisions import decision_id, decision_id_of
 from schemas.domain import (
     KOMMUNEKODER,
     PARTNER_KINDS,
@@ -80,6 +82,8 @@ __all__ = [
     "birth_date",
     "build_headers",
     "cloudevent_headers",
+    "decision_id",
+    "decision_id_of",
     "decode",
     "details_from",
     "encode",

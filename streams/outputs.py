@@ -151,7 +151,10 @@ def audit(
         "held_until": held_until,
         "subject_pseudonym": event.pseudonym,
     }
-    audit_id = f"{event.event_id}/{outcome}/{now.isoformat()}"
+    # The same decision written twice (a restart re-handles a window) keeps one id.
+    audit_id = schemas.decision_id(
+        event.event_id, policy.version, outcome, (r.task_id for r in routes)
+    )
     labels = {
         "ungebus.record": "routing_decision",
         "ungebus.event_id": event.event_id,

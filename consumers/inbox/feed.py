@@ -17,14 +17,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from bus import telemetry
 from bus.limits import RecordLimits
+from bus.records import Publisher, Received, commit, lags, poll
 from bus.telemetry import BASIS, EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
-from consumers.inbox.publish import Publisher
 from consumers.inbox.records import (
     COMPONENT,
     Destination,
@@ -61,33 +61,6 @@ def destinations(settings: InboxSettings) -> dict[str, Destination]:
     for topic, unit in settings.escalation_topics.items():
         found[topic] = Destination("escalations", kommunekode, unit)
     return found
-
-
-@dataclass(frozen=True)
-class Received:
-    """One consumed record, in plain types."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes | None]]
-
-
-def received(message: Message) -> Received:
-    raw = message.headers() or []
-    pairs = raw.items() if isinstance(raw, dict) else raw
-    headers = [(k, v.encode() if isinstance(v, str) else v) for k, v in pairs]
-    key, value = message.key(), message.value()
-    return Received(
-        topic=message.topic() or "",
-        partition=message.partition() or 0,
-        offset=message.offset() or 0,
-        key=key.encode() if isinstance(key, str) else key,
-        value=value.encode() if isinstance(value, str) else value,
-        headers=headers,
-    )
 
 
 @dataclass
@@ -228,15 +201,7 @@ class TaskFeed:
     def poll_once(self, timeout_s: float = 1.0) -> int:
         """Handle what arrives within ``timeout_s``; return how many records were handled."""
         consumer = self._connect()
-        messages: list[Received] = []
-        for message in consumer.consume(num_messages=self._batch_size, timeout=timeout_s):
-            error = message.error()
-            if error is not None:
-                if error.fatal():
-                    raise KafkaException(error)
-                log.warning("inbox consumer: %s", error.str())
-                continue
-            messages.append(received(message))
+        messages = poll(consumer, self._batch_size, timeout_s, COMPONENT)
         self._measure_lag(consumer)
         if not messages:
             return 0
@@ -251,10 +216,7 @@ class TaskFeed:
             new_task_ids = self._store.save(batch.tasks, batch.escalations, received_at=now)
             if batch.dead_letters:
                 self._publisher.publish(_in_traces(batch.dead_letters, spans, batch))
-            consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in batch.next_offsets.items()],
-                asynchronous=False,
-            )
+            commit(consumer, batch.next_offsets)
         except BaseException as exc:
             for span in spans:  # the batch will be read again: these attempts failed
                 span.set_status(Status(StatusCode.ERROR, f"not stored: {type(exc).__name__}"))
@@ -265,17 +227,9 @@ class TaskFeed:
 
     def _measure_lag(self, consumer: Consumer) -> None:
         """High watermark minus position, from what the client knows already (no request)."""
-        lags: dict[tuple[str, int], int] = {}
-        try:
-            for tp in consumer.position(consumer.assignment()):
-                if tp.offset < 0:  # nothing fetched yet on this partition
-                    continue
-                marks = consumer.get_watermark_offsets(tp, cached=True)
-                if marks and marks[1] >= 0:
-                    lags[(tp.topic, tp.partition)] = max(0, marks[1] - tp.offset)
-        except KafkaException:
-            return  # keep the last measurement
-        self._lags = lags
+        measured = lags(consumer)
+        if measured is not None:
+            self._lags = measured
 
     def run(self, stop: threading.Event, retry_s: float = 5.0) -> None:
         """Poll until ``stop``; after a failure, reconnect so the uncommitted batch is re-read."""

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import schemas
+from bus import records
 from bus.limits import RecordLimits
+from bus.records import Outgoing, Received
 from consumers.inbox.tasks import Basis, Escalation, TakeOver, Task
-from schemas.mapping import to_millis
 
 Headers = Sequence[tuple[str, bytes | None]]
 TopicKind = Literal["tasks", "escalations"]
 COMPONENT = "inbox"
 MAX_ID = 256  # characters of a task or event id (the bus makes UUIDs)
-TRACE_SLACK = 128  # the traceparent header the feed adds to a dead letter
-MAX_KEY = 256  # a longer original key is kept (or referenced) in a dead letter, not as its key
 
 
 @dataclass(frozen=True)
@@ -126,16 +125,6 @@ def _escalation(destination: Destination, record: Mapping[str, Any]) -> Escalati
     )
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """One record to publish: topic, key, Avro wire bytes, headers."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, str | bytes | None]]
-
-
 def acknowledgement(topic: str, task: Task, take_over: TakeOver) -> Outgoing:
     """task_taken_over for ``task``: keyed by pseudonym, the task's trace carried over."""
     record = {
@@ -179,30 +168,16 @@ def dead_letter(
 ) -> Outgoing:
     """The rejected record with its reason and original bytes (or, too large to copy, their
     digest and size), for ``deadletter``."""
-    record = {
-        "reason": rejected.reason,
-        "error_type": rejected.error_type,
-        "component": COMPONENT,
-        "event_id": rejected.event_id,
-        "source_topic": source_topic,
-        "source_partition": source_partition,
-        "source_offset": source_offset,
-        "original_key": key,
-        "original_value": value,
-        "original_headers": [{"key": k, "value": v} for k, v in headers or ()],
-        "failed_at": now,
-    }
-    time = to_millis(now).isoformat(timespec="milliseconds")
-    out_headers: list[tuple[str, str | bytes | None]] = [
-        ("ce_specversion", b"1.0"),
-        ("ce_id", f"{source_topic}/{source_partition}/{source_offset}".encode()),
-        ("ce_type", str(schemas.event_type_of("dead_letter")).encode()),
-        ("ce_source", f"/ungebus/{COMPONENT}".encode()),
-        ("ce_time", time.replace("+00:00", "Z").encode()),
-        ("content-type", b"application/avro"),
-    ]
-    letter_key = key if key is not None and len(key) <= MAX_KEY else None
-    budget = limits.value_budget(letter_key, out_headers) - TRACE_SLACK
-    return Outgoing(
-        topic, letter_key, schemas.encode_dead_letter(record, max_size=budget), out_headers
+    source = Received(
+        source_topic, source_partition, source_offset, key, value, list(headers or ())
+    )
+    return records.dead_letter(
+        topic,
+        source,
+        reason=rejected.reason,
+        error_type=rejected.error_type,
+        component=COMPONENT,
+        event_id=rejected.event_id,
+        now=now,
+        limits=limits,
     )

@@ -21,11 +21,11 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from bus.limits import check_topics
+from bus.records import Publisher
 from bus.topics import ensure_topics
 from consumers.inbox.caseworkers import AccountsError, Caseworkers, DemoAccount, ensure_demo_account
 from consumers.inbox.feed import TaskFeed, utc_now
 from consumers.inbox.migrate import migrate
-from consumers.inbox.publish import Publisher
 from consumers.inbox.settings import InboxSettings
 from consumers.inbox.store import TaskStore, connect
 from consumers.inbox.take_over import TakeOverService

@@ -11,49 +11,12 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Dialect,
-    Engine,
-    Index,
-    Integer,
-    String,
-    Text,
-    create_engine,
-    event,
-    func,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, Engine, Index, Integer, String, Text, func, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
-from sqlalchemy.types import TypeDecorator
 
+from bus import sql
+from bus.sql import UtcDateTime
 from consumers.inbox.tasks import Basis, Escalation, InboxTask, TakeOver, Task
-
-SUPPORTED_DIALECTS = ("sqlite", "postgresql")
-
-
-class UtcDateTime(TypeDecorator[dt.datetime]):
-    """Aware UTC datetimes in and out, whatever the database keeps (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: the inbox stores aware UTC times only")
-        utc = value.astimezone(dt.UTC)
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, dt.datetime)
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -114,23 +77,8 @@ _ROUTING_COLUMNS = (
 
 
 def connect(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL and a busy timeout (the feed and the web share it)."""
-    # hide_parameters: an error message must never quote a task's details (CPR numbers).
-    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
-    if engine.dialect.name not in SUPPORTED_DIALECTS:
-        raise ValueError(
-            f"the inbox supports {' and '.join(SUPPORTED_DIALECTS)}, not {engine.dialect.name}"
-        )
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+    """An engine for the task store at ``url`` (SQLite or PostgreSQL)."""
+    return sql.connect(url, "the inbox")
 
 
 class TaskStore:
@@ -156,7 +104,7 @@ class TaskStore:
         return new
 
     def _insert(self) -> Any:
-        return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        return sql.insert(self.engine)
 
     def _upsert_tasks(self, tasks: Iterable[Task], received_at: dt.datetime) -> Any:
         stmt = self._insert()(TaskRow).values([_task_row(t, received_at) for t in tasks])

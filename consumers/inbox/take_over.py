@@ -20,9 +20,9 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from bus import telemetry
 from bus.limits import RecordLimits
+from bus.records import NotDelivered, Publisher
 from bus.telemetry import EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
 from consumers.inbox.caseworkers import Caseworker
-from consumers.inbox.publish import NotDelivered, Publisher
 from consumers.inbox.records import acknowledgement
 from consumers.inbox.store import TaskStore
 from consumers.inbox.tasks import InboxTask, TakeOver, Task

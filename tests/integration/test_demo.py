@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from bus.local_kafka import free_port_run
+from bus.stack import METRICS_PORT_COUNT
 from tests.conftest import free_ports
 
 
@@ -63,7 +65,7 @@ def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
             "UNGEBUS_VAR_DIR": str(tmp_path),
             "UNGEBUS_HTTP_PORT": str(http_port),
             "UNGEBUS_INBOX_PORT": str(inbox_port),
-            "UNGEBUS_METRICS_PORT_BASE": str(free_port_run(5)),
+            "UNGEBUS_METRICS_PORT_BASE": str(free_port_run(METRICS_PORT_COUNT)),
         }
     )
 
@@ -79,7 +81,7 @@ def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
 
     output = result.stdout
     assert result.returncode == 0, f"{output}\n{result.stderr}"
-    for component in ("streams", "connect-http", "connect-files", "inbox"):
+    for component in ("streams", "connect-http", "connect-files", "inbox", "audit-store"):
         assert f"{component} is ready" in output
     assert summary_count(output, "accepted") > 0
     assert summary_count(output, "rejected") > 0  # the invalid share, refused at the edge
@@ -96,6 +98,11 @@ def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
         assert hop in trace, f"{hop} missing from the printed trace:\n{trace}"
     assert not re.search(r"\b\d{6}-\d{4}\b", output + result.stderr), "a CPR number was printed"
     assert (tmp_path / "logs" / "streams.log").exists()
+    # The audit store kept the decisions, and stopped cleanly (its ready file gone).
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        assert db.execute("SELECT count(*) FROM audit_decisions").fetchone()[0] > 0
+    assert "Audit store stopped." in (tmp_path / "logs" / "audit-store.log").read_text()
+    assert not (tmp_path / "audit-store.ready").exists()
 
     assert processes_with(f"UNGEBUS_TOPIC_PREFIX={prefix}") == []
     assert port_free(http_port)

@@ -23,7 +23,7 @@ import pytest
 import schemas
 from bus.local_kafka import free_port_run
 from bus.settings import PROJECT_ROOT
-from bus.stack import Stack, StackSettings
+from bus.stack import METRICS_PORT_COUNT, Stack, StackSettings
 from bus.trace_cli import load_spans
 from bus.traffic import DemoPartners
 from consumers.inbox.caseworkers import Caseworker, add_account
@@ -59,7 +59,7 @@ def bus(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         var_dir=tmp,
         http_port=http_port,
         inbox_port=inbox_port,
-        metrics_port_base=free_port_run(5),
+        metrics_port_base=free_port_run(METRICS_PORT_COUNT),
     )
     stack = Stack(settings, echo=lambda _: None)
     stack.supervisor.env.update(

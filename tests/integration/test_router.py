@@ -7,8 +7,10 @@ test uses its own young people and event ids, and reads back what the router wro
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -257,10 +259,15 @@ def test_poison_pill_goes_to_deadletter_and_the_next_record_is_routed(
     assert letter["reason"] and letter["source_offset"] >= 0
 
 
-def test_audit_query_lists_every_decision_about_one_person(
-    router: tuple[Settings, Reader],
+def test_the_audit_store_lists_every_decision_about_one_person(
+    router: tuple[Settings, Reader], tmp_path: Path
 ) -> None:
-    from streams.audit_query import decisions_about, render
+    from bus.records import Publisher
+    from consumers.audit.feed import AuditFeed
+    from consumers.audit.migrate import migrate
+    from consumers.audit.query import render
+    from consumers.audit.settings import AuditSettings
+    from consumers.audit.store import AuditStore, connect
 
     settings, reader = router
     person = _person()
@@ -270,8 +277,37 @@ def test_audit_query_lists_every_decision_about_one_person(
     )
     reader.wait_for(lambda _: _audits(reader, first) and _audits(reader, second), what="audits")
 
-    found = list(decisions_about(person["pseudonym"], settings))
-    assert [r["event_id"] for r in found] == [first, second]
-    assert {r["unit"] for r in found[1]["routes"]} == {"jobcentre", "social_services", "youth_unit"}
-    text = render(found[0])
+    audit = AuditSettings(
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic_prefix=settings.topic_prefix,
+        var_dir=tmp_path,
+        audit_group_id=f"audit-{uuid.uuid4().hex[:8]}",
+    )
+    engine = connect(audit.database_url)
+    migrate(engine)
+    store = AuditStore(engine)
+    publisher = Publisher(audit.producer_config(), 10)
+    feed = AuditFeed(audit, store, publisher)
+    try:
+        deadline = time.monotonic() + 60
+        while len(store.decisions_about(person["pseudonym"])) < 2:
+            assert time.monotonic() < deadline, "the audit store did not get both decisions"
+            feed.poll_once(timeout_s=0.5)
+    finally:
+        feed.close()
+        publisher.close()
+    found = store.decisions_about(person["pseudonym"])
+    engine.dispose()
+    # Two inbound topics reach the router in fetch order, not publish order: oldest first is
+    # the order it decided them in, which is also their order on audit.routing.
+    assert sorted(d.event_id for d in found) == sorted([first, second])
+    assert [d.decided_at for d in found] == sorted(d.decided_at for d in found)
+    assert [d.event_id for d in found] == [
+        a.record["event_id"] for a in reader.of("routing_decision")
+        if a.record["event_id"] in (first, second)
+    ]  # fmt: skip
+    by_event = {d.event_id: d for d in found}
+    units = {r["unit"] for r in by_event[second].routes}
+    assert units == {"jobcentre", "social_services", "youth_unit"}
+    text = render(by_event[first])
     assert "youth_unit@161 on kui_12c" in text and "ROUTED" in text

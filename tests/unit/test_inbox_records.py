@@ -9,7 +9,7 @@ import pytest
 
 import schemas
 from bus.limits import RecordLimits
-from consumers.inbox.publish import NotDelivered, Publisher
+from bus.records import NotDelivered, Publisher
 from consumers.inbox.records import (
     Destination,
     Outgoing,

@@ -76,7 +76,11 @@ def test_a_routed_event_gives_its_tasks_then_the_audit(router: Router, store: Su
         assert task.labels["ungebus.rule_id"] == route.rule_id
     assert audit.topic == TOPICS.audit_routing
     assert _decoded(audit)["decision"] == "routed"
-    assert audit.header("ce_id") == f"{record['envelope']['event_id']}/routed/{NOW.isoformat()}"
+    task_ids = [r.task_id for r in decision.routes]
+    expected_id = schemas.decision_id(
+        record["envelope"]["event_id"], POLICY.version, "routed", task_ids
+    )
+    assert audit.header("ce_id") == expected_id == schemas.decision_id_of(_decoded(audit))
 
 
 def test_the_same_event_again_is_a_duplicate(router: Router, store: SubjectStore) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from consumers.inbox.store import UtcDateTime
+from bus.sql import UtcDateTime
 
 revision: str = "0001"
 down_revision: str | None = None

@@ -1,0 +1,135 @@
+"""The audit store against a real broker: ``ungebus audit-store`` keeps each routing decision
+once, however often it is on ``audit.routing``, and ``ungebus audit`` lists them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from bus.settings import PROJECT_ROOT, Settings
+from consumers.audit.settings import READY_FILE
+from schemas import pseudonym
+from schemas.synthetic import synthetic_cpr
+from streams import outputs
+from streams.consent import ConsentState
+from streams.decide import InboundEvent, decide
+from streams.policy import load_policy
+from tests.integration.harness import Reader, fresh_bus, running, settings_env
+from tests.unit import records
+
+POLICY = load_policy()
+T0 = records.OCCURRED + dt.timedelta(minutes=5)
+
+
+def _decision(
+    settings: Settings, record: dict[str, object], name: str, at: dt.datetime
+) -> outputs.Output:
+    """The audit record the router writes for ``record``, decided at ``at``."""
+    event = InboundEvent(name, record)
+    made = decide(event, ConsentState(), POLICY, at)
+    return outputs.audit(
+        settings.topics.audit_routing, event, made.outcome, made.routes, made.reason, made,
+        POLICY, at, None,
+    )  # fmt: skip
+
+
+def _publish(settings: Settings, outs: Sequence[outputs.Output | tuple[bytes, bytes]]) -> None:
+    producer = Producer(settings.producer_config())
+    for out in outs:
+        if isinstance(out, tuple):  # (key, raw bytes)
+            producer.produce(settings.topics.audit_routing, key=out[0], value=out[1])
+        else:
+            producer.produce(out.topic, key=out.key, value=out.value, headers=out.headers)
+    assert producer.flush(30) == 0
+
+
+def _audit(settings: Settings, person: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bus", "audit", person],
+        cwd=PROJECT_ROOT,
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _wait_until_listed(settings: Settings, person: str, event_id: str) -> str:
+    deadline = time.monotonic() + 60
+    while True:
+        answer = _audit(settings, person)
+        if answer.returncode == 0 and event_id in answer.stdout:
+            return answer.stdout
+        assert time.monotonic() < deadline, f"{event_id} never listed: {answer.stderr}"
+        time.sleep(0.5)
+
+
+def test_each_decision_is_listed_once_however_often_it_was_published(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = fresh_bus(kafka_bootstrap, "audit", tmp_path)
+    cpr = synthetic_cpr(random.Random(11), dt.date(2009, 2, 3))
+    someone = pseudonym(cpr, settings.pseudonym_key())  # the key in tmp_path, as the CLI's
+    person = {"pseudonym": someone}
+    dropout = records.dropout_notice(age=16, **person)
+    routed = _decision(settings, dropout, "dropout_notice", T0)
+    # The router re-handled its window after a restart: the same decision, decided again.
+    rehandled = _decision(settings, dropout, "dropout_notice", T0 + dt.timedelta(minutes=2))
+    assert rehandled.header("ce_id") == routed.header("ce_id") and rehandled.value != routed.value
+    held = _decision(
+        settings, records.handover("municipality", to="161", age=20, **person), "handover",
+        T0 + dt.timedelta(hours=1),
+    )  # fmt: skip
+    poison = (someone.encode(), b"\x00\x00\x00\x04\x4d" + b"\xff" * 40)
+    last = _decision(
+        settings, records.dropout_notice(age=16, **person), "dropout_notice",
+        T0 + dt.timedelta(hours=2),
+    )  # fmt: skip
+    # Twice the same bytes too (a producer's retry); all on the person's one partition, in order.
+    _publish(settings, [routed, rehandled, routed, poison, held, held, last])
+
+    env = settings_env(settings)
+    log = tmp_path / "audit-store.log"
+    letters = Reader(settings, [settings.topics.deadletter], f"letters-{uuid.uuid4().hex[:8]}")
+    try:
+        with running(["audit-store"], env, log) as process:
+            ready = settings.var_dir / READY_FILE
+            deadline = time.monotonic() + 60
+            while not ready.exists():
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "never ready: " + log.read_text()
+                time.sleep(0.2)
+            last_id = _event_id(last)
+            listed = _wait_until_listed(settings, cpr, last_id)
+            letters.wait_for(lambda seen: bool(seen), what="the poison record's dead letter")
+        assert process.returncode == 0, log.read_text()[-3000:]  # SIGTERM: a clean stop
+        assert not ready.exists()
+    finally:
+        letters.close()
+
+    lines = listed.splitlines()
+    ids = [_event_id(routed), _event_id(held), last_id]
+    assert [line.split()[2] for line in lines[:-1:2]] == ids  # each once, oldest first
+    assert lines[0].endswith("ROUTED") and lines[2].endswith("HELD")
+    assert lines[-1] == f"3 decision(s) about pseudonym {someone[:12]}…"
+    (letter,) = letters.seen
+    assert letter.record["component"] == "audit-store"
+    assert letter.record["error_type"].startswith("decode:")
+    assert letter.record["original_value"] == poison[1]
+    for text in (listed, log.read_text()):
+        assert cpr not in text and cpr.replace("-", "") not in text
+
+
+def _event_id(out: outputs.Output) -> str:
+    from schemas import decode
+
+    assert out.value is not None
+    return str(decode(out.value).record["event_id"])
