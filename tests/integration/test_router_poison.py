@@ -108,12 +108,6 @@ def hostile_shapes(now: dt.datetime) -> list[Shape]:
     header = wire[:5]
     huge_random = header + os.urandom(1_040_000)  # over librdkafka's message.max.bytes
     big_random = header + os.urandom(900_000)  # under the codec's limit: its copy is kept
-    consent = {
-        "envelope": records.envelope("consent_granted", age=16, pseudonym=key.decode()),
-        "consent_id": "c-1", "purpose": "dropout_details", "recipient_unit": "youth_unit",
-        "recipient_kommunekode": "161", "given_by": "young_person",
-        "valid_until": dt.date(2027, 12, 31), "evidence_reference": "doc-1",
-    }  # fmt: skip
     long_id = _event(now, event_id="e" * 600_000)
     long_id_key = long_id["envelope"]["subject"]["pseudonym"].encode()
     adult = records.handover(
@@ -139,9 +133,9 @@ def hostile_shapes(now: dt.datetime) -> list[Shape]:
               reason=("map claims 1099511627776 items",)),
         Shape("invalid UTF-8", KIND, key, bad_utf8, error_type="DecodeError",
               reason=("UnicodeDecodeError",)),
-        Shape("a consent on an event topic", KIND, key, schemas.encode("consent_granted", consent),
-              error_type="Rejected", reason=("a consent_granted record does not belong on",)),
-        Shape("a routed task on an event topic", KIND, key, task, error_type="Rejected",
+        Shape("a dead letter on the inbound topic", KIND, key, letter_v1, error_type="Rejected",
+              reason=("a dead_letter record does not belong on",)),
+        Shape("a routed task on the inbound topic", KIND, key, task, error_type="Rejected",
               reason=("a routed_task record does not belong on",)),
         Shape("wrong key", KIND, b"somebody-else", wire, error_type="Rejected",
               reason=("the record key is not the subject pseudonym",)),
