@@ -25,9 +25,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
-
 from schemas import DEFAULT_MAX_SIZE
 
 # librdkafka counts a record as key + value + serialized headers + the v2 record's own fields
@@ -115,6 +112,10 @@ def check_topics(
 ) -> None:
     """Raise :class:`LimitsError` naming every topic whose ``max.message.bytes`` is under
     :func:`batch_bound` of the producer's limit (one DescribeConfigs request)."""
+    # Imported here: every component's settings import this module, ``ungebus audit`` too.
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
     names = sorted(set(topics))
     if not names:
         return

@@ -6,6 +6,7 @@ Imports are inside the commands: ``ungebus audit`` should answer in a fraction o
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 import click
@@ -52,17 +53,7 @@ def audit_store(metrics_port: int | None) -> None:
 @click.argument("person")
 def audit(person: str) -> None:
     """List every routing decision about one person (CPR number or pseudonym), oldest first."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from consumers.audit.query import (
-        NoStore,
-        NotAPerson,
-        decisions_about,
-        open_store,
-        render,
-        to_pseudonym,
-        where,
-    )
+    from consumers.audit.query import NoStore, NotAPerson, read_person, render, to_pseudonym
     from consumers.audit.settings import AuditSettings
 
     settings = AuditSettings()
@@ -71,20 +62,23 @@ def audit(person: str) -> None:
     except NotAPerson as exc:
         raise click.BadParameter(str(exc), param_hint="PERSON") from None
     try:
-        store = open_store(settings.database_url)
-        try:
-            found = decisions_about(store, pseudonym, settings.database_url)
-        finally:
-            store.engine.dispose()
+        found = read_person(settings.database_url, pseudonym)
     except NoStore as exc:
         raise click.ClickException(str(exc)) from None
     except ModuleNotFoundError as exc:  # a PostgreSQL URL without its driver
         raise click.ClickException(f"{exc}: for PostgreSQL, pip install -e '.[postgres]'") from None
     except ValueError as exc:  # a database other than SQLite or PostgreSQL
         raise click.ClickException(str(exc)) from None
-    except SQLAlchemyError as exc:  # hide_parameters: the message quotes no row
+    except Exception as exc:  # the database did not answer (its message quotes no row)
+        from consumers.audit.query import where
+
+        if not isinstance(exc, sqlite3.Error) and not type(exc).__module__.startswith(
+            "sqlalchemy"
+        ):  # SQLAlchemy's errors, told apart without importing SQLAlchemy for SQLite
+            raise
         raise click.ClickException(
-            f"the audit store at {where(settings.database_url)} did not answer: {exc}"
+            f"the audit store at {where(settings.database_url)} did not answer: "
+            f"{type(exc).__name__}: {exc}"
         ) from None
     for decision in found:
         click.echo(render(decision))

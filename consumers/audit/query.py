@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-from sqlalchemy import make_url
+from typing import TYPE_CHECKING
 
 from bus.settings import Settings
+from consumers.audit import sqlite_read
 from consumers.audit.decisions import AuditedDecision
-from consumers.audit.store import AuditStore, connect
+
+if TYPE_CHECKING:
+    from consumers.audit.store import AuditStore
 
 _CPR = re.compile(r"^\d{6}-?\d{4}$")
 _PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
@@ -42,14 +44,46 @@ def to_pseudonym(person: str, settings: Settings) -> str:
 
 def where(url: str) -> str:
     """The store, as an operator would look for it: its file, or its URL without a password."""
+    if (path := sqlite_read.sqlite_path(url)) is not None:
+        return str(path)
+    from sqlalchemy import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         return parsed.database
     return parsed.render_as_string(hide_password=True)
 
 
+def read_person(url: str, pseudonym: str) -> list[AuditedDecision]:
+    """Every decision about one person in the store at ``url``, oldest first; :class:`NoStore`
+    when there is no store or nothing in it. SQLite is read with the standard library (a
+    quick command), anything else through SQLAlchemy."""
+    path = sqlite_read.sqlite_path(url)
+    if path is None:
+        store = open_store(url)
+        try:
+            return decisions_about(store, pseudonym, url)
+        finally:
+            store.engine.dispose()
+    if not path.exists():
+        raise _missing(url)
+    reader = sqlite_read.Reader(path)
+    try:
+        if not reader.exists():
+            raise _missing(url)
+        return decisions_about(reader, pseudonym, url)
+    finally:
+        reader.close()
+
+
+def _missing(url: str) -> NoStore:
+    return NoStore(f"no audit store at {where(url)}: run `ungebus audit-store`")
+
+
 def open_store(url: str) -> AuditStore:
     """The store at ``url``; :class:`NoStore` if it was never made (no SQLite file is created)."""
+    from consumers.audit.store import AuditStore, connect
+
     missing = NoStore(f"no audit store at {where(url)}: run `ungebus audit-store`")
     if (path := _sqlite_file(url)) is not None and not path.exists():
         raise missing
@@ -61,13 +95,17 @@ def open_store(url: str) -> AuditStore:
 
 
 def _sqlite_file(url: str) -> Path | None:
+    from sqlalchemy import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(str(parsed.database))
 
 
-def decisions_about(store: AuditStore, pseudonym: str, url: str) -> list[AuditedDecision]:
+def decisions_about(
+    store: AuditStore | sqlite_read.Reader, pseudonym: str, url: str
+) -> list[AuditedDecision]:
     """Every decision about one person, oldest first; :class:`NoStore` if the store is empty."""
     found = store.decisions_about(pseudonym)
     if not found and store.is_empty():

@@ -20,6 +20,7 @@ from bus.cli import cli
 from bus.records import Received
 from bus.services import AUDIT_STORE
 from bus.supervise import file_written
+from consumers.audit import sqlite_read
 from consumers.audit.decisions import AuditedDecision
 from consumers.audit.feed import Batch, save_batch
 from consumers.audit.migrate import migrate
@@ -76,6 +77,33 @@ def test_a_cpr_number_finds_its_pseudonyms_decisions_and_is_never_printed(var_di
     # Nobody's decisions: a count of none, not an error.
     nobody = CliRunner().invoke(cli, ["audit", person()])
     assert nobody.exit_code == 0 and nobody.output.startswith("0 decision(s)")
+
+
+def test_the_quick_sqlite_reader_reads_what_sqlalchemy_reads(var_dir: Path) -> None:
+    """``ungebus audit`` reads a SQLite store with the standard library: the same decisions,
+    in the same order, as the store's own SQLAlchemy query."""
+    store = _store(var_dir)
+    someone = person()
+    same_ms = NOW + dt.timedelta(hours=1)
+    kept = [
+        decision(someone, "e3", same_ms, outcome="held", task_ids=()),
+        decision(someone, "e1"),
+        replace(decision(someone, "e2", same_ms, task_ids=("t2", "t3")), offset=7),
+        replace(decision(someone, "e4", same_ms), offset=3),
+        decision(person(), "e9"),
+    ]
+    store.save(kept, stored_at=NOW)
+    expected = store.decisions_about(someone)
+    store.engine.dispose()
+    reader = sqlite_read.Reader(var_dir / "audit.db")
+    try:
+        assert reader.decisions_about(someone) == expected
+        assert [d.event_id for d in expected][:1] == ["e1"] and len(expected) == 4
+    finally:
+        reader.close()
+    assert sqlite_read.sqlite_path(f"sqlite:///{var_dir / 'audit.db'}") == var_dir / "audit.db"
+    assert sqlite_read.sqlite_path("postgresql+psycopg://u@h/db") is None
+    assert sqlite_read.sqlite_path("sqlite://") is None
 
 
 def test_neither_cpr_nor_pseudonym_is_refused(var_dir: Path) -> None:

@@ -177,6 +177,7 @@ def test_records_the_store_cannot_use_are_rejected_with_a_reason() -> None:
         "reason": "r", "error_type": "e", "component": "c", "event_id": None,
         "source_topic": "t", "source_partition": 0, "source_offset": 1, "original_key": None,
         "original_value": None, "original_headers": [], "failed_at": NOW,
+        "original_value_sha256": None, "original_value_size": None,
     }  # fmt: skip
     cpr = synthetic_cpr(random.Random(1), dt.date(2005, 3, 14))
     held = decision(person(), "e1", outcome="held", task_ids=())
