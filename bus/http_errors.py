@@ -68,6 +68,8 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
         loc = [str(part) for part in error.get("loc", ())]
         place = loc[0] if loc and loc[0] in _LOCATIONS else ""
         path = loc[1:] if place else loc
+        if error.get("type") == "json_invalid":
+            path = []  # its loc ends in a character position, not a field
         found.append(
             {
                 "field": ".".join(path) or f"({place or 'request'})",
