@@ -20,6 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from bus import http_errors
 from consumers.inbox.caseworkers import Caseworker, Caseworkers
 from consumers.inbox.settings import InboxSettings
+from consumers.inbox.sign_in_limits import SignInLimits
 from consumers.inbox.store import TaskStore
 from consumers.inbox.take_over import TakeOverService
 
@@ -39,6 +40,7 @@ class Services:
     take_overs: TakeOverService
     clock: Callable[[], dt.datetime]
     tz: dt.tzinfo
+    sign_ins: SignInLimits
 
 
 class SignInRequired(Exception):
