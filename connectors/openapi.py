@@ -39,8 +39,9 @@ to your own source identity (institution number, prison, ward, UU centre or komm
 
 **Answers.** `202` with the `event_id` once the event is stored in Kafka. `401` no or a bad
 credential; `403` a kind or a source you may not use; `413` body too large; `422` the body
-is invalid, with `errors` naming each field and the reason (your input is never echoed);
-`503` the bus cannot store events right now: retry after `Retry-After` seconds.
+or the `Idempotency-Key` header is invalid; `503` the bus cannot store events right now: retry
+after `Retry-After` seconds. Every error has one body, `ErrorBody`: a `detail` sentence and
+`errors` naming each field and the reason (your input is never echoed).
 
 **Retries are safe.** Resend the same body: the event id stays the same (it is your
 `event_id`, else derived from your `Idempotency-Key` header, else from the body's content),
