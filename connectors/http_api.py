@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from bus import http_errors
+from bus.http_errors import documented, error_response, header
 from bus.partners import Partner, PartnerRegistry
 from bus.topics import ensure_topics
 from connectors import openapi
@@ -53,21 +55,6 @@ class Accepted(BaseModel):
     event_type: str
 
 
-class FieldError(BaseModel):
-    field: str
-    reason: str
-    code: str
-
-
-class Rejected(BaseModel):
-    detail: str
-    errors: list[FieldError]
-
-
-class Problem(BaseModel):
-    detail: str
-
-
 class PartnerInfo(BaseModel):
     name: str
     kinds: list[str]
@@ -75,14 +62,22 @@ class PartnerInfo(BaseModel):
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "No credential, or one the bus does not know"},
-    403: {"model": Rejected, "description": "A kind or a source this partner may not use"},
-    413: {"model": Problem, "description": "The body is larger than the limit"},
-    422: {"model": Rejected, "description": "Invalid body: one entry per field and reason"},
-    503: {"model": Problem, "description": "Kafka is unavailable: retry after Retry-After s"},
+    401: documented(
+        "No credential, or one the bus does not know",
+        WWW_Authenticate=header("`Bearer`: send `Authorization: Bearer <token>`"),
+    ),
+    403: documented("A kind or a source this partner may not use (`errors` names it)"),
+    413: documented("The body is larger than the limit; the connection is closed"),
+    422: documented("Invalid body or header: one entry per field and reason"),
+    503: documented(
+        "Kafka did not acknowledge the event: retry after Retry-After seconds",
+        Retry_After=header("seconds to wait before resending the same body", "integer"),
+    ),
 }
 
-bearer = HTTPBearer(auto_error=False, description="the partner's token")
+bearer = HTTPBearer(
+    auto_error=False, scheme_name=openapi.BEARER_SCHEME, description="the partner's token"
+)
 
 
 def create_app(
@@ -120,6 +115,7 @@ def create_app(
     app.state.partners = partners
     app.state.pseudonym_key = settings.pseudonym_key()
     app.add_middleware(EventRequestSpans)
+    http_errors.install(app)
     openapi.install(app)
 
     @app.get("/healthz", include_in_schema=False)
@@ -151,7 +147,7 @@ def create_app(
     @app.post("/v1/events/{kind}", include_in_schema=False)
     async def unknown_kind(kind: str) -> JSONResponse:
         known = ", ".join(PARTNER_KINDS)
-        return JSONResponse({"detail": f"unknown event kind {kind!r}; known: {known}"}, 404)
+        return error_response(404, f"unknown event kind {kind!r}; known: {known}")
 
     return app
 
@@ -203,7 +199,7 @@ def _submit(kind: str) -> Callable[..., Awaitable[JSONResponse]]:
         body = await read_body(request, settings.max_body_bytes)
         if idempotency_key is not None and (problem := idempotency_key_error(idempotency_key)):
             note.errors = [problem]
-            return JSONResponse({"detail": "invalid header", "errors": [problem]}, 422)
+            return error_response(422, "invalid header", [problem])
         result = prepare(
             partner,
             kind,
@@ -220,9 +216,9 @@ def _submit(kind: str) -> Callable[..., Awaitable[JSONResponse]]:
             await request.app.state.publisher.publish(result, settings.ack_timeout_s + 1.0)
         except PublishError as exc:
             log.warning("event %s from %s not stored: %s", result.event_id, partner.name, exc)
-            return JSONResponse(
-                {"detail": f"the bus cannot store events right now ({exc}); retry later"},
+            return error_response(
                 503,
+                f"the bus cannot store events right now ({exc}); retry later",
                 headers={"Retry-After": str(settings.retry_after_s)},
             )
         log.info("accepted event %s (%s) from %s", result.event_id, kind, partner.name)
@@ -235,15 +231,13 @@ def _submit(kind: str) -> Callable[..., Awaitable[JSONResponse]]:
 
 def _rejected(rejection: Rejection) -> JSONResponse:
     if rejection.status == "invalid":
-        return JSONResponse({"detail": "the body is invalid", "errors": rejection.errors}, 422)
-    return JSONResponse(
-        {"detail": "this partner may not send that", "errors": rejection.errors}, 403
-    )
+        return error_response(422, "the body is invalid", rejection.errors)
+    return error_response(403, "this partner may not send that", rejection.errors)
 
 
 def _forbidden(partner: Partner, kind: str) -> JSONResponse:
     error = kind_not_allowed(partner, kind)
-    return JSONResponse({"detail": "this partner may not send that", "errors": [error]}, 403)
+    return error_response(403, "this partner may not send that", [error])
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -33,6 +33,14 @@ from schemas import (
 # uuid5 namespace of event ids the connectors derive (never change it: ids would change).
 EVENT_ID_NAMESPACE = uuid.UUID("6f1d0a3c-2b7e-5c4a-9e1f-7a8b9c0d1e2f")
 MAX_IDEMPOTENCY_KEY = 200
+# The header as the OpenAPI document declares it: 1-200 printable ASCII characters, not all
+# spaces (HTTP drops a value's leading and trailing spaces, so "  " arrives empty).
+IDEMPOTENCY_KEY_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_IDEMPOTENCY_KEY,
+    "pattern": "^[ -~]*[!-~][ -~]*$",
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ def connector_topics(topics: Topics, replication_factor: int = 1) -> list[TopicS
 
 
 def idempotency_key_error(key: str) -> dict[str, str] | None:
+    """The header's rule, as received (trimmed by HTTP); ``IDEMPOTENCY_KEY_SCHEMA`` says it."""
     if 1 <= len(key) <= MAX_IDEMPOTENCY_KEY and key.isascii() and key.isprintable():
         return None
     return {

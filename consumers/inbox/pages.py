@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -23,6 +25,8 @@ from consumers.inbox.web import (
 )
 
 router = APIRouter(include_in_schema=False)
+# Sign-ins and their refusals, naming the account and the client address (never a password).
+audit = logging.getLogger("ungebus.inbox.audit")
 SignedIn = Annotated[Caseworker, Depends(page_caseworker)]
 
 
@@ -48,6 +52,11 @@ def render(
     return response
 
 
+def client_address(request: Request) -> str:
+    """The address uvicorn saw (a proxy on 127.0.0.1 may name the client in X-Forwarded-For)."""
+    return request.client.host if request.client else "unknown"
+
+
 @router.get("/")
 def home() -> RedirectResponse:
     return RedirectResponse("/tasks", status_code=303)
@@ -68,10 +77,37 @@ def login(
     csrf: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    caseworker = services(request).caseworkers.sign_in(staff_id.strip(), password)
+    svc = services(request)
+    account, address = staff_id.strip(), client_address(request)
+    refused = svc.sign_ins.check(account, address)
+    if refused is not None:  # before the password is looked at: no guessing past the limit
+        audit.warning(
+            "sign-in refused: account %r from %s; %d failed sign-ins %s within %g s, "
+            "retry after %d s",
+            account,
+            address,
+            refused.failures,
+            "for the account" if refused.by == "account" else "from the address",
+            refused.window_s,
+            refused.retry_after_s,
+        )
+        minutes = math.ceil(refused.retry_after_s / 60)
+        context = {
+            "error": f"Too many failed sign-ins. Try again in {minutes} minute"
+            + ("s." if minutes != 1 else "."),
+            "staff_id": staff_id,
+        }
+        response = render(request, "login.html", context, status_code=429)
+        response.headers["Retry-After"] = str(refused.retry_after_s)
+        return response
+    caseworker = svc.caseworkers.sign_in(account, password)
     if caseworker is None:
+        svc.sign_ins.failed(account, address)
+        audit.info("sign-in failed: account %r from %s", account, address)
         context = {"error": "Wrong staff id or password.", "staff_id": staff_id}
         return render(request, "login.html", context, status_code=401)
+    svc.sign_ins.succeeded(account)
+    audit.info("signed in: account %r from %s", account, address)
     request.session.clear()  # a fresh session (and CSRF token) for the signed-in caseworker
     request.session["staff_id"] = caseworker.staff_id
     return RedirectResponse("/tasks", status_code=303)

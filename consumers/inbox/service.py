@@ -27,6 +27,7 @@ from consumers.inbox.caseworkers import AccountsError, Caseworkers, DemoAccount,
 from consumers.inbox.feed import TaskFeed, utc_now
 from consumers.inbox.migrate import migrate
 from consumers.inbox.settings import InboxSettings
+from consumers.inbox.sign_in_limits import Limit, SignInLimits
 from consumers.inbox.store import TaskStore, connect
 from consumers.inbox.take_over import TakeOverService
 from consumers.inbox.views import zone
@@ -44,6 +45,14 @@ def inbox_topics(settings: InboxSettings) -> set[str]:
         topics.task_acks,
         topics.deadletter,
     }
+
+
+def sign_in_limits(settings: InboxSettings) -> SignInLimits:
+    window = settings.inbox_sign_in_window_s
+    return SignInLimits(
+        per_account=Limit(settings.inbox_sign_in_failures_per_account, window),
+        per_address=Limit(settings.inbox_sign_in_failures_per_address, window),
+    )
 
 
 def session_secret(settings: InboxSettings) -> str:
@@ -116,6 +125,7 @@ class Inbox:
             ),
             clock=clock,
             tz=zone(settings.inbox_timezone),
+            sign_ins=sign_in_limits(settings),
         )
         app = create_app(services, session_secret(settings))
         feed = TaskFeed(settings, store, publisher, clock)

@@ -35,6 +35,18 @@ class InboxSettings(Settings):
     inbox_group_id: str | None = Field(default=None, description="default inbox.<kommunekode>")
     inbox_ack_timeout_s: float = Field(default=15.0, gt=0)
     inbox_timezone: str = "Europe/Copenhagen"
+    inbox_sign_in_failures_per_account: int = Field(
+        default=5, ge=1, description="failed sign-ins an account may have within the window"
+    )
+    inbox_sign_in_failures_per_address: int = Field(
+        default=30,
+        ge=1,
+        description="failed sign-ins from one client address within the window (an office's "
+        "caseworkers may share one address)",
+    )
+    inbox_sign_in_window_s: float = Field(
+        default=900.0, gt=0, description="the sliding window of the sign-in limits (seconds)"
+    )
     inbox_demo_account: bool = Field(
         default=True, description="create a demo caseworker when there is no users file"
     )

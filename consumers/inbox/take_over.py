@@ -55,6 +55,11 @@ class AlreadyTakenOver(TakeOverRefused):
     code = "already_taken_over"
 
 
+class NoteTooLong(TakeOverRefused):
+    status = 422
+    code = "note_too_long"
+
+
 class AcknowledgementFailed(TakeOverRefused):
     status = 503
     code = "not_delivered"
@@ -123,7 +128,7 @@ class TakeOverService:
     ) -> TakeOverResult:
         note = (note or "").strip() or None
         if note is not None and len(note) > MAX_NOTE:
-            raise TakeOverRefused(f"The note is longer than {MAX_NOTE} characters.")
+            raise NoteTooLong(f"The note is longer than {MAX_NOTE} characters.")
         with self._lock:
             found = find_task(self._store, caseworker, task_id)
             request.set_attributes({TASK_ID: task_id, EVENT_ID: found.task.event_id})

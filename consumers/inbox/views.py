@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from consumers.inbox import labels
+from consumers.inbox.take_over import MAX_NOTE
 from consumers.inbox.tasks import Escalation, InboxTask, describe_time_left, overdue, time_left
 
 NOT_DISCLOSED = "not disclosed to this unit"
@@ -167,7 +168,11 @@ class EscalationList(BaseModel):
 
 
 class TakeOverIn(BaseModel):
-    note: str | None = None
+    note: str | None = Field(
+        default=None,
+        max_length=MAX_NOTE,
+        description="what the caseworker did or agreed, for the task's history",
+    )
 
 
 def escalation_out(e: Escalation) -> EscalationOut:

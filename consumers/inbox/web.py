@@ -17,14 +17,17 @@ from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
+from bus import http_errors
 from consumers.inbox.caseworkers import Caseworker, Caseworkers
 from consumers.inbox.settings import InboxSettings
+from consumers.inbox.sign_in_limits import SignInLimits
 from consumers.inbox.store import TaskStore
 from consumers.inbox.take_over import TakeOverService
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+SESSION_COOKIE = "ungebus_inbox"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Services:
     take_overs: TakeOverService
     clock: Callable[[], dt.datetime]
     tz: dt.tzinfo
+    sign_ins: SignInLimits
 
 
 class SignInRequired(Exception):
@@ -133,7 +137,7 @@ def create_app(app_services: Services, session_secret: str) -> FastAPI:
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret,
-        session_cookie="ungebus_inbox",
+        session_cookie=SESSION_COOKIE,
         max_age=int(settings.inbox_session_hours * 3600),
         same_site="lax",
         https_only=settings.inbox_secure_cookies,
@@ -145,6 +149,8 @@ def create_app(app_services: Services, session_secret: str) -> FastAPI:
     app.add_exception_handler(SignInRequired, sign_in_first)
     app.include_router(pages.router)
     app.include_router(api.router)
+    http_errors.install(app)
+    api.install_openapi(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from fastapi import FastAPI
 
 from bus.partners import load_partners
 from connectors.http_api import create_app
+from connectors.ingest import IDEMPOTENCY_KEY_SCHEMA as IDEMPOTENCY_KEY
+from connectors.ingest import idempotency_key_error
 from connectors.settings import ConnectorSettings
 from schemas import PARTNER_KINDS, PARTNER_MODELS
 from tests.unit.test_connectors_ingest import partner_name, payloads, write_partners
@@ -136,6 +139,44 @@ def test_an_unknown_kind_is_404_naming_the_known_ones(client: Client) -> None:
     assert response.status_code == 404 and "dropout_notice" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("key", "accepted"),
+    [
+        ("retry-42", True),
+        ("x" * 200, True),
+        (" spaced key ", True),  # HTTP trims the ends; the rest is the key
+        ("", False),
+        ("   ", False),
+        ("x" * 201, False),
+        ("tab\there", False),
+        ("nøgle", False),
+    ],
+)
+def test_the_idempotency_key_rule_is_the_documented_one(key: str, accepted: bool) -> None:
+    """What the OpenAPI document declares for the header is what the handler accepts."""
+    documented = re.fullmatch(IDEMPOTENCY_KEY["pattern"], key) is not None and (
+        IDEMPOTENCY_KEY["minLength"] <= len(key) <= IDEMPOTENCY_KEY["maxLength"]
+    )
+    assert documented is accepted
+    assert (idempotency_key_error(key.strip(" \t")) is None) is accepted
+
+
+def test_every_error_has_the_one_error_body(client: Client, tokens: dict[str, str]) -> None:
+    answers = [
+        client.post("/v1/events/dropout_notice", json={}),  # 401
+        client.post("/v1/events/prison_break", json={}),  # 404
+        client.get("/v1/events/dropout_notice"),  # 405, FastAPI's own
+        client.post(
+            "/v1/events/dropout_notice", content=b"\xff{", headers=auth(tokens, "dropout_notice")
+        ),  # 422
+    ]
+    assert [a.status_code for a in answers] == [401, 404, 405, 422]
+    for answer in answers:
+        assert set(answer.json()) == {"detail", "errors"}, answer.text
+        assert answer.headers["content-type"] == "application/json"
+    assert answers[2].headers["allow"] == "POST"
+
+
 def test_openapi_has_a_typed_body_per_kind_and_bearer_security(client: Client) -> None:
     document = client.get("/openapi.json").json()
     schemas = document["components"]["schemas"]
@@ -146,10 +187,17 @@ def test_openapi_has_a_typed_body_per_kind_and_bearer_security(client: Client) -
         assert ref == PARTNER_MODELS[kind].__name__
         assert "subject" in schemas[ref]["properties"]
         assert {"202", "401", "403", "413", "422", "503"} <= set(operation["responses"])
-        assert operation["security"] == [{"HTTPBearer": []}]
+        assert operation["security"] == [{"partnerToken": []}, {"clientCertificate": []}]
         assert PARTNER_MODELS[kind].model_validate_json(json.dumps(content["example"]))
-        header_names = {p["name"] for p in operation["parameters"]}
-        assert {"Idempotency-Key", "traceparent"} <= header_names
+        headers = {p["name"]: p["schema"] for p in operation["parameters"]}
+        assert headers["Idempotency-Key"] == {**headers["Idempotency-Key"], **IDEMPOTENCY_KEY}
+        assert headers["traceparent"]["type"] == "string"
+        errors = {s: r for s, r in operation["responses"].items() if s != "202"}
+        assert {r["content"]["application/json"]["schema"]["$ref"] for r in errors.values()} == {
+            "#/components/schemas/ErrorBody"
+        }
+        assert errors["503"]["headers"]["Retry-After"]["required"] is True
+    assert set(document["components"]["securitySchemes"]) == {"partnerToken", "clientCertificate"}
     for ref in json.dumps(document).split('"$ref": "')[1:]:
         assert ref.split('"')[0].rsplit("/", 1)[-1] in schemas
     assert client.get("/docs").status_code == 200
