@@ -24,7 +24,7 @@ def inbox(ctx: click.Context, metrics_port: int | None) -> None:
 
     from bus import services, telemetry
     from consumers.inbox.caseworkers import AccountsError
-    from consumers.inbox.service import WebServerFailed, serve
+    from consumers.inbox.service import InboxFailed, serve
     from consumers.inbox.settings import InboxSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -35,7 +35,7 @@ def inbox(ctx: click.Context, metrics_port: int | None) -> None:
         if (address := telemetry.metrics_address()) is not None:
             click.echo(f"Metrics for Prometheus: http://{address[0]}:{address[1]}/metrics")
         serve(settings, echo=click.echo)
-    except (AccountsError, ValidationError, telemetry.TelemetryError, WebServerFailed) as exc:
+    except (AccountsError, ValidationError, telemetry.TelemetryError, InboxFailed) as exc:
         raise click.ClickException(str(exc)) from exc
     except KafkaException as exc:
         raise click.ClickException(f"Kafka did not answer: {exc}") from exc

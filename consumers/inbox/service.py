@@ -78,6 +78,7 @@ class Inbox:
     demo: DemoAccount | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    feed_failure: BaseException | None = None  # why the feed stopped on its own, if it did
 
     @classmethod
     def open(cls, settings: InboxSettings, clock: Callable[[], dt.datetime] = utc_now) -> Inbox:
@@ -118,9 +119,14 @@ class Inbox:
         return cls(settings, engine, store, publisher, feed, app, demo)
 
     def start_feed(self) -> None:
-        self._thread = threading.Thread(
-            target=self.feed.run, args=(self._stop,), name="inbox-feed", daemon=True
-        )
+        def run() -> None:
+            try:
+                self.feed.run(self._stop)
+            except Exception as exc:
+                log.critical("The inbox's Kafka feed stopped: %s", exc)
+                self.feed_failure = exc
+
+        self._thread = threading.Thread(target=run, name="inbox-feed", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -132,8 +138,8 @@ class Inbox:
         self.engine.dispose()
 
 
-class WebServerFailed(RuntimeError):
-    """The inbox's web server did not start, or stopped on its own (its log says why)."""
+class InboxFailed(RuntimeError):
+    """The web server did not start or stopped, or the Kafka feed stopped, on its own."""
 
 
 class BackgroundServer:
@@ -155,9 +161,9 @@ class BackgroundServer:
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
             if not self._thread.is_alive():
-                raise WebServerFailed("the inbox web server stopped while starting")
+                raise InboxFailed("the inbox web server stopped while starting")
             if time.monotonic() > deadline:
-                raise WebServerFailed(f"the inbox web server did not start in {timeout_s:g} s")
+                raise InboxFailed(f"the inbox web server did not start in {timeout_s:g} s")
             time.sleep(0.02)
         host, port = self._server.servers[0].sockets[0].getsockname()[:2]
         self.url = f"http://{host}:{port}"
@@ -203,7 +209,9 @@ def serve(settings: InboxSettings, echo: Callable[[str], None]) -> None:
         )
         while not stop.wait(0.5):
             if not server.running:
-                raise WebServerFailed("the inbox web server stopped on its own")
+                raise InboxFailed("the inbox web server stopped on its own")
+            if inbox.feed_failure is not None:
+                raise InboxFailed(f"the inbox's Kafka feed stopped: {inbox.feed_failure}")
     finally:
         server.stop()
         inbox.close()
