@@ -63,7 +63,7 @@ def poll(consumer: Consumer, batch_size: int, timeout_s: float, who: str) -> lis
     for message in consumer.consume(num_messages=batch_size, timeout=timeout_s):
         error = message.error()
         if error is not None:
-            if error.fatal():
+            if error.fatal() or error.code() == KafkaError._FATAL:  # e.g. fenced (static member)
                 raise KafkaException(error)
             log.warning("%s consumer: %s", who, error.str())
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,18 @@ class Settings(BaseSettings):
     router_liveness_interval_s: float = Field(default=10.0, gt=0)
     # How long a dead worker keeps its partitions before the group hands them to another.
     consumer_session_timeout_s: float = Field(default=30.0, ge=6)
+    # Static membership (KIP-345): the long-running components (inbox, Kafka gateway, router,
+    # tracker) join their consumer groups under a stable name, ``<component>@<instance>``, so
+    # a restarted component takes its predecessor's place at once however that one ended
+    # (SIGKILL, a crash, a broker restarted with the membership on disk), where a new dynamic
+    # member waits until the old one's session has expired (30-45 s). A static member does
+    # not leave its group when it stops: its partitions wait for its successor (or for the
+    # session to expire). Two processes of one component in one group need two instance
+    # names: the newer fences the older.
+    consumer_static_membership: bool = True
+    consumer_instance: str | None = Field(
+        default=None, description="this process's stable name in its groups; default: host name"
+    )
     topic_prefix: str = Field(default="", description="namespace for every topic name")
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="Prometheus scrape port; unset: no endpoint"
@@ -158,6 +171,22 @@ class Settings(BaseSettings):
                 **overrides,
             }
         )
+
+    def group_instance_id(self, component: str) -> str | None:
+        """``component``'s stable name in its consumer group, or None for dynamic membership."""
+        if not self.consumer_static_membership:
+            return None
+        return f"{component}@{self.consumer_instance or socket.gethostname()}"
+
+    def member_config(self, group_id: str, component: str, **overrides: Any) -> dict[str, Any]:
+        """:meth:`consumer_config` for a long-running component: static membership (see
+        ``consumer_static_membership``) and the bus's session timeout."""
+        member: dict[str, Any] = {
+            "session.timeout.ms": round(self.consumer_session_timeout_s * 1000),
+        }
+        if (instance := self.group_instance_id(component)) is not None:
+            member["group.instance.id"] = instance
+        return self.consumer_config(group_id, **{**member, **overrides})
 
     def resolved_partners_file(self) -> Path:
         return self.partners_file or self.var_dir / "partners.toml"

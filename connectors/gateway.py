@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import schemas
@@ -148,8 +148,10 @@ class Gateway:
         self._partner_by_topic = {topics.partner_events(n): p for n, p in registry.by_name.items()}
         self._clock = clock
         self._consumer = Consumer(
-            settings.consumer_config(
-                f"{settings.topic_prefix}ungebus-gateway", **{"enable.partition.eof": False}
+            settings.member_config(
+                f"{settings.topic_prefix}ungebus-gateway",
+                COMPONENT,
+                **{"enable.partition.eof": False},
             )
         )
         self._producer = Producer(settings.producer_config(**{"linger.ms": 5}))
@@ -161,12 +163,19 @@ class Gateway:
         return sorted(self._partner_by_topic)
 
     def run(self, stop: threading.Event, on_ready: Callable[[], None] = lambda: None) -> None:
-        """Forward until ``stop`` is set; the consumer leaves its group cleanly on the way out."""
+        """Forward until ``stop`` is set; the consumer closes cleanly on the way out.
+
+        Raises KafkaException on a fatal consumer error (another gateway took this one's
+        place in the group: ``UNGEBUS_CONSUMER_INSTANCE``)."""
         self._consumer.subscribe(self.topics)
         on_ready()
         try:
             while not stop.is_set():
                 batch = self._consumer.consume(num_messages=500, timeout=0.5)
+                for message in batch:
+                    error = message.error()  # fatal: reported on a message as _FATAL
+                    if error is not None and (error.fatal() or error.code() == KafkaError._FATAL):
+                        raise KafkaException(error)
                 if batch:
                     self.forward(batch)
         finally:

@@ -25,7 +25,7 @@ def inbox(ctx: click.Context, metrics_port: int | None) -> None:
     from bus import services, telemetry
     from bus.limits import LimitsError
     from consumers.inbox.caseworkers import AccountsError
-    from consumers.inbox.service import serve
+    from consumers.inbox.service import InboxFailed, serve
     from consumers.inbox.settings import InboxSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -36,7 +36,13 @@ def inbox(ctx: click.Context, metrics_port: int | None) -> None:
         if (address := telemetry.metrics_address()) is not None:
             click.echo(f"Metrics for Prometheus: http://{address[0]}:{address[1]}/metrics")
         serve(settings, echo=click.echo)
-    except (AccountsError, ValidationError, LimitsError, telemetry.TelemetryError) as exc:
+    except (
+        AccountsError,
+        ValidationError,
+        LimitsError,
+        telemetry.TelemetryError,
+        InboxFailed,
+    ) as exc:
         raise click.ClickException(str(exc)) from exc
     except KafkaException as exc:
         raise click.ClickException(f"Kafka did not answer: {exc}") from exc

@@ -74,6 +74,7 @@ class BusApp(faust.App):
     # set by ``_new_app``, read by the transport
     settings: Settings
     fetch_max_wait_ms: int  # the router's short (latency), the tracker's long (idle load)
+    group_instance_id: str | None  # its stable name in its consumer group (static membership)
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -181,6 +182,7 @@ def _new_app(settings: Settings, role: Role) -> faust.App:
         "router": settings.router_fetch_max_wait_ms,
         "tracker": settings.tracker_fetch_max_wait_ms,
     }[role]
+    app.group_instance_id = settings.group_instance_id(role)
     return app
 
 

@@ -4,7 +4,8 @@
 - after a rebalance, a partition the group never committed is read from its beginning;
 - the broker waits a little to fill a fetch (settings), not answer with every record alone;
 - a partition is never committed past a record that was read and not acknowledged
-  (``streams.commit_guard``).
+  (``streams.commit_guard``);
+- the worker is a static member of its group: a restart takes its predecessor's place at once.
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
                 raise RuntimeError(f"this aiokafka has no AIOKafkaConsumer.{name}")
         consumer._fetch_min_bytes = settings.router_fetch_min_bytes
         consumer._fetch_max_wait_ms = max_wait_ms
+        # Static membership (``Settings.consumer_static_membership``): a restarted worker takes
+        # its predecessor's place in the group at once, also after SIGKILL or os._exit, where
+        # a dynamic member waits for the old one's session to expire. aiokafka reads it in
+        # start(), to make its group coordinator; faust offers no setting.
+        if not hasattr(consumer, "_group_instance_id"):
+            raise RuntimeError("this aiokafka has no AIOKafkaConsumer._group_instance_id")
+        consumer._group_instance_id = self.app.group_instance_id  # type: ignore[attr-defined]
         return consumer
 
     async def seek_to_committed(self) -> Mapping[Any, int]:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -166,6 +166,25 @@ def _in_traces(dead: list[Outgoing], spans: Sequence[trace.Span], batch: Batch) 
     ]
 
 
+class Fenced(RuntimeError):
+    """A fatal consumer error: another process joined this inbox's consumer group under the
+    same instance name (the one fatal error librdkafka's consumer has)."""
+
+    def __init__(self, settings: InboxSettings) -> None:
+        super().__init__(
+            f"another inbox joined consumer group {settings.group_id} as "
+            f"{settings.group_instance_id(COMPONENT)} and took this one's place; give each "
+            "inbox of one municipality its own UNGEBUS_CONSUMER_INSTANCE"
+        )
+
+
+def _fenced(exc: KafkaException) -> bool:
+    error = exc.args[0] if exc.args else None
+    return isinstance(error, KafkaError) and (
+        error.fatal() or error.code() in (KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID)
+    )
+
+
 class TaskFeed:
     """Consumes, stores, commits. ``poll_once`` for tests and tools; ``run`` for the service."""
 
@@ -193,8 +212,20 @@ class TaskFeed:
 
     def _connect(self) -> Consumer:
         if self._consumer is None:
-            consumer = Consumer(self._settings.consumer_config(self._settings.group_id))
-            consumer.subscribe(sorted(self._routes))
+            settings = self._settings
+            consumer = Consumer(settings.member_config(settings.group_id, COMPONENT))
+            subscribed = time.monotonic()
+
+            def assigned(_consumer: Consumer, partitions: list[TopicPartition]) -> None:
+                log.info(
+                    "Reading %d partitions as %s in group %s (%.1f s after subscribing)",
+                    len(partitions),
+                    settings.group_instance_id(COMPONENT) or "a dynamic member",
+                    settings.group_id,
+                    time.monotonic() - subscribed,
+                )
+
+            consumer.subscribe(sorted(self._routes), on_assign=assigned)
             self._consumer = consumer
         return self._consumer
 
@@ -232,15 +263,21 @@ class TaskFeed:
             self._lags = measured
 
     def run(self, stop: threading.Event, retry_s: float = 5.0) -> None:
-        """Poll until ``stop``; after a failure, reconnect so the uncommitted batch is re-read."""
-        while not stop.is_set():
-            try:
-                self.poll_once(timeout_s=0.5)
-            except Exception:
-                log.exception("inbox feed failed; reconnecting in %g s", retry_s)
-                self._disconnect()
-                stop.wait(retry_s)
-        self.close()
+        """Poll until ``stop``; after a failure, reconnect so the uncommitted batch is re-read.
+
+        Raises :class:`Fenced` when another inbox took this one's place in the group."""
+        try:
+            while not stop.is_set():
+                try:
+                    self.poll_once(timeout_s=0.5)
+                except Exception as exc:
+                    if isinstance(exc, KafkaException) and _fenced(exc):
+                        raise Fenced(self._settings) from exc  # retrying would fence the other
+                    log.exception("inbox feed failed; reconnecting in %g s", retry_s)
+                    self._disconnect()
+                    stop.wait(retry_s)
+        finally:
+            self.close()
 
     def close(self) -> None:
         self._lag_gauge.close()

@@ -1,7 +1,7 @@
 """The inbox as one service: database, accounts, Kafka feed and web app, wired once.
 
 ``Inbox.open(settings)`` builds it; ``serve`` runs it in the foreground (``ungebus inbox``);
-``BackgroundServer`` runs the web app in a thread (for ``ungebus run`` and the tests).
+``BackgroundServer`` runs the web app in a thread (for ``serve`` and the tests).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from bus.limits import check_topics
 from bus.records import Publisher
+from bus.supervise import stop_on_signals
 from bus.topics import ensure_topics
 from consumers.inbox.caseworkers import AccountsError, Caseworkers, DemoAccount, ensure_demo_account
 from consumers.inbox.feed import TaskFeed, utc_now
@@ -87,6 +88,7 @@ class Inbox:
     demo: DemoAccount | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    feed_failure: BaseException | None = None  # why the feed stopped on its own, if it did
 
     @classmethod
     def open(cls, settings: InboxSettings, clock: Callable[[], dt.datetime] = utc_now) -> Inbox:
@@ -132,9 +134,14 @@ class Inbox:
         return cls(settings, engine, store, publisher, feed, app, demo)
 
     def start_feed(self) -> None:
-        self._thread = threading.Thread(
-            target=self.feed.run, args=(self._stop,), name="inbox-feed", daemon=True
-        )
+        def run() -> None:
+            try:
+                self.feed.run(self._stop)
+            except Exception as exc:
+                log.critical("The inbox's Kafka feed stopped: %s", exc)
+                self.feed_failure = exc
+
+        self._thread = threading.Thread(target=run, name="inbox-feed", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -146,11 +153,20 @@ class Inbox:
         self.engine.dispose()
 
 
-class BackgroundServer:
-    """uvicorn in a daemon thread; port 0 picks a free port (see ``url``)."""
+class InboxFailed(RuntimeError):
+    """The web server did not start or stopped, or the Kafka feed stopped, on its own."""
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+
+class BackgroundServer:
+    """uvicorn in a daemon thread; port 0 picks a free port (see ``url``).
+
+    In a thread uvicorn leaves the process's signals alone: whoever runs it decides what a
+    SIGTERM does (``serve``)."""
+
+    def __init__(
+        self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    ) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="inbox-web", daemon=True)
         self.url = ""
@@ -160,35 +176,58 @@ class BackgroundServer:
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
             if not self._thread.is_alive():
-                raise RuntimeError("the inbox web server stopped while starting")
+                raise InboxFailed("the inbox web server stopped while starting")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the inbox web server did not start in {timeout_s:g} s")
+                raise InboxFailed(f"the inbox web server did not start in {timeout_s:g} s")
             time.sleep(0.02)
         host, port = self._server.servers[0].sockets[0].getsockname()[:2]
         self.url = f"http://{host}:{port}"
         return self.url
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
 
 def serve(settings: InboxSettings, echo: Callable[[str], None]) -> None:
-    """Run the feed and the web app until Ctrl-C."""
+    """Run the feed and the web app until SIGTERM or Ctrl-C; then close everything in order.
+
+    The signals are ours, not uvicorn's: uvicorn (0.29 and later) raises a SIGTERM again once
+    its own shutdown is done, which ended the process before any ``finally`` ran, so the
+    feed's consumer never closed (a restarted inbox then waited out its predecessor's session
+    before it read a task), the last take-overs' producer was not flushed, and the last spans
+    were lost. Here the web server stops first (no new take-overs), then the feed (its last
+    batch committed, the consumer closed), the producer (flushed), the database.
+    """
+    stop = threading.Event()
+    stop_on_signals(stop, echo)
     inbox = Inbox.open(settings)
-    if inbox.demo is not None:
-        echo(
-            f"Demo caseworker created for {settings.inbox_units[0]} in "
-            f"{settings.inbox_kommunekode}: staff id {inbox.demo.staff_id}, password "
-            f"{inbox.demo.password} (also in {settings.var_dir / 'inbox-demo.txt'})"
-        )
-    inbox.start_feed()
-    echo(
-        f"Inbox for {settings.inbox_kommunekode} ({', '.join(settings.inbox_units)}) on "
-        f"http://{settings.inbox_host}:{settings.inbox_port}/ - Kafka at "
-        f"{settings.kafka_bootstrap_servers}, tasks in {inbox.engine.url.render_as_string()}"
-    )
+    server = BackgroundServer(inbox.app, settings.inbox_host, settings.inbox_port, "info")
     try:
-        uvicorn.run(inbox.app, host=settings.inbox_host, port=settings.inbox_port, log_level="info")
+        if inbox.demo is not None:
+            echo(
+                f"Demo caseworker created for {settings.inbox_units[0]} in "
+                f"{settings.inbox_kommunekode}: staff id {inbox.demo.staff_id}, password "
+                f"{inbox.demo.password} (also in {settings.var_dir / 'inbox-demo.txt'})"
+            )
+        inbox.start_feed()
+        url = server.start()
+        echo(
+            f"Inbox for {settings.inbox_kommunekode} ({', '.join(settings.inbox_units)}) on "
+            f"{url}/ - Kafka at {settings.kafka_bootstrap_servers}, tasks in "
+            f"{inbox.engine.url.render_as_string()}"
+        )
+        while not stop.wait(0.5):
+            if not server.running:
+                raise InboxFailed("the inbox web server stopped on its own")
+            if inbox.feed_failure is not None:
+                raise InboxFailed(f"the inbox's Kafka feed stopped: {inbox.feed_failure}")
     finally:
+        server.stop()
         inbox.close()
+    echo("The inbox stopped: its tasks are stored and their offsets committed.")

@@ -1,5 +1,10 @@
 """`ungebus demo` as a newcomer runs it: the bus comes up, takes a sample day of partner
-traffic, says what it did with it, and leaves nothing running."""
+traffic, says what it did with it, and leaves nothing running — three times in a row in one
+clone, each run starting and stopping its own broker, which keeps its data between runs.
+
+Issue 23: the second run failed (its inbox stored nothing: the first run's inbox had not left
+its consumer group, and the broker restored that member with its data).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+import uuid
 from pathlib import Path
 
-from bus.local_kafka import free_port_run
+from bus.local_kafka import free_port_run, free_ports
 from bus.stack import METRICS_PORT_COUNT
-from tests.conftest import free_ports
 
 
 def summary_count(output: str, label: str) -> int:
@@ -48,11 +52,16 @@ def port_free(port: int) -> bool:
     return True
 
 
-def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
-    kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path
-) -> None:
-    http_port, inbox_port = free_ports(2)
-    prefix = unique("demo") + "."
+def stored_tasks(var_dir: Path) -> int:
+    """Tasks in the inbox's database (the demo's inbox serves Glostrup, 161)."""
+    with sqlite3.connect(var_dir / "inbox.db") as db:
+        (count,) = db.execute("SELECT count(*) FROM tasks").fetchone()
+    return int(count)
+
+
+def test_demo_three_times_in_one_clone_summarises_and_stops_everything(tmp_path: Path) -> None:
+    http_port, inbox_port, kafka_port, controller_port = free_ports(4)
+    prefix = f"demo-{uuid.uuid4().hex[:8]}."
     env = {
         key: value
         for key, value in os.environ.items()
@@ -60,7 +69,12 @@ def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
     }
     env.update(
         {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            # The demo's own local broker (as on a fresh clone), on ports of this test's own.
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
+            "UNGEBUS_LOCAL_KAFKA_PORT": str(kafka_port),
+            "UNGEBUS_LOCAL_KAFKA_CONTROLLER_PORT": str(controller_port),
+            "UNGEBUS_LOCAL_KAFKA_HOME": str(tmp_path / "kafka"),
+            "UNGEBUS_LOCAL_KAFKA_HEAP": "512m",
             "UNGEBUS_TOPIC_PREFIX": prefix,
             "UNGEBUS_VAR_DIR": str(tmp_path),
             "UNGEBUS_HTTP_PORT": str(http_port),
@@ -69,19 +83,25 @@ def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
         }
     )
 
-    result = subprocess.run(
-        [sys.executable, "-m", "bus", "demo", "--seed", "11", "--count", "64"],
-        env=env,
-        cwd=tmp_path,  # no developer's .env file
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
-    )
+    def demo(*options: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "bus", "demo", *options],
+            env=env,
+            cwd=tmp_path,  # no developer's .env file
+            capture_output=True,
+            text=True,
+            timeout=170,
+            check=False,
+        )
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+        assert "Kafka 4" in result.stdout and " is up at " in result.stdout  # its own broker
+        assert not re.search(r"\b\d{6}-\d{4}\b", result.stdout + result.stderr), "a CPR number"
+        return result.stdout
 
-    output = result.stdout
-    assert result.returncode == 0, f"{output}\n{result.stderr}"
-    for component in ("streams", "connect-http", "connect-files", "inbox", "audit-store"):
+    output = demo("--seed", "11", "--count", "64")
+    for component in (
+        "streams", "connect-http", "connect-files", "connect-kafka", "inbox", "audit-store"
+    ):  # fmt: skip
         assert f"{component} is ready" in output
     assert summary_count(output, "accepted") > 0
     assert summary_count(output, "rejected") > 0  # the invalid share, refused at the edge
@@ -96,8 +116,17 @@ def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
     assert "ungebus-connector-http" in trace or "ungebus-connector-files" in trace, trace
     for hop in ("ungebus-router", "ungebus-inbox", "taken_over"):
         assert hop in trace, f"{hop} missing from the printed trace:\n{trace}"
-    assert not re.search(r"\b\d{6}-\d{4}\b", output + result.stderr), "a CPR number was printed"
     assert (tmp_path / "logs" / "streams.log").exists()
+    stored = [stored_tasks(tmp_path)]
+
+    # Again, twice, small: seeds whose sample day routes a task to Glostrup, so that the
+    # restarted inbox must receive it (the demo takes it over, or fails after 30 s).
+    for seed in ("12", "13"):
+        output = demo("--seed", seed, "--count", "8")
+        assert re.search(r"demo-api-\w+ took over task", output), output
+        stored.append(stored_tasks(tmp_path))
+    assert stored[0] < stored[1] < stored[2], f"tasks in the inbox after each run: {stored}"
+
     # The audit store kept the decisions, and stopped cleanly (its ready file gone).
     with sqlite3.connect(tmp_path / "audit.db") as db:
         assert db.execute("SELECT count(*) FROM audit_decisions").fetchone()[0] > 0
@@ -107,3 +136,4 @@ def test_demo_feeds_a_sample_day_summarises_it_and_stops_everything(
     assert processes_with(f"UNGEBUS_TOPIC_PREFIX={prefix}") == []
     assert port_free(http_port)
     assert port_free(inbox_port)
+    assert port_free(kafka_port)
