@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import schemas
@@ -23,80 +23,12 @@ from bus.limits import RecordLimits
 from bus.topics import Topics
 from schemas.domain import KOMMUNEKODER
 from streams.dead_letters import DeadLetters, dead_letter
+from streams.handovers import Acknowledgement, Handovers, OpenTask
 from streams.outputs import InMessage, Output, bus_record, check_sizes
 from streams.overlay import TableOverlay
 
 COMPONENT = "tracker"
 MAX_ID = 256  # characters of a task or event id (the bus makes UUIDs)
-
-
-@dataclass(frozen=True)
-class OpenTask:
-    task_id: str
-    event_id: str
-    event_type: str
-    unit: str
-    kommunekode: str
-    due_by: dt.datetime
-    sender_kommunekode: str | None = None  # a handover from another municipality on the bus
-    escalated: bool = False
-    traceparent: str | None = None
-
-
-@dataclass(frozen=True)
-class Acknowledgement:
-    """A take-over seen before its task (the topics are read independently)."""
-
-    record: Mapping[str, Any]
-    wire: bytes
-    received_at: dt.datetime
-    position: tuple[int, int] = (-1, -1)  # partition, offset on task-acks
-
-
-@dataclass(frozen=True)
-class Handovers:
-    """One young person's tasks: open, recently closed (to ignore repeats), early acks."""
-
-    open: Mapping[str, OpenTask] = field(default_factory=dict)
-    closed: Mapping[str, dt.datetime] = field(default_factory=dict)
-    early: Mapping[str, Acknowledgement] = field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.open or self.closed or self.early)
-
-    def to_json(self) -> bytes:
-        return json.dumps(
-            {
-                "open": {k: _task_to_dict(v) for k, v in self.open.items()},
-                "closed": {k: v.isoformat() for k, v in self.closed.items()},
-                "early": {
-                    k: {
-                        "wire": v.wire.hex(),
-                        "received_at": v.received_at.isoformat(),
-                        "position": list(v.position),
-                    }
-                    for k, v in self.early.items()
-                },
-            }
-        ).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes | None) -> Handovers:
-        if not data:
-            return cls()
-        raw = json.loads(data)
-        early = {}
-        for task_id, entry in raw["early"].items():
-            wire = bytes.fromhex(entry["wire"])
-            received = dt.datetime.fromisoformat(entry["received_at"])
-            position = (int(entry["position"][0]), int(entry["position"][1]))
-            early[task_id] = Acknowledgement(schemas.decode(wire).record, wire, received, position)
-        return cls(
-            open={k: _task_from_dict(v) for k, v in raw["open"].items()},
-            closed={k: dt.datetime.fromisoformat(v) for k, v in raw["closed"].items()},
-            early=early,
-        )
 
 
 OpenCounts = Mapping[tuple[str, str], tuple[int, int]]  # (unit, kommunekode) -> (open, overdue)
@@ -412,14 +344,3 @@ def _sender(task: Mapping[str, Any]) -> str | None:
 
 def _without(mapping: Mapping[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if k != key}
-
-
-def _task_to_dict(task: OpenTask) -> dict[str, Any]:
-    # A plain dict of the fields: dataclasses.asdict deep-copies every value (slow per task).
-    raw = {f.name: getattr(task, f.name) for f in fields(OpenTask)}
-    raw["due_by"] = task.due_by.isoformat()
-    return raw
-
-
-def _task_from_dict(raw: Mapping[str, Any]) -> OpenTask:
-    return OpenTask(**{**raw, "due_by": dt.datetime.fromisoformat(raw["due_by"])})
