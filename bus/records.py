@@ -71,6 +71,15 @@ def poll(consumer: Consumer, batch_size: int, timeout_s: float, who: str) -> lis
     return messages
 
 
+def close(consumer: Consumer, who: str) -> None:
+    """Leave the group now (a successor need not wait for this member's session); closing
+    after a broker failure may itself fail, which is logged, not raised."""
+    try:
+        consumer.close()
+    except Exception:
+        log.warning("%s consumer did not close cleanly", who, exc_info=True)
+
+
 def commit(consumer: Consumer, next_offsets: Mapping[tuple[str, int], int]) -> None:
     """Commit (synchronously) the next offset to read per (topic, partition)."""
     if next_offsets:

@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from bus import telemetry
-from bus.records import Outgoing, Publisher, Received, commit, dead_letter, lags, poll
+from bus.records import Outgoing, Publisher, Received, close, commit, dead_letter, lags, poll
 from bus.telemetry import EVENT_ID, OUTCOME
 from consumers.audit.decisions import AuditedDecision
 from consumers.audit.records import Rejected, read
@@ -224,10 +224,7 @@ class AuditFeed:
         self._lags = {}
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            try:
-                consumer.close()  # leaves the group now: a successor need not wait
-            except Exception:  # closing after a broker failure may itself fail
-                log.warning("audit consumer did not close cleanly", exc_info=True)
+            close(consumer, COMPONENT)
 
 
 def _finish(spans: Sequence[trace.Span], batch: Batch, new: set[str]) -> None:

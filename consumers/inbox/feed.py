@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from bus import telemetry
 from bus.limits import RecordLimits
-from bus.records import Publisher, Received, commit, lags, poll
+from bus.records import Publisher, Received, close, commit, lags, poll
 from bus.telemetry import BASIS, EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
 from consumers.inbox.records import (
     COMPONENT,
@@ -287,7 +287,4 @@ class TaskFeed:
         self._lags = {}
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            try:
-                consumer.close()
-            except Exception:  # closing after a broker failure may itself fail
-                log.warning("inbox consumer did not close cleanly", exc_info=True)
+            close(consumer, COMPONENT)
