@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import audit_bench
-from bus.local_kafka import LocalKafka, free_ports
+from bus.local_kafka import LocalKafka
+from bus.ports import free_ports
 from bus.settings import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"

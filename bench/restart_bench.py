@@ -31,7 +31,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import schemas
 from bench.router_bench import synthetic_events
-from bus.local_kafka import LocalKafka, free_ports
+from bus.local_kafka import LocalKafka
+from bus.ports import free_ports
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import ensure_topics
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from bus.ports import HOST, port_free
 from bus.settings import PROJECT_ROOT, Settings
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy" / "local"
 MIN_JAVA = 17
-HOST = "127.0.0.1"
 
 
 class LocalKafkaError(RuntimeError):
@@ -116,7 +116,7 @@ class LocalKafka:
         java = require_java()
         fetch_jars(echo)
         for port in (self.port, self.controller_port):
-            if not _port_free(port):
+            if not port_free(port):
                 raise LocalKafkaError(
                     f"port {port} is in use by another process; set {self.port_setting} "
                     "(and UNGEBUS_LOCAL_KAFKA_CONTROLLER_PORT) to use another"
@@ -313,37 +313,6 @@ def _cluster_id() -> str:
     import base64
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free right now, distinct (all held open until every one is chosen)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def free_port_run(count: int, attempts: int = 50) -> int:
-    """The first of ``count`` consecutive ports free right now (e.g. per-component metrics)."""
-    for _ in range(attempts):
-        (first,) = free_ports(1)
-        if first + count - 1 <= 65535 and all(_port_free(first + i) for i in range(count)):
-            return first
-    raise OSError(f"no {count} consecutive free ports found on {HOST}")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
 
 
 def _broker_ready(bootstrap: str) -> bool:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bus.local_kafka import LocalKafka, free_ports
+from bus.local_kafka import LocalKafka
+from bus.ports import free_ports
 from bus.topics import TopicSpec, ensure_topics
 
 

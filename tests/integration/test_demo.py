@@ -17,7 +17,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from bus.local_kafka import free_port_run, free_ports
+from bus.ports import free_port_run, free_ports
 from bus.stack import METRICS_PORT_COUNT
 
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 import schemas
-from bus.local_kafka import free_port_run
+from bus.ports import free_port_run
 from bus.settings import PROJECT_ROOT
 from bus.stack import METRICS_PORT_COUNT, Stack, StackSettings
 from bus.trace_cli import load_spans
