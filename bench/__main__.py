@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import audit_bench
-from bus.local_kafka import LocalKafka
 from bus.ports import free_ports
 from bus.settings import PROJECT_ROOT
+from deploy.local.broker import LocalKafka
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
 

@@ -199,7 +199,7 @@ def main() -> None:
     bootstrap = args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker = None
     if not bootstrap:
-        from bus.local_kafka import LocalKafka
+        from deploy.local.broker import LocalKafka
 
         home = Path(tempfile.mkdtemp(prefix="ungebus-bench-kafka-"))
         broker = LocalKafka(home=home, port=_free_port(), controller_port=_free_port())

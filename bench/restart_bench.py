@@ -31,10 +31,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import schemas
 from bench.router_bench import synthetic_events
-from bus.local_kafka import LocalKafka
 from bus.ports import free_ports
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import ensure_topics
+from deploy.local.broker import LocalKafka
 
 KOMMUNEKODE = "161"
 UNIT = "youth_unit"

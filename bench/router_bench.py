@@ -36,15 +36,15 @@ import schemas
 from bench import raw_relay
 from bench.cpu import CpuMark
 from bus.demo_partners import demo_registry
+from bus.processes import EXIT_RESTART
 from bus.settings import PROJECT_ROOT, Settings
-from bus.supervise import EXIT_RESTART
 from bus.topics import delete_topics, ensure_topics
-from streams.consent import Consent, ConsentState
-from streams.decide import InboundEvent, decide
-from streams.outputs import InMessage
-from streams.policy import Policy, load_policy
-from streams.router import Router, SubjectStore
-from streams.senders import Senders
+from streams.routing.consent import Consent, ConsentState
+from streams.routing.decide import InboundEvent, decide
+from streams.routing.outputs import InMessage
+from streams.routing.policy import Policy, load_policy
+from streams.routing.router import Router, SubjectStore
+from streams.routing.senders import Senders
 
 KEY = b"bench-only-pseudonym-key"
 RECOVERY_TIMEOUT_S = 420.0

@@ -12,11 +12,11 @@ import click
 
 # name -> "module:attribute" of a click command; components register here, never each other.
 _COMMANDS: dict[str, str] = {
-    "local": "bus.local_kafka_cli:local",
-    "run": "bus.run:run",
-    "demo": "bus.demo:demo",
+    "local": "deploy.local.cli:local",
+    "run": "deploy.local.run:run",
+    "demo": "deploy.local.demo:demo",
     "streams": "streams.cli:streams",
-    "explain": "streams.explain:explain",
+    "explain": "streams.routing.explain:explain",
     "audit": "consumers.audit.cli:audit",
     "audit-store": "consumers.audit.cli:audit_store",
     "schemas": "schemas.cli:schemas_group",
@@ -24,8 +24,8 @@ _COMMANDS: dict[str, str] = {
     "connect": "connectors.cli:connect",
     "inbox": "consumers.cli:inbox",
     "topics": "bus.topics_cli:topics",
-    "deploy": "bus.compose:deploy",
-    "trace": "bus.trace_cli:trace",
+    "deploy": "deploy.compose:deploy",
+    "trace": "bus.telemetry.trace_cli:trace",
 }
 
 

@@ -114,7 +114,7 @@ class Settings(BaseSettings):
         default=PRODUCER_MESSAGE_MAX_BYTES, ge=64 * 1024, le=1_000_000_000
     )
     # A record on which the router (or the tracker) crashed this many times in a row is
-    # dead-lettered instead of handled again (``streams.quarantine``).
+    # dead-lettered instead of handled again (``streams.runtime.quarantine``).
     router_crash_limit: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")

@@ -13,10 +13,10 @@ import click
 from bus.limits import LimitsError, check_topics
 from bus.settings import Settings, load_settings
 from bus.topics import ensure_topics
-from streams.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from streams.routing.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 
 if TYPE_CHECKING:
-    from streams.senders import Senders
+    from streams.routing.senders import Senders
 
 
 @click.command()
@@ -44,7 +44,7 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
 
     from pydantic import ValidationError
 
-    from streams.app import internal_topics
+    from streams.runtime.app import internal_topics
 
     try:
         settings = load_settings()
@@ -67,7 +67,7 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
             raise click.ClickException(str(exc)) from exc
         (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
     if role is None:
-        from streams.pair import run_pair
+        from streams.runtime.pair import run_pair
 
         options = ["--policy", policy_path, "--loglevel", loglevel, "--topics-ready"]
         raise SystemExit(run_pair(options))
@@ -78,7 +78,7 @@ def _run_worker(settings: Settings, policy: Policy, role: str, loglevel: str) ->
     from faust.worker import Worker
 
     from bus import services, telemetry
-    from streams.app import create_app
+    from streams.runtime.app import create_app
 
     try:
         telemetry.setup(services.ROUTER.name, _for_role(settings, role))
@@ -102,7 +102,7 @@ def _run_worker(settings: Settings, policy: Policy, role: str, loglevel: str) ->
 def _senders(settings: Settings) -> Senders:
     from bus.demo_partners import load_or_create_partners
     from bus.partners import PartnerConfigError
-    from streams.senders import Senders
+    from streams.routing.senders import Senders
 
     try:
         registry, _tokens = load_or_create_partners(settings)

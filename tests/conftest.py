@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bus.local_kafka import LocalKafka
 from bus.ports import free_ports
 from bus.topics import TopicSpec, ensure_topics
+from deploy.local.broker import LocalKafka
 
 
 def _docker_answers() -> bool:

@@ -25,7 +25,7 @@ def audit_store(metrics_port: int | None) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bus import services, telemetry
-    from bus.supervise import stop_on_signals
+    from bus.processes import stop_on_signals
     from consumers.audit.service import serve
     from consumers.audit.settings import AuditSettings
 

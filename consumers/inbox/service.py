@@ -21,8 +21,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from bus.limits import check_topics
+from bus.processes import stop_on_signals
 from bus.records import Publisher
-from bus.supervise import stop_on_signals
 from bus.topics import ensure_topics
 from consumers.inbox.caseworkers import AccountsError, Caseworkers, DemoAccount, ensure_demo_account
 from consumers.inbox.feed import TaskFeed, utc_now

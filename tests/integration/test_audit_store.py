@@ -18,10 +18,10 @@ from bus.settings import PROJECT_ROOT, Settings
 from consumers.audit.settings import READY_FILE
 from schemas import pseudonym
 from schemas.synthetic import synthetic_cpr
-from streams import outputs
-from streams.consent import ConsentState
-from streams.decide import InboundEvent, decide
-from streams.policy import load_policy
+from streams.routing import outputs
+from streams.routing.consent import ConsentState
+from streams.routing.decide import InboundEvent, decide
+from streams.routing.policy import load_policy
 from tests.integration.harness import Reader, fresh_bus, running, settings_env
 from tests.unit import records
 

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from bus.partners import load_partners
+from bus.telemetry.trace_cli import trace
 from bus.topics import ensure_topics
-from bus.trace_cli import trace
 from connectors.files import FileDrop
 from connectors.http_api import create_app
 from connectors.ingest import connector_topics, topic_for

@@ -19,13 +19,13 @@ import httpx
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from bus.local_kafka import LocalKafka
 from bus.partners import load_partners
 from connectors.http_api import create_app
 from connectors.ingest import connector_topics, topic_for
 from connectors.server import serving
 from connectors.settings import ConnectorSettings
 from connectors.tls import certificate_fingerprint
+from deploy.local.broker import LocalKafka
 from schemas import decode, parse_partner, pseudonym, to_record
 from tests.conftest import free_ports
 from tests.unit.test_connectors_ingest import partner_name, payloads, write_partners

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 from bus.ports import free_port_run, free_ports
-from bus.stack import METRICS_PORT_COUNT
+from deploy.local.stack import METRICS_PORT_COUNT
 
 
 def summary_count(output: str, label: str) -> int:

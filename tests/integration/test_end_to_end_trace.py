@@ -23,15 +23,15 @@ import pytest
 import schemas
 from bus.ports import free_port_run
 from bus.settings import PROJECT_ROOT
-from bus.stack import METRICS_PORT_COUNT, Stack, StackSettings
-from bus.trace_cli import load_spans
-from bus.traffic import DemoPartners
+from bus.telemetry.trace_cli import load_spans
 from consumers.inbox.caseworkers import Caseworker, add_account
 from consumers.inbox.settings import InboxSettings
+from deploy.local.stack import METRICS_PORT_COUNT, Stack, StackSettings
+from deploy.local.traffic import DemoPartners
 from schemas import pseudonym
-from streams.consent import ConsentState
-from streams.decide import InboundEvent, decide
-from streams.policy import load_policy
+from streams.routing.consent import ConsentState
+from streams.routing.decide import InboundEvent, decide
+from streams.routing.policy import load_policy
 from tests.conftest import free_ports
 from tests.integration.harness import Reader
 from tests.pii import assert_no_personal_data

@@ -24,7 +24,7 @@ from bus.topics import ensure_topics
 from consumers.inbox.caseworkers import Caseworker, add_account
 from consumers.inbox.service import BackgroundServer, Inbox
 from consumers.inbox.settings import InboxSettings
-from streams.policy import DEFAULT_POLICY
+from streams.routing.policy import DEFAULT_POLICY
 from tests.integration.harness import Reader, Seen, produce, running, settings_env
 from tests.unit import records
 

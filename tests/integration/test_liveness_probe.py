@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from streams.liveness import LagProbe
+from streams.runtime.liveness import LagProbe
 
 
 def test_lag_is_the_records_after_the_committed_offset(

@@ -16,11 +16,11 @@ from confluent_kafka import Consumer
 from bus.limits import LimitsError, check_topics
 from bus.settings import Settings
 from bus.topics import TopicSpec, ensure_topics
-from streams.dead_letters import DeadLetters
-from streams.outputs import InMessage, Output
-from streams.overlay import TableOverlay
-from streams.window import Window
-from streams.writer import OutputWriter
+from streams.routing.dead_letters import DeadLetters
+from streams.routing.outputs import InMessage, Output
+from streams.runtime.overlay import TableOverlay
+from streams.runtime.window import Window
+from streams.runtime.writer import OutputWriter
 from tests.integration.harness import Reader
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-from bus.supervise import tail
+from bus.processes import tail
 from tests.integration.harness import Reader, fresh_bus, produce, running, settings_env
 from tests.integration.test_inbox_feed import task_rows
 from tests.integration.test_inbox_harness import (

@@ -17,7 +17,7 @@ import pytest
 
 import schemas
 from bus.settings import Settings
-from streams.policy import load_policy
+from streams.routing.policy import load_policy
 from tests.integration.harness import (
     Reader,
     Seen,

@@ -16,11 +16,11 @@ import uuid
 from pathlib import Path
 
 import schemas
+from bus.processes import ComponentSpec, Supervisor
 from bus.settings import PROJECT_ROOT
-from bus.supervise import ComponentSpec, Supervisor
-from streams.consent import ConsentState
-from streams.decide import InboundEvent, decide
-from streams.policy import load_policy
+from streams.routing.consent import ConsentState
+from streams.routing.decide import InboundEvent, decide
+from streams.routing.policy import load_policy
 from tests.integration.harness import Reader, fresh_bus, publish_to_router, settings_env
 from tests.unit import records
 
@@ -35,7 +35,7 @@ DIE_ON_ONE_EVENT = textwrap.dedent(
     from pathlib import Path
 
     if os.environ.get("UNGEBUS_TEST_DIE_ON_EVENT"):
-        import streams.router as router
+        import streams.routing.router as router
 
         handle = router.Router.handle
 

@@ -1,7 +1,7 @@
 """A record the consumer reads and never hands to the agent is not lost.
 
 faust-streaming 0.15.3 can drop a record it has read and then commit past it
-(``streams.commit_guard``); the SIGKILL test lost tasks that way in CI. Here the router's
+(``streams.runtime.commit_guard``); the SIGKILL test lost tasks that way in CI. Here the router's
 consumer is made to drop one record, once, in the router's own process (a ``sitecustomize``
 on its ``PYTHONPATH``, test only). The router must hold that partition's commit back, its
 watchdog must restart it, and the restarted router must route the record.
@@ -15,11 +15,11 @@ import textwrap
 import uuid
 from pathlib import Path
 
+from bus.processes import ComponentSpec, Supervisor
 from bus.settings import PROJECT_ROOT
-from bus.supervise import ComponentSpec, Supervisor
-from streams.consent import ConsentState
-from streams.decide import InboundEvent, decide
-from streams.policy import load_policy
+from streams.routing.consent import ConsentState
+from streams.routing.decide import InboundEvent, decide
+from streams.routing.policy import load_policy
 from tests.integration.harness import Reader, fresh_bus, produce, settings_env
 from tests.unit import records
 
@@ -34,7 +34,7 @@ DROP_ONE_RECORD_ONCE = textwrap.dedent(
 
     marker = Path(os.environ["UNGEBUS_TEST_DROP_MARKER"])
     if not marker.exists():
-        import streams.transport as transport
+        import streams.runtime.transport as transport
 
         read = transport._Consumer.getmany
 

@@ -12,11 +12,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bus.processes import ComponentSpec, Supervisor
 from bus.settings import PROJECT_ROOT, Settings
-from bus.supervise import ComponentSpec, Supervisor
-from streams.consent import ConsentState
-from streams.decide import InboundEvent, decide
-from streams.policy import load_policy
+from streams.routing.consent import ConsentState
+from streams.routing.decide import InboundEvent, decide
+from streams.routing.policy import load_policy
 from tests.integration.harness import Reader, fresh_bus, produce, running, settings_env
 from tests.unit import records
 

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import schemas
+from bus.processes import ComponentSpec, Supervisor
 from bus.settings import PROJECT_ROOT
-from bus.supervise import ComponentSpec, Supervisor
-from streams.consent import ConsentState
-from streams.decide import InboundEvent, decide
-from streams.policy import load_policy
+from streams.routing.consent import ConsentState
+from streams.routing.decide import InboundEvent, decide
+from streams.routing.policy import load_policy
 from tests.integration.harness import Reader, fresh_bus, publish_to_router, settings_env
 from tests.unit import records
 

@@ -1,10 +1,11 @@
 """Events that arrive while the router starts (its tables recovering) are all routed.
 
 The consent-recovery bench found events lost there: after a restart over 200,000 people's
-consents, an event published during recovery to a partition the group had never committed
-was never routed (faust seeks back only to committed offsets; ``streams.transport._ConsumerThread``
-now reads such partitions from their beginning). This test has not reproduced that loss on
-its own (it needs the bench's timing); it guards the start-up path the fix changed.
+consents, an event published during recovery to a partition the group had never committed was
+never routed (faust seeks back only to committed offsets;
+``streams.runtime.transport._ConsumerThread`` now reads such partitions from their beginning).
+This test has not reproduced that loss on its own (it needs the bench's timing); it guards the
+start-up path the fix changed.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from confluent_kafka import Producer
 
 from bus.settings import Settings
 from bus.topics import SUBJECT_PARTITIONS, ensure_topics
-from streams.app import internal_topics, router_app_id
-from streams.consent import Consent, ConsentState
+from streams.routing.consent import Consent, ConsentState
+from streams.runtime.app import internal_topics, router_app_id
 from tests.integration.harness import Reader, produce, running, settings_env
 from tests.unit import records
 

@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 
 from bus.demo_partners import demo_registry
-from streams.consent import Consent
-from streams.senders import Senders
+from streams.routing.consent import Consent
+from streams.routing.senders import Senders
 
 OCCURRED = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)  # a Monday
 

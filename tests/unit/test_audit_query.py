@@ -17,9 +17,9 @@ from sqlalchemy.exc import DataError
 
 import schemas
 from bus.cli import cli
+from bus.processes import file_written
 from bus.records import Received
 from bus.services import AUDIT_STORE
-from bus.supervise import file_written
 from consumers.audit import sqlite_read
 from consumers.audit.decisions import AuditedDecision
 from consumers.audit.feed import Batch, save_batch

@@ -23,10 +23,10 @@ from consumers.audit.query import render
 from consumers.audit.records import Rejected, decision_of, read
 from consumers.audit.store import AuditStore, connect, metadata
 from schemas.synthetic import synthetic_cpr
-from streams import outputs
-from streams.consent import ConsentState
-from streams.decide import InboundEvent, decide
-from streams.policy import load_policy
+from streams.routing import outputs
+from streams.routing.consent import ConsentState
+from streams.routing.decide import InboundEvent, decide
+from streams.routing.policy import load_policy
 from tests.unit import records
 
 NOW = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)

@@ -10,8 +10,8 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.commit_guard import commit_head, may_commit
-from streams.transport import _Consumer
+from streams.runtime.commit_guard import commit_head, may_commit
+from streams.runtime.transport import _Consumer
 
 INBOUND = TP("inbound.dropout", 3)
 

@@ -18,17 +18,17 @@ import pytest
 from confluent_kafka import KafkaError
 
 import schemas
-import streams.window
+import streams.runtime.window
 from bus.limits import RecordLimits
-from streams.changelog import WrittenThrough
-from streams.consent import ConsentState
-from streams.dead_letters import DeadLetters
-from streams.held import HeldEvent, SeenEvents
-from streams.outputs import InMessage, Output
-from streams.overlay import TableOverlay
-from streams.router import SubjectStore
-from streams.window import Window
-from streams.writer import Deliveries, DeliveryFailed, OutputWriter, Refusal, Refused
+from streams.routing.consent import ConsentState
+from streams.routing.dead_letters import DeadLetters
+from streams.routing.held import HeldEvent, SeenEvents
+from streams.routing.outputs import InMessage, Output
+from streams.routing.router import SubjectStore
+from streams.runtime.changelog import WrittenThrough
+from streams.runtime.overlay import TableOverlay
+from streams.runtime.window import Window
+from streams.runtime.writer import Deliveries, DeliveryFailed, OutputWriter, Refusal, Refused
 from tests.unit import records
 
 T = TypeVar("T")
@@ -630,7 +630,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(streams.window, "time", clock)
+    monkeypatch.setattr(streams.runtime.window, "time", clock)
     return clock
 
 

@@ -19,9 +19,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 import schemas
 from bus.topics import Topics
-from streams.outputs import InMessage, Output
-from streams.policy import load_policy
-from streams.router import Router, SubjectStore
+from streams.routing.outputs import InMessage, Output
+from streams.routing.policy import load_policy
+from streams.routing.router import Router, SubjectStore
 from tests.unit import records
 
 POLICY = load_policy()

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import schemas
 from bus.limits import RecordLimits
-from streams.dead_letters import DeadLetters
-from streams.outputs import InMessage
+from streams.routing.dead_letters import DeadLetters
+from streams.routing.outputs import InMessage
 
 LIMITS = RecordLimits()
 NOW = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)

@@ -6,10 +6,10 @@ import datetime as dt
 from dataclasses import replace
 
 import schemas
-from streams import outputs
-from streams.consent import ConsentState
-from streams.decide import Decision, InboundEvent, decide
-from streams.policy import load_policy
+from streams.routing import outputs
+from streams.routing.consent import ConsentState
+from streams.routing.decide import Decision, InboundEvent, decide
+from streams.routing.policy import load_policy
 from tests.unit import records
 from tests.unit.records import OCCURRED
 

@@ -19,12 +19,12 @@ from click.testing import CliRunner
 
 from bus import topics as topics_module
 from bus.cli import cli
-from bus.compose import COMPOSE_FILE, DEPLOY_DIR, PROMETHEUS_FILE, generated_files
 from bus.services import SERVICES, TOPICS_TOOL
 from bus.settings import Settings
 from bus.topics import Topics, TopicSpec
 from connectors.settings import ConnectorSettings
 from consumers.inbox.settings import InboxSettings
+from deploy.compose import COMPOSE_FILE, DEPLOY_DIR, PROMETHEUS_FILE, generated_files
 
 CHECK = DEPLOY_DIR / "compose-check.sh"
 BUILD_TIMEOUT_S = 15 * 60  # Docker Compose from source on a cold Go cache: about 5 minutes

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRat
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from bus import telemetry
-from bus.lean_spans import LeanSpan, LeanTracer
+from bus.telemetry.lean_spans import LeanSpan, LeanTracer
 
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 LINKED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -3,7 +3,7 @@ not move."""
 
 from __future__ import annotations
 
-from streams.liveness import Offsets, Watchdog
+from streams.runtime.liveness import Offsets, Watchdog
 
 TP = ("inbound", 0)
 

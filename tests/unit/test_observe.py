@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bus import telemetry
-from streams.observe import Traced
-from streams.outputs import InMessage, Output
+from streams.routing.outputs import InMessage, Output
+from streams.runtime.observe import Traced
 from tests.unit.test_telemetry import Traced as Telemetry
 from tests.unit.test_telemetry import clean_telemetry, hex_id  # noqa: F401 (a fixture)
 

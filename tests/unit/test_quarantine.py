@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from streams.quarantine import CrashMarks
+from streams.runtime.quarantine import CrashMarks
 
 TOPIC = "t.inbound.dropout_notice"
 
@@ -75,7 +75,7 @@ def test_the_mark_outlives_a_process_killed_with_sigkill(tmp_path: Path) -> None
         f"""
         import os, signal
         from pathlib import Path
-        from streams.quarantine import CrashMarks
+        from streams.runtime.quarantine import CrashMarks
         marks = CrashMarks(Path({str(tmp_path)!r}))
         marks.of({TOPIC!r}, 2).start(41)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -28,9 +28,9 @@ import pydantic
 import schemas
 from bus.topics import Topics
 from schemas.synthetic import DEFAULT_REFERENCE_DATE
-from streams.outputs import InMessage, Output
-from streams.policy import load_policy
-from streams.router import Router, SubjectStore
+from streams.routing.outputs import InMessage, Output
+from streams.routing.policy import load_policy
+from streams.routing.router import Router, SubjectStore
 from tests.unit import records
 
 GOLDEN = Path(__file__).parent / "golden" / "router_outputs.json"

@@ -13,11 +13,11 @@ import pytest
 import schemas
 from bus.limits import RecordLimits
 from bus.topics import Topics
-from streams.consent import ConsentState
-from streams.decide import InboundEvent, decide
-from streams.outputs import InMessage, Output
-from streams.policy import load_policy
-from streams.router import Router, SubjectStore
+from streams.routing.consent import ConsentState
+from streams.routing.decide import InboundEvent, decide
+from streams.routing.outputs import InMessage, Output
+from streams.routing.policy import load_policy
+from streams.routing.router import Router, SubjectStore
 from tests.unit import records
 from tests.unit.records import OCCURRED
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from streams.consent import ConsentState
-from streams.decide import Decision, InboundEvent, decide, task_id
-from streams.policy import Policy, load_policy
+from streams.routing.consent import ConsentState
+from streams.routing.decide import Decision, InboundEvent, decide, task_id
+from streams.routing.policy import Policy, load_policy
 from tests.unit import records
 from tests.unit.records import OCCURRED, consent
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from schemas import generate_payloads, write_payloads
-from streams.explain import explain
+from streams.routing.explain import explain
 
 
 def _payload(tmp_path: Path, kind: str) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.policy import DEFAULT_POLICY, PolicyError, load_policy, parse_policy
+from streams.routing.policy import DEFAULT_POLICY, PolicyError, load_policy, parse_policy
 
 RAW = tomllib.loads(DEFAULT_POLICY.read_text())
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.domain import KOMMUNEKODER, UNITS
-from streams.consent import Consent, ConsentState
-from streams.decide import InboundEvent, decide
-from streams.policy import load_policy
+from streams.routing.consent import Consent, ConsentState
+from streams.routing.decide import InboundEvent, decide
+from streams.routing.policy import load_policy
 from tests.unit import records
 
 POLICY = load_policy()

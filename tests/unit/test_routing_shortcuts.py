@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from schemas import build_headers, to_json
 from schemas.mapping import to_millis
-from streams.decide import TASK_NAMESPACE, InboundEvent, due_by, task_id
-from streams.policy import TakeOverWithin, load_policy
+from streams.routing.decide import TASK_NAMESPACE, InboundEvent, due_by, task_id
+from streams.routing.policy import TakeOverWithin, load_policy
 from tests.unit import records
 
 CET = dt.timezone(dt.timedelta(hours=1))

@@ -35,7 +35,7 @@ def dead_letter(**fields: Any) -> dict[str, Any]:
     return {
         "reason": "could not decode",
         "error_type": "decode:unknown_schema_id",
-        "component": "streams.router",
+        "component": "streams.routing.router",
         "event_id": None,
         "source_topic": "inbound.dropout_notice",
         "source_partition": 3,

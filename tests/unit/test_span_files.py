@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from bus.span_files import RotatingSpanFile, remove_stale
-from bus.trace_cli import load_spans
+from bus.telemetry.span_files import RotatingSpanFile, remove_stale
+from bus.telemetry.trace_cli import load_spans
 
 LINE = '{"name":"process t","context":{"trace_id":"0x1","span_id":"0x2"}}\n'
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bus.supervise import Component, ComponentSpec, RestartBudget, Supervisor
+from bus.processes import Component, ComponentSpec, RestartBudget, Supervisor
 
 
 class Clock:

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind
 
 from bus import telemetry
 from bus.settings import Settings
-from bus.trace_cli import load_spans
+from bus.telemetry.trace_cli import load_spans
 from tests.pii import assert_no_personal_data, personal_data
 
 OTEL_VARIABLES = (

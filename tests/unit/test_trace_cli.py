@@ -8,7 +8,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from bus.trace_cli import load_spans, read_spans, render, select_event, trace
+from bus.telemetry.trace_cli import load_spans, read_spans, render, select_event, trace
 
 EVENT = "0b7d2a6e-7a43-4f3c-9f55-3f1c2b7a9e01"
 TRACE, FILE_TRACE, CASEWORKER_TRACE, OTHER = (

@@ -9,10 +9,10 @@ from typing import Any
 import schemas
 from bus.limits import RecordLimits
 from bus.topics import Topics
-from streams.handovers import Acknowledgement, Handovers, OpenTask
-from streams.outputs import InMessage
-from streams.overlay import TableOverlay
-from streams.tracker import Tracker, count_open
+from streams.handover.state import Acknowledgement, Handovers, OpenTask
+from streams.handover.tracker import Tracker, count_open
+from streams.routing.outputs import InMessage
+from streams.runtime.overlay import TableOverlay
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 PSEUDONYM = "ab" * 32

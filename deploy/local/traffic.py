@@ -22,15 +22,15 @@ from typing import Any
 
 import httpx
 
-from bus.stack import StackSettings
-from bus.summary import Decided
-from bus.watch import TopicWatcher
+from deploy.local.stack import StackSettings
+from deploy.local.summary import Decided
+from deploy.local.watch import TopicWatcher
 from schemas import generate_payloads, pseudonym
 
 Payload = dict[str, Any]
 INVALID_SHARE = 0.15
 TOKENS_FILE = "demo-partner-tokens.toml"  # written beside the partners file by `connect http`
-# How the router words a hold in its audit record (streams/decide.py, Decision.reason).
+# How the router words a hold in its audit record (streams/routing/decide.py, Decision.reason).
 _AWAITED = re.compile(
     r"waiting for consent '(?P<purpose>[a-z_]+)' to (?P<unit>[a-z_]+)@(?P<kommunekode>\d{3})"
 )

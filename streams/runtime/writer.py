@@ -28,7 +28,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from bus.settings import Settings
-from streams.outputs import InMessage, Output
+from streams.routing.outputs import InMessage, Output
 
 _UNASSIGNED = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
 _POLL_EVERY_S = 0.002

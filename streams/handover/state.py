@@ -1,8 +1,8 @@
 """One young person's handovers, as the tracker keeps them: open tasks, recently closed ones,
 take-overs seen before their task; and the JSON form of that state in the tracker's table.
 
-Pure values, like ``streams.consent`` and ``streams.held`` for the router; the fold over tasks
-and take-overs is ``streams.tracker``.
+Pure values, like ``streams.routing.consent`` and ``streams.routing.held`` for the router;
+the fold over tasks and take-overs is ``streams.handover.tracker``.
 """
 
 from __future__ import annotations

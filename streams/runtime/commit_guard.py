@@ -12,7 +12,7 @@ the partition's committed offset and the first offset read since the consumer la
 (Kafka gives the first record that exists at or after the sought offset, so records deleted
 by retention are no hole). A commit may go ahead only if the lowest acknowledged offset is at
 or below the head. A record that was read and then dropped keeps the partition's commit where
-it is; the router's watchdog restarts a partition that stays behind (``streams.liveness``),
+it is; the router's watchdog restarts a partition that stays behind (``streams.runtime.liveness``),
 and the restart reads the record again.
 """
 

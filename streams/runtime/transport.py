@@ -4,7 +4,7 @@
 - after a rebalance, a partition the group never committed is read from its beginning;
 - the broker waits a little to fill a fetch (settings), not answer with every record alone;
 - a partition is never committed past a record that was read and not acknowledged
-  (``streams.commit_guard``);
+  (``streams.runtime.commit_guard``);
 - the worker is a static member of its group: a restart takes its predecessor's place at once.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from bus.settings import Settings
-from streams.commit_guard import commit_head, may_commit
+from streams.runtime.commit_guard import commit_head, may_commit
 
 log = logging.getLogger("ungebus.router")
 

@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 import schemas
 from bus.settings import Settings
-from bus.summary import Tally
+from deploy.local.summary import Tally
 from schemas import KOMMUNEKODER, UNITS
 
 T = TypeVar("T")

@@ -3,7 +3,7 @@
 Reliability rules (see DESIGN.md, known traps):
 - one agent per input, concurrency 1 (faust-streaming #606);
 - faust acks a record when the agent moves on, even after a failure; so the agents read with
-  manual acks and ack through a :class:`~streams.window.Window` only after Kafka has every
+  manual acks and ack through a :class:`~streams.runtime.window.Window` only after Kafka has every
   output; the router and the tracker turn every bad record into a dead letter; if Kafka does
   not acknowledge the outputs the process exits at once (``os._exit``) before anything is
   acked, and a restart handles the window again (task ids are deterministic, the inbox stores
@@ -12,11 +12,11 @@ Reliability rules (see DESIGN.md, known traps):
   claiming an event was routed when its task is not on Kafka;
 - ``stream.take()`` is not used: under load it stopped delivering records after a restart;
 - a partition is never committed past a record that was read and not acked, which faust
-  0.15.3 can do (``streams.transport``, ``streams.commit_guard``);
+  0.15.3 can do (``streams.runtime.transport``, ``streams.runtime.commit_guard``);
 - one record never stops the others: every output is checked against the producer's limit
-  before any is produced, a record Kafka refuses becomes a dead letter (``streams.window``),
+  before any is produced, a record Kafka refuses becomes a dead letter (``streams.runtime.window``),
   and a record the process died on ``router_crash_limit`` times in a row is dead-lettered
-  unhandled (``streams.quarantine``).
+  unhandled (``streams.runtime.quarantine``).
 """
 
 from __future__ import annotations
@@ -35,23 +35,23 @@ from aiokafka.partitioner import murmur2
 from confluent_kafka import KafkaException
 
 from bus import services, telemetry
+from bus.processes import EXIT_RESTART
 from bus.settings import Settings
-from bus.supervise import EXIT_RESTART
 from bus.topics import SUBJECT_PARTITIONS, Topics, TopicSpec
-from streams.changelog import WrittenThrough
-from streams.dead_letters import DeadLetters
-from streams.liveness import LagProbe, Offsets, Watchdog
-from streams.observe import RoutingTelemetry, Traced
-from streams.outputs import InMessage, Output
-from streams.overlay import TableOverlay
-from streams.policy import Policy
-from streams.quarantine import CrashMarks
-from streams.router import Router, SubjectStore
-from streams.senders import Senders
-from streams.tracker import Tracker
-from streams.transport import Transport
-from streams.window import Window
-from streams.writer import DeliveryFailed, OutputWriter
+from streams.handover.tracker import Tracker
+from streams.routing.dead_letters import DeadLetters
+from streams.routing.outputs import InMessage, Output
+from streams.routing.policy import Policy
+from streams.routing.router import Router, SubjectStore
+from streams.routing.senders import Senders
+from streams.runtime.changelog import WrittenThrough
+from streams.runtime.liveness import LagProbe, Offsets, Watchdog
+from streams.runtime.observe import RoutingTelemetry, Traced
+from streams.runtime.overlay import TableOverlay
+from streams.runtime.quarantine import CrashMarks
+from streams.runtime.transport import Transport
+from streams.runtime.window import Window
+from streams.runtime.writer import DeliveryFailed, OutputWriter
 
 log = logging.getLogger("ungebus.router")
 EXIT_BATCH_FAILED = 70
@@ -130,7 +130,7 @@ def create_app(
 ) -> faust.App:
     """The faust app of one role: the router (agent, hold-expiry timer) or the tracker.
 
-    The router needs ``senders`` (``streams.senders``, from the partner registry)."""
+    The router needs ``senders`` (``streams.routing.senders``, from the partner registry)."""
     app = _new_app(settings, role)
     fail = on_batch_failure or _exit_on_batch_failure
     traced = Traced(SERVICE, app.conf.id)
@@ -253,7 +253,7 @@ def _consume(
 ) -> None:
     """An agent (concurrency 1) that handles each record into ``window``, acked on commit.
 
-    Each record is marked in flight while it is handled (``streams.quarantine``); one the
+    Each record is marked in flight while it is handled (``streams.runtime.quarantine``); one the
     worker died on ``router_crash_limit`` times in a row is dead-lettered instead.
     """
     marks = CrashMarks(settings.var_dir / "crash-marks" / app.conf.id)
@@ -334,7 +334,7 @@ def _track_handovers(
 
 
 def _watch_liveness(app: faust.App, settings: Settings, topics: list[str]) -> None:
-    """Exit when records wait and nothing moves (see ``streams.liveness``)."""
+    """Exit when records wait and nothing moves (see ``streams.runtime.liveness``)."""
     probe = LagProbe(settings.kafka_config(), app.conf.id, topics)
     watchdog = Watchdog(settings.router_stall_after_s)
     latest: list[Offsets] = []  # the last reading, for the consumer-lag gauge

@@ -22,10 +22,10 @@ import schemas
 from bus.limits import RecordLimits
 from bus.topics import Topics
 from schemas.domain import KOMMUNEKODER
-from streams.dead_letters import DeadLetters, dead_letter
-from streams.handovers import Acknowledgement, Handovers, OpenTask
-from streams.outputs import InMessage, Output, bus_record, check_sizes
-from streams.overlay import TableOverlay
+from streams.handover.state import Acknowledgement, Handovers, OpenTask
+from streams.routing.dead_letters import DeadLetters, dead_letter
+from streams.routing.outputs import InMessage, Output, bus_record, check_sizes
+from streams.runtime.overlay import TableOverlay
 
 COMPONENT = "tracker"
 MAX_ID = 256  # characters of a task or event id (the bus makes UUIDs)

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from schemas.cpr import age_on
 from schemas.paths import to_json, value_at
-from streams.consent import ConsentState
-from streams.policy import RESIDENCE, Policy, Rule, TakeOverWithin, known_municipality
+from streams.routing.consent import ConsentState
+from streams.routing.policy import RESIDENCE, Policy, Rule, TakeOverWithin, known_municipality
 
 TASK_NAMESPACE = uuid.UUID("3c8f4b8e-6a8e-4d55-9a57-2d1f0a6c2b61")
 

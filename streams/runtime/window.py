@@ -9,14 +9,14 @@ few milliseconds old.
 
 Closed windows commit in the background, one after the other in the order they closed, while
 the agent goes on handling records into the next window (reads see the changes of windows
-still committing: ``streams.overlay``). At most ``depth`` windows commit at once; closing one
-more waits for the oldest. If Kafka does not take a window's records, the process stops
+still committing: ``streams.runtime.overlay``). At most ``depth`` windows commit at once;
+closing one more waits for the oldest. If Kafka does not take a window's records, the process stops
 before acking anything of it or of any later window (``fail``), and a restart handles them
 again: task ids are deterministic, and the inbox stores a task once.
 
 One record's failure is not the window's: a record librdkafka refuses in ``produce`` is
 replaced at once by its dead letter, and the state changes it staged are taken back (``add``);
-a record the broker refuses (too large, invalid; ``streams.writer.PERMANENT``) is produced
+a record the broker refuses (too large, invalid; ``streams.runtime.writer.PERMANENT``) is produced
 again alone when its window commits, since the broker refuses a whole batch for one record;
 refused alone, it is dead-lettered, the dead letter acknowledged before the window's records
 are acked. Its state changes stand then (they are sealed with the window's): the
@@ -32,9 +32,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from streams.dead_letters import DeadLetters
-from streams.outputs import InMessage, Output
-from streams.writer import Deliveries, DeliveryFailed, OutputWriter, Refusal, Refused
+from streams.routing.dead_letters import DeadLetters
+from streams.routing.outputs import InMessage, Output
+from streams.runtime.writer import Deliveries, DeliveryFailed, OutputWriter, Refusal, Refused
 
 REFUSED = "RefusedByKafka"  # the dead letters' error type
 
@@ -42,7 +42,7 @@ C = TypeVar("C")
 
 
 class Staged(Protocol[C]):
-    """State whose changes are staged per window (``streams.overlay``)."""
+    """State whose changes are staged per window (``streams.runtime.overlay``)."""
 
     def seal(self) -> C: ...
 
@@ -163,7 +163,7 @@ class Window(Generic[S]):
             with self._writer.into(changelog):  # the state's changelog records
                 self.state.write(changes)
             await self._writer.delivered(changelog)
-            if changelog.refused:  # bounded when staged (``streams.overlay``): not expected
+            if changelog.refused:  # bounded when staged (``streams.runtime.overlay``): not expected
                 raise DeliveryFailed(f"Kafka refused state: {changelog.refused[0].error}")
             for stream, event in records:
                 await stream.ack(event)

@@ -35,7 +35,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import Attributes
 
-from bus.lean_spans import LeanTracer
+from bus.telemetry.lean_spans import LeanTracer
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -188,7 +188,7 @@ def setup(service: str, settings: Settings) -> None:
         else:
             from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-            from bus.span_files import RotatingSpanFile, remove_stale
+            from bus.telemetry.span_files import RotatingSpanFile, remove_stale
 
             settings.traces_dir.mkdir(parents=True, exist_ok=True)
             remove_stale(settings.traces_dir, settings.traces_keep_days)
@@ -400,7 +400,7 @@ class _KernelTracer(_Tracer):
 
 def tracer(name: str) -> trace.Tracer:
     """A tracer that records once ``setup`` ran (and propagates context before that); its
-    spans are lean (``bus.lean_spans``) and exported by the SDK's batch processor."""
+    spans are lean (``bus.telemetry.lean_spans``) and exported by the SDK's batch processor."""
     return _KernelTracer(name)
 
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import schemas
 from bus.limits import RecordLimits
-from streams.outputs import COMPONENT, Headers, InMessage, Output, record_headers
+from streams.routing.outputs import COMPONENT, Headers, InMessage, Output, record_headers
 
 MAX_KEY = 256  # a longer original key is kept (or referenced) in the letter, not as its key
-TRACE_SLACK = 128  # the traceparent header a send span adds (``streams.observe``)
+TRACE_SLACK = 128  # the traceparent header a send span adds (``streams.runtime.observe``)
 NO_POSITION = -1  # partition and offset of a record that was never consumed
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from bus.local_kafka import LocalKafka, LocalKafkaError, fetch_jars
 from bus.settings import load_settings
+from deploy.local.broker import LocalKafka, LocalKafkaError, fetch_jars
 
 
 def _broker() -> LocalKafka:

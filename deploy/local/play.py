@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bus.summary import Tally
-from bus.traffic import Feeder, SampleDay, TrafficError
-from bus.watch import TopicWatcher
+from deploy.local.summary import Tally
+from deploy.local.traffic import Feeder, SampleDay, TrafficError
+from deploy.local.watch import TopicWatcher
 
 
 class Interrupted(TrafficError):

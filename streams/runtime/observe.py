@@ -24,10 +24,10 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link, SpanKind
 
 from bus import telemetry
-from streams.decide import Denial, Hold, InboundEvent, Route
-from streams.outputs import InMessage, Output
-from streams.policy import CONSENT_PREFIX
-from streams.tracker import OpenCounts
+from streams.handover.tracker import OpenCounts
+from streams.routing.decide import Denial, Hold, InboundEvent, Route
+from streams.routing.outputs import InMessage, Output
+from streams.routing.policy import CONSENT_PREFIX
 
 
 class RoutingTelemetry:

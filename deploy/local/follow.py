@@ -12,13 +12,13 @@ from collections.abc import Callable
 
 import httpx
 
-from bus.play import Waits
-from bus.stack import StackSettings
 from bus.telemetry import OUTCOME
-from bus.trace_cli import Span, attributes, load_spans, render, select_event
-from bus.traffic import TrafficError
+from bus.telemetry.trace_cli import Span, attributes, load_spans, render, select_event
 from consumers.inbox.caseworkers import Caseworker, add_account
 from consumers.inbox.settings import InboxSettings
+from deploy.local.play import Waits
+from deploy.local.stack import StackSettings
+from deploy.local.traffic import TrafficError
 
 Example = tuple[str, str, str]  # event id, unit, task id of an event routed to the inbox's muni
 # Spans reach the files in batches (every few seconds): wait that long for the last hop.

@@ -20,19 +20,19 @@ import schemas
 from bus.limits import RecordLimits
 from bus.topics import CONSENT_EVENTS, ORDERED_EVENTS, Topics
 from schemas.codec import DecodeError
-from streams import outputs
-from streams.consent import ConsentState, apply_consent_event
-from streams.dead_letters import DeadLetters
-from streams.decide import Decision, Denial, Hold, InboundEvent, Route, decide
-from streams.held import HeldEvent, SeenEvents, held_from_json, held_to_json
-from streams.outputs import InMessage, Output, TooLarge, check_sizes
-from streams.overlay import Changes, StateTooLarge, TableOverlay
-from streams.policy import Policy
-from streams.senders import Senders
+from streams.routing import outputs
+from streams.routing.consent import ConsentState, apply_consent_event
+from streams.routing.dead_letters import DeadLetters
+from streams.routing.decide import Decision, Denial, Hold, InboundEvent, Route, decide
+from streams.routing.held import HeldEvent, SeenEvents, held_from_json, held_to_json
+from streams.routing.outputs import InMessage, Output, TooLarge, check_sizes
+from streams.routing.policy import Policy
+from streams.routing.senders import Senders
+from streams.runtime.overlay import Changes, StateTooLarge, TableOverlay
 
 
 class RoutingObserver(Protocol):
-    """Told every outcome (for operators: spans and metrics, see ``streams.observe``)."""
+    """Told every outcome (for operators: spans and metrics, see ``streams.runtime.observe``)."""
 
     def decided(
         self,
@@ -100,7 +100,7 @@ class SubjectStore:
         self._seen.set(pseudonym, seen.to_json())
 
     def begin(self) -> None:
-        """A record starts: what earlier records staged stays (``streams.overlay``)."""
+        """A record starts: what earlier records staged stays (``streams.runtime.overlay``)."""
         for overlay in self._overlays:
             overlay.begin()
 
@@ -110,7 +110,7 @@ class SubjectStore:
             overlay.undo()
 
     def seal(self) -> tuple[Changes, ...]:
-        """The open window's changes to the three tables, closed (see ``streams.overlay``)."""
+        """The open window's changes to the three tables, closed (``streams.runtime.overlay``)."""
         return tuple(overlay.seal() for overlay in self._overlays)
 
     def write(self, sealed: tuple[Changes, ...]) -> None:

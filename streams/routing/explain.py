@@ -16,9 +16,9 @@ from pydantic import ValidationError
 
 import schemas
 from schemas.domain import KOMMUNEKODER, PARTNER_KINDS
-from streams.consent import Consent, ConsentState
-from streams.decide import Decision, InboundEvent, decide
-from streams.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from streams.routing.consent import Consent, ConsentState
+from streams.routing.decide import Decision, InboundEvent, decide
+from streams.routing.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 
 ROUTED_KINDS = tuple(k for k, name in PARTNER_KINDS.items() if not name.startswith("consent"))
 

@@ -14,12 +14,12 @@ import threading
 
 import click
 
-from bus.follow import take_over_and_trace
-from bus.play import Interrupted, Waits, play_sample_day, today
-from bus.stack import READY_TIMEOUT_S, Stack, StackError, StackSettings, child_env
-from bus.supervise import stop_on_signals
-from bus.traffic import DemoPartners, Feeder, TrafficError, sample_day
-from bus.watch import TopicWatcher, WatchError
+from bus.processes import stop_on_signals
+from deploy.local.follow import take_over_and_trace
+from deploy.local.play import Interrupted, Waits, play_sample_day, today
+from deploy.local.stack import READY_TIMEOUT_S, Stack, StackError, StackSettings, child_env
+from deploy.local.traffic import DemoPartners, Feeder, TrafficError, sample_day
+from deploy.local.watch import TopicWatcher, WatchError
 
 
 @click.command()

@@ -18,10 +18,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from pydantic import Field
 
-from bus.local_kafka import LocalKafka, LocalKafkaError
-from bus.services import AUDIT_STORE, SERVICES, TRACKER_METRICS_PORT, by_component
-from bus.settings import Settings
-from bus.supervise import (
+from bus.processes import (
     MAX_RESTARTS,
     RESTART_WINDOW_S,
     ComponentFailed,
@@ -32,7 +29,10 @@ from bus.supervise import (
     http_ok,
     log_says,
 )
+from bus.services import AUDIT_STORE, SERVICES, TRACKER_METRICS_PORT, by_component
+from bus.settings import Settings
 from bus.topics import ensure_topics
+from deploy.local.broker import LocalKafka, LocalKafkaError
 
 READY_TIMEOUT_S = 90.0  # streams needs 5-10 s on an idle machine, more on a busy one
 # faust's worker logs this once its partitions are assigned and its tables recovered.
@@ -71,7 +71,7 @@ class StackSettings(Settings):
     metrics_port_base: int | None = Field(
         default=DEFAULT_METRICS_BASE, ge=1, le=65536 - METRICS_PORT_COUNT
     )
-    # A failed component is started again, at most this often in this window (bus.supervise).
+    # A failed component is started again, at most this often in this window (bus.processes).
     restart_limit: int = Field(default=MAX_RESTARTS, ge=0)
     restart_window_s: float = Field(default=RESTART_WINDOW_S, gt=0)
 

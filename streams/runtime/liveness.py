@@ -37,7 +37,7 @@ class Watchdog:
     """Decides "stalled" from successive readings; pure, the clock comes in with each one.
 
     Per partition: one partition left behind while the others move is stalled too (a record
-    faust read and dropped holds its partition's commit back, ``streams.commit_guard``).
+    faust read and dropped holds its partition's commit back, ``streams.runtime.commit_guard``).
     """
 
     stall_after_s: float

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from schemas.domain import KOMMUNEKODER, UNITS
 from schemas.paths import field_paths
 
-DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
+DEFAULT_POLICY = Path(__file__).parent.parent / "policy.toml"  # streams/policy.toml: the DPO's file
 CONSENT_PREFIX = "consent:"
 RESIDENCE = "residence"
 

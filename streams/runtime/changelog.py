@@ -1,8 +1,8 @@
 """A faust table whose changelog is written through the commit window's producer.
 
-faust writes every table change to the changelog through its own Python producer, about
-0.3 ms a record, one record per routed event. The router already writes its state only in the
-commit window, after Kafka has the outputs (``streams.window``), so the changelog records can
+faust writes every table change to the changelog through its own Python producer, about 0.3 ms a
+record, one record per routed event. The router already writes its state only in the commit
+window, after Kafka has the outputs (``streams.runtime.window``), so the changelog records can
 go the way of the outputs: batched by librdkafka, and the window waits for them too before it
 acks the input. faust still owns the table: it holds the data and restores it from the same
 changelog topic, in the same raw format, on start.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any, Protocol
 
-from streams.outputs import Output
+from streams.routing.outputs import Output
 
 
 class Producer(Protocol):

@@ -15,11 +15,11 @@ import time
 
 import click
 
-from bus.play import Interrupted, Waits, play_sample_day, today
-from bus.stack import READY_TIMEOUT_S, Stack, StackError, StackSettings
-from bus.supervise import stop_on_signals
-from bus.traffic import DemoPartners, Feeder, TrafficError, sample_day
-from bus.watch import TopicWatcher, WatchError
+from bus.processes import stop_on_signals
+from deploy.local.play import Interrupted, Waits, play_sample_day, today
+from deploy.local.stack import READY_TIMEOUT_S, Stack, StackError, StackSettings
+from deploy.local.traffic import DemoPartners, Feeder, TrafficError, sample_day
+from deploy.local.watch import TopicWatcher, WatchError
 from schemas import KOMMUNEKODER
 
 SUMMARY_EVERY_S = 5.0

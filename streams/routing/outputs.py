@@ -1,5 +1,5 @@
 """What the router writes: routed tasks and audit records, as Kafka records (dead letters:
-``streams.dead_letters``).
+``streams.routing.dead_letters``).
 
 The wire boundary: decisions become Avro records here (and only here), with CloudEvents
 headers. No CPR number ever goes into a key or a header; the key is the subject pseudonym.
@@ -16,8 +16,8 @@ from typing import Any
 import schemas
 from bus.limits import RecordLimits
 from schemas.domain import event_type_of
-from streams.decide import Decision, InboundEvent, Route
-from streams.policy import CONSENT_PREFIX, Policy
+from streams.routing.decide import Decision, InboundEvent, Route
+from streams.routing.policy import CONSENT_PREFIX, Policy
 
 COMPONENT = "router"
 Headers = list[tuple[str, bytes]]
