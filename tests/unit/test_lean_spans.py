@@ -15,6 +15,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from bus import telemetry
 from bus.telemetry.lean_spans import LeanSpan, LeanTracer
+from bus.telemetry.span_files import json_line
 
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 LINKED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -30,7 +31,7 @@ def pipeline(provider: TracerProvider | None = None) -> tuple[Any, LeanTracer, A
 
 def comparable(span: Any) -> dict[str, Any]:
     """The exported JSON line without what differs between any two spans: ids and times."""
-    line = json.loads(telemetry._json_line(span))
+    line = json.loads(json_line(span))
     del line["context"]["span_id"], line["start_time"], line["end_time"]
     for event in line["events"]:
         del event["timestamp"]
