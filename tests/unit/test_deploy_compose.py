@@ -1,7 +1,8 @@
 """deploy/: the compose file is the code's (names, topics, settings), and it really loads.
 
 The load check runs the real compose loader (`docker compose config`, Docker Compose built
-from source by deploy/compose-check.sh when ~/.cache/ungebus lacks it: minutes cold, seconds warm).
+from source by deploy/compose-check.sh when ~/.cache/ungebus lacks it: minutes cold, seconds warm);
+its tests are marked `compose`: `make test` runs them, `make unit` does not.
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ def run_check(check: Path, file: Path, *options: str) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.compose
 def test_docker_compose_loads_the_compose_file(compose_check: Path) -> None:
     loaded = run_check(compose_check, DEPLOY_DIR / COMPOSE_FILE, "--format", "json")
     assert loaded.returncode == 0, loaded.stderr
@@ -177,6 +179,7 @@ BROKEN = {
 }
 
 
+@pytest.mark.compose
 @pytest.mark.parametrize("what", sorted(BROKEN))
 def test_docker_compose_rejects_a_broken_file(
     compose_check: Path, tmp_path: Path, what: str
