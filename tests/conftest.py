@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from bus import telemetry
 from bus.ports import free_ports
 from bus.topics import TopicSpec, ensure_topics
 from deploy.local.broker import LocalKafka
+from tests.traced import OTEL_VARIABLES
 
 
 def _docker_answers() -> bool:
@@ -80,6 +82,17 @@ def new_topic(kafka_bootstrap: str, unique: Callable[[str], str]) -> Callable[..
         return name
 
     return make
+
+
+@pytest.fixture
+def clean_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Telemetry shut down, no ``OTEL_*`` variables, before and after the test (tracing tests
+    use it: ``pytestmark = pytest.mark.usefixtures("clean_telemetry")``)."""
+    for name in OTEL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    telemetry.shutdown()
+    yield
+    telemetry.shutdown()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from tests.integration.test_inbox_harness import (
+from tests.integration.inbox_harness import (
     inbox_settings,
     person,
     publish_task,

@@ -35,7 +35,7 @@ from connectors.server import serving
 from connectors.settings import ConnectorSettings
 from consumers.inbox.settings import InboxSettings
 from schemas import PARTNER_KINDS
-from tests.integration.test_inbox_harness import (
+from tests.integration.inbox_harness import (
     RunningInbox,
     api_tasks,
     escalation,
@@ -48,7 +48,7 @@ from tests.integration.test_inbox_harness import (
     sign_in,
     wait_until,
 )
-from tests.unit.test_connectors_ingest import source_of
+from tests.unit.partner_payloads import source_of
 
 pytestmark = pytest.mark.integration
 

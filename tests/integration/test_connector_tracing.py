@@ -26,16 +26,10 @@ from connectors.publisher import KafkaPublisher
 from connectors.server import serving
 from connectors.settings import ConnectorSettings
 from schemas import pseudonym
-from tests.integration.test_connectors_http import bearer, connector_settings, read_all
+from tests.integration.connectors_harness import bearer, connector_settings, read_all
 from tests.pii import assert_no_personal_data
-from tests.unit.test_connectors_ingest import partner_name, payloads, write_partners
-from tests.unit.test_telemetry import (  # noqa: F401 (clean_telemetry: a fixture)
-    Traced,
-    by_name,
-    clean_telemetry,
-    hex_id,
-    metric_value,
-)
+from tests.traced import Traced, by_name, hex_id, metric_value
+from tests.unit.partner_payloads import partner_name, payloads, write_partners
 
 pytestmark = pytest.mark.usefixtures("clean_telemetry")
 KIND = "dropout_notice"

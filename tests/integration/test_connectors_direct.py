@@ -16,8 +16,8 @@ from confluent_kafka import Producer
 import schemas
 from bus.settings import Settings
 from bus.topics import ensure_topics
+from tests.integration.connectors_harness import CE_HEADERS, TRACEPARENT
 from tests.integration.harness import Reader, running, settings_env
-from tests.integration.test_connectors_http import CE_HEADERS, TRACEPARENT
 from tests.unit import records
 
 SCHOOLS = "demo-ungdomsuddannelser"  # may send dropout notices for institution:9<code>0<n>

@@ -20,9 +20,8 @@ from connectors.files import FileDrop
 from connectors.ingest import connector_topics
 from connectors.publisher import KafkaPublisher
 from schemas import pseudonym
-from tests.integration.test_connectors_http import check_record, connector_settings, read_all
-from tests.unit.test_connectors_csv import to_csv
-from tests.unit.test_connectors_ingest import partner_name, payloads, write_partners
+from tests.integration.connectors_harness import check_record, connector_settings, read_all
+from tests.unit.partner_payloads import partner_name, payloads, to_csv, write_partners
 
 
 def jsonl(items: list[dict[str, Any]]) -> str:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 import schemas
-from bus.ports import free_port_run
+from bus.ports import free_port_run, free_ports
 from bus.settings import PROJECT_ROOT
 from bus.telemetry.trace_cli import load_spans
 from consumers.inbox.caseworkers import Caseworker, add_account
@@ -32,11 +32,10 @@ from schemas import pseudonym
 from streams.routing.consent import ConsentState
 from streams.routing.decide import InboundEvent, decide
 from streams.routing.policy import load_policy
-from tests.conftest import free_ports
 from tests.integration.harness import Reader
 from tests.pii import assert_no_personal_data
-from tests.unit.test_connectors_ingest import payloads
-from tests.unit.test_telemetry import hex_id, metric_value
+from tests.traced import hex_id, metric_value
+from tests.unit.partner_payloads import payloads
 
 KIND = "dropout_notice"
 HOPS = {  # (service, operation, span kind) that one partner event passes

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from sqlalchemy import create_engine, text
 
 from consumers.inbox.service import Inbox
 from consumers.inbox.settings import InboxSettings
 from tests.integration.harness import HOSTILE_PRODUCER
-from tests.integration.test_inbox_harness import (
+from tests.integration.inbox_harness import (
     escalation,
     inbox_settings,
     person,
@@ -26,19 +25,9 @@ from tests.integration.test_inbox_harness import (
     routed_task,
     running_inbox,
     sign_in,
+    task_rows,
     wait_until,
 )
-
-
-def task_rows(settings: InboxSettings) -> dict[str, int]:
-    """task id -> how many rows: straight from the database, not through the store."""
-    engine = create_engine(settings.database_url)
-    try:
-        with engine.connect() as db:
-            rows = db.execute(text("SELECT task_id, count(*) FROM tasks GROUP BY task_id"))
-            return {task_id: count for task_id, count in rows}
-    finally:
-        engine.dispose()
 
 
 def drain(inbox: Inbox, until: Callable[[], bool], what: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.test_inbox_harness import (
+from tests.integration.inbox_harness import (
     csrf_of,
     inbox_settings,
     running_inbox,

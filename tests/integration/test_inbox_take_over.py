@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from consumers.inbox.settings import InboxSettings
-from tests.integration.test_inbox_harness import (
+from tests.integration.inbox_harness import (
     TRACEPARENT,
     RunningInbox,
     api_tasks,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from consumers.inbox.settings import InboxSettings
-from tests.integration.test_inbox_harness import (
+from tests.integration.inbox_harness import (
     TRACEPARENT,
     api_tasks,
     inbox_settings,
@@ -25,13 +25,7 @@ from tests.integration.test_inbox_harness import (
     wait_until,
 )
 from tests.pii import assert_no_personal_data
-from tests.unit.test_telemetry import (  # noqa: F401 (clean_telemetry: a fixture)
-    Traced,
-    by_name,
-    clean_telemetry,
-    hex_id,
-    metric_value,
-)
+from tests.traced import Traced, by_name, hex_id, metric_value
 
 pytestmark = pytest.mark.usefixtures("clean_telemetry")
 _, TRACE_ID, PARENT_ID, _ = TRACEPARENT.split("-")

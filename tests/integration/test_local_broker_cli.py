@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_ports
+from bus.ports import free_ports
 
 
 def _ungebus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

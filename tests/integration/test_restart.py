@@ -24,12 +24,12 @@ from sqlalchemy.exc import OperationalError
 
 from bus.processes import tail
 from tests.integration.harness import Reader, fresh_bus, produce, running, settings_env
-from tests.integration.test_inbox_feed import task_rows
-from tests.integration.test_inbox_harness import (
+from tests.integration.inbox_harness import (
     inbox_settings,
     person,
     publish_task,
     routed_task,
+    task_rows,
 )
 from tests.unit import records
 

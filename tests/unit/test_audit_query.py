@@ -27,7 +27,7 @@ from consumers.audit.migrate import migrate
 from consumers.audit.settings import READY_FILE, AuditSettings
 from consumers.audit.store import AuditStore, connect
 from schemas.synthetic import synthetic_cpr
-from tests.unit.test_audit_store import NOW, decision, person
+from tests.unit.audit_decisions import NOW, decision, person
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -28,8 +27,8 @@ from streams.routing.consent import ConsentState
 from streams.routing.decide import InboundEvent, decide
 from streams.routing.policy import load_policy
 from tests.unit import records
+from tests.unit.audit_decisions import NOW, decision, person
 
-NOW = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
 POLICY = load_policy()
 
 # Also against PostgreSQL where one is given (needs `pip install psycopg[binary]`), e.g.
@@ -51,42 +50,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuditStore
     migrate(engine)  # idempotent
     yield AuditStore(engine)
     engine.dispose()
-
-
-def person() -> str:
-    return uuid.uuid4().hex * 2
-
-
-def decision(
-    pseudonym: str,
-    event_id: str,
-    decided_at: dt.datetime = NOW,
-    outcome: str = "routed",
-    task_ids: tuple[str, ...] = ("t1",),
-) -> AuditedDecision:
-    routes = tuple(
-        {
-            "unit": "youth_unit",
-            "kommunekode": "161",
-            "basis": {"kind": "statute", "id": "kui_12c", "citation": "KUI § 12 c"},
-            "consent_id": None,
-            "task_id": task_id,
-            "fields": ["status"],
-        }
-        for task_id in task_ids
-    )
-    return AuditedDecision(
-        decision_id=schemas.decision_id(event_id, "1", outcome, task_ids),
-        subject_pseudonym=pseudonym,
-        decided_at=decided_at,
-        event_type="dk.ungebus.dropout_notice.v1",
-        event_id=event_id,
-        decision=outcome,
-        routes=routes,
-        reason="youth_unit@161 on kui_12c",
-        policy_version="1",
-        held_until=None,
-    )
 
 
 def test_the_migrated_schema_matches_the_table(store: AuditStore) -> None:

@@ -19,7 +19,7 @@ from connectors.ingest import IDEMPOTENCY_KEY_SCHEMA as IDEMPOTENCY_KEY
 from connectors.ingest import idempotency_key_error
 from connectors.settings import ConnectorSettings
 from schemas import PARTNER_KINDS, PARTNER_MODELS
-from tests.unit.test_connectors_ingest import partner_name, payloads, write_partners
+from tests.unit.partner_payloads import partner_name, payloads, write_partners
 
 BY_KIND = payloads(seed=3, per_kind=1)
 

@@ -2,47 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from connectors.csv_rows import csv_rows
 from schemas import parse_partner
-from tests.unit.test_connectors_ingest import TODAY, payloads
+from tests.unit.partner_payloads import TODAY, payloads, to_csv
 
 BY_KIND = payloads(seed=11)
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, str]:
-    """A payload as CSV cells, following the documented layout."""
-    if isinstance(value, dict):
-        cells: dict[str, str] = {}
-        for key, item in value.items():
-            cells.update(flatten(item, f"{prefix}{key}."))
-        return cells
-    path = prefix.rstrip(".")
-    if isinstance(value, list):
-        if all(not isinstance(item, dict) for item in value):
-            return {path: "|".join(map(str, value))}
-        cells = {}
-        for i, item in enumerate(value):
-            cells.update(flatten(item, f"{prefix}{i}."))
-        return cells
-    if isinstance(value, bool):
-        return {path: "true" if value else "false"}
-    return {path: "" if value is None else str(value)}
-
-
-def to_csv(items: list[dict[str, Any]], delimiter: str = ",") -> str:
-    import csv
-    import io
-
-    rows = [flatten(item) for item in items]
-    header = sorted({column for row in rows for column in row})
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([row.get(column, "") for column in header])
-    return out.getvalue()
 
 
 def test_every_kind_survives_the_csv_layout() -> None:

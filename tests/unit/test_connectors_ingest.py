@@ -1,22 +1,14 @@
-"""One partner payload -> one Kafka record or a rejection: the rules both connectors share.
-
-Also home of the helpers the connector tests share: synthetic payloads dated today and a
-partners file whose partners may send exactly those payloads.
-"""
+"""One partner payload -> one Kafka record or a rejection: the rules both connectors share."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import secrets
 import uuid
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bus import telemetry
-from bus.partners import SOURCES, Partner, PartnerRegistry, render_partner, token_sha256
+from bus.partners import SOURCES, PartnerRegistry, token_sha256
 from bus.topics import Topics
 from connectors.ingest import (
     Outgoing,
@@ -27,61 +19,12 @@ from connectors.ingest import (
     prepare,
     topic_for,
 )
-from schemas import PARTNER_KINDS, decode, generate_payloads, parse_partner, pseudonym, to_record
+from schemas import PARTNER_KINDS, decode, parse_partner, pseudonym, to_record
+from tests.unit.partner_payloads import TODAY, partner_for, payloads
 
-TODAY = dt.datetime.now(dt.UTC).date()
 KEY = b"test-only-pseudonym-key-connectors"
 TOPICS = Topics("t.")
 TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[13]")
-
-
-# -- shared helpers -------------------------------------------------------------------------
-def payloads(seed: int = 7, per_kind: int = 2) -> dict[str, list[dict[str, Any]]]:
-    """Valid synthetic payloads, ``per_kind`` of every partner kind, dated before today."""
-    batch = generate_payloads(
-        seed=seed, count=per_kind * len(PARTNER_KINDS), invalid_share=0.0, reference_date=TODAY
-    )
-    return batch.payloads
-
-
-def source_of(kind: str, payload: dict[str, Any]) -> str:
-    source_kind, field = SOURCES[kind]
-    return f"{source_kind}:{payload[field]}"
-
-
-def write_partners(
-    path: Path, by_kind: dict[str, list[dict[str, Any]]], **extra_certs: list[str]
-) -> dict[str, str]:
-    """A partners file: partner ``p-<kind>`` may send ``kind`` for the sources of its payloads.
-
-    Returns name -> bearer token. ``extra_certs`` adds certificate fingerprints by partner.
-    """
-    tokens, tables = {}, []
-    for kind, items in by_kind.items():
-        name = f"p-{kind.replace('_', '-')}"
-        tokens[name] = secrets.token_urlsafe(16)
-        tables.append(
-            render_partner(
-                name,
-                [kind],
-                sorted({source_of(kind, p) for p in items}),
-                token_hash=token_sha256(tokens[name]),
-                cert_fingerprints=extra_certs.get(name, []),
-            )
-        )
-    path.write_text("\n".join(tables))
-    return tokens
-
-
-def partner_name(kind: str) -> str:
-    return f"p-{kind.replace('_', '-')}"
-
-
-def partner_for(kind: str, sources: list[str]) -> Partner:
-    source_kind = SOURCES[kind][0]
-    return Partner(
-        partner_name(kind), frozenset([kind]), frozenset((source_kind, s) for s in sources)
-    )
 
 
 # -- tests ----------------------------------------------------------------------------------

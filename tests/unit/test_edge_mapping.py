@@ -24,7 +24,7 @@ from schemas import (
 )
 from schemas.catalogue import named_types
 from schemas.partners import ActiveMeasureIn
-from tests.unit.test_edge_models import CPR_16, TODAY, VALID
+from tests.unit.edge_payloads import CPR_16, TODAY, VALID
 
 KEY = b"test-only-pseudonym-key-0123456789"
 FRESH_ID = "2f1d0c9b-8a7e-4d6c-9b5a-4e3f2d1c0b9a"

@@ -8,6 +8,9 @@
 - ``streams/routing/`` is the pure routing core: nothing from ``streams/runtime/`` (the faust
   shell), nor faust or aiokafka.
 - No module in the project's packages is over ``MAX_LINES`` lines.
+- No test module imports another test module or a ``conftest``: shared helpers live in helper
+  modules (``tests/traced.py``, ``tests/integration/harness.py``, ...), shared fixtures in a
+  ``conftest.py``.
 
 Every import counts, also one inside a function or under ``TYPE_CHECKING``: each is a
 dependency a reader has to follow.
@@ -126,6 +129,21 @@ def long_modules(root: Path, max_lines: int = MAX_LINES) -> list[str]:
     return found
 
 
+def is_test_module(module: str) -> bool:
+    last = module.rpartition(".")[2]
+    return last.startswith("test_") or last == "conftest"
+
+
+def imports_of_test_modules(root: Path) -> list[str]:
+    """Imports of a test module (or a conftest) from anywhere under ``root/tests``."""
+    found = []
+    for path in sorted((root / "tests").rglob("*.py")):
+        for line, imported in imports(root, path):
+            if imported.startswith("tests.") and is_test_module(imported):
+                found.append(f"{path.relative_to(root)}:{line} imports {imported}")
+    return found
+
+
 # -- the project ------------------------------------------------------------------------------
 def test_the_packages_import_only_what_the_layout_allows() -> None:
     found = import_violations(ROOT)
@@ -135,6 +153,14 @@ def test_the_packages_import_only_what_the_layout_allows() -> None:
 def test_no_module_is_over_the_line_limit() -> None:
     found = long_modules(ROOT)
     assert not found, f"modules over {MAX_LINES} lines (split them):\n  " + "\n  ".join(found)
+
+
+def test_no_test_module_imports_another() -> None:
+    found = imports_of_test_modules(ROOT)
+    assert not found, (
+        "tests importing a test module (move what they share to a helper module or a "
+        "conftest.py):\n  " + "\n  ".join(found)
+    )
 
 
 # -- the checks themselves, on a made-up tree ---------------------------------------------------
@@ -179,3 +205,16 @@ def test_a_module_over_the_limit_is_named_with_its_length(tmp_path: Path) -> Non
     write(tmp_path, "bus/short.py", "x = 1\n" * MAX_LINES)
     write(tmp_path, "tests/test_long.py", "x = 1\n" * (MAX_LINES + 1))  # tests are not packages
     assert long_modules(tmp_path) == [f"bus/long.py: {MAX_LINES + 1} lines"]
+
+
+def test_an_import_of_a_test_module_is_named(tmp_path: Path) -> None:
+    write(tmp_path, "tests/__init__.py")
+    write(tmp_path, "tests/unit/test_a.py", "from tests.unit.test_b import helper\n")
+    write(tmp_path, "tests/unit/test_c.py", "from tests.unit import records, test_b\n")
+    write(tmp_path, "tests/unit/test_d.py", "from tests.conftest import free_ports\n")
+    write(tmp_path, "tests/unit/test_e.py", "from tests.unit.records import consent\n")
+    assert imports_of_test_modules(tmp_path) == [
+        "tests/unit/test_a.py:1 imports tests.unit.test_b",
+        "tests/unit/test_c.py:1 imports tests.unit.test_b",
+        "tests/unit/test_d.py:1 imports tests.conftest",
+    ]

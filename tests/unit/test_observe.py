@@ -10,8 +10,8 @@ import pytest
 from bus import telemetry
 from streams.routing.outputs import InMessage, Output
 from streams.runtime.observe import Traced
-from tests.unit.test_telemetry import Traced as Telemetry
-from tests.unit.test_telemetry import clean_telemetry, hex_id  # noqa: F401 (a fixture)
+from tests.traced import Traced as Telemetry
+from tests.traced import hex_id
 
 pytestmark = pytest.mark.usefixtures("clean_telemetry")
 CONSENT_TRACE = "00-11111111111111111111111111111111-2222222222222222-01"

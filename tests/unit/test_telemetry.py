@@ -1,17 +1,9 @@
-"""The telemetry kernel: propagation, the span file ``ungebus trace`` reads, metrics, off switch.
-
-Also home of ``Traced``, the helper the tracing tests share: telemetry set up for one test
-with spans in a temporary folder through the real file exporter, read back as JSON.
-"""
+"""The telemetry kernel: propagation, the span file ``ungebus trace`` reads, metrics, off switch."""
 
 from __future__ import annotations
 
-import re
 import socket
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from opentelemetry import trace
@@ -21,75 +13,10 @@ from bus import telemetry
 from bus.settings import Settings
 from bus.telemetry.trace_cli import load_spans
 from tests.pii import assert_no_personal_data, personal_data
+from tests.traced import Traced, metric_value
 
-OTEL_VARIABLES = (
-    "OTEL_SDK_DISABLED",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    "OTEL_TRACES_SAMPLER",
-)
+pytestmark = pytest.mark.usefixtures("clean_telemetry")
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-class Traced:
-    """Telemetry for one test, as a component runs it: ``setup`` with spans to a tmp folder."""
-
-    def __init__(self, var_dir: Path, service: str = "ungebus-test", metrics: bool = True):
-        self.settings = Settings(var_dir=var_dir, metrics_port=0 if metrics else None)
-        self.service = service
-
-    def __enter__(self) -> Traced:
-        telemetry.shutdown()  # whatever an earlier test left
-        telemetry.setup(self.service, self.settings)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        telemetry.shutdown()
-
-    def spans(self) -> list[dict[str, Any]]:
-        """Every span exported so far (flushed first), as ``ungebus trace`` reads them."""
-        assert telemetry.flush(10)
-        return load_spans(self.settings.traces_dir)
-
-    def scrape(self) -> str:
-        address = telemetry.metrics_address()
-        assert address is not None
-        with urllib.request.urlopen(f"http://{address[0]}:{address[1]}/metrics", timeout=10) as r:
-            return str(r.read().decode())
-
-
-def metric_value(text: str, name: str, **labels: str) -> float | None:
-    """The sample of ``name`` whose labels include ``labels`` (Prometheus text format)."""
-    for line in text.splitlines():
-        match = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", line)
-        if not match or match.group(1) != name:
-            continue
-        found = dict(
-            re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(2) or "")
-        )
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(match.group(3))
-    return None
-
-
-def by_name(spans: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    found = [s for s in spans if s["name"] == name]
-    assert len(found) == 1, f"{len(found)} spans named {name!r} in {[s['name'] for s in spans]}"
-    return found[0]
-
-
-def hex_id(value: str) -> int:
-    return int(value.removeprefix("0x"), 16)
-
-
-@pytest.fixture(autouse=True)
-def clean_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in OTEL_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    telemetry.shutdown()
-    yield
-    telemetry.shutdown()
 
 
 def test_inject_replaces_the_trace_headers_and_extract_reads_them_back() -> None:

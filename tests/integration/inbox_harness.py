@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from sqlalchemy import create_engine, text
 
 import schemas
 from bus.topics import ensure_topics
@@ -263,3 +264,14 @@ def api_tasks(client: httpx.Client, token: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     tasks: list[dict[str, Any]] = response.json()["tasks"]
     return tasks
+
+
+def task_rows(settings: InboxSettings) -> dict[str, int]:
+    """task id -> how many rows: straight from the database, not through the store."""
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.connect() as db:
+            rows = db.execute(text("SELECT task_id, count(*) FROM tasks GROUP BY task_id"))
+            return {task_id: count for task_id, count in rows}
+    finally:
+        engine.dispose()
