@@ -14,12 +14,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from bus import telemetry
 from bus.ports import free_ports
 from bus.topics import TopicSpec, ensure_topics
 from deploy.local.broker import LocalKafka
 from tests.traced import OTEL_VARIABLES
+
+# No test fails on wall-clock time: hypothesis's per-example deadline (200 ms by default) and its
+# "data generation too slow" check both would on a busy machine; every property test runs
+# without them (what a test may cost is bounded by counts, see tests/unit/test_schemas_hostile).
+hypothesis_settings.register_profile(
+    "ungebus", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("ungebus")
 
 
 def _docker_answers() -> bool:
