@@ -24,8 +24,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from schemas import KOMMUNEKODER, UNITS
 
 _hasher = PasswordHasher()
-# Verified against when the staff id is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+# Verified against when the staff id is unknown, so a wrong name costs as long as a wrong
+# password: the hash of a random password nobody kept, made once with the hasher's parameters
+# (argon2-cffi 25.1's defaults; tests/unit/test_inbox_caseworkers.py checks they still match)
+# and written here, so importing the inbox does not spend an argon2 hash.
+UNKNOWN_STAFF_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$P+D6dGu01yF7pnrguwr8jQ"
+    "$gkB3kQFNvJVjOYgJwlpobkzYkNfSyC54uhD7R5WiZTI"
+)
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,7 @@ class Caseworkers:
     def sign_in(self, staff_id: str, password: str) -> Caseworker | None:
         account = self._reload().get(staff_id)
         try:
-            _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+            _hasher.verify(account.password_hash if account else UNKNOWN_STAFF_HASH, password)
         except (VerificationError, InvalidHashError):
             return None
         return account.caseworker if account else None

@@ -6,14 +6,18 @@ import json
 import stat
 from pathlib import Path
 
+import argon2
 import pytest
 
+from consumers.inbox import caseworkers as caseworkers_module
 from consumers.inbox.caseworkers import (
+    UNKNOWN_STAFF_HASH,
     AccountsError,
     Caseworker,
     Caseworkers,
     add_account,
     ensure_demo_account,
+    hash_password,
 )
 
 YOUTH = Caseworker("yu-1", "161", "youth_unit")
@@ -28,6 +32,29 @@ def test_sign_in_with_the_right_password_only(tmp_path: Path) -> None:
     assert caseworkers.sign_in("nobody", "correct horse") is None
     assert token is not None and caseworkers.by_token(token) == YOUTH
     assert caseworkers.by_token("guess") is None
+
+
+def test_an_unknown_staff_id_costs_one_verify_as_a_wrong_password_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted, not timed: one argon2 verify, against a hash of the same cost as a real one."""
+    path = tmp_path / "users.json"
+    add_account(path, YOUTH, "correct horse")
+    caseworkers = Caseworkers(path)
+    verified: list[str] = []
+
+    class Counting(argon2.PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+            verified.append(str(hash))
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(caseworkers_module, "_hasher", Counting())
+    assert caseworkers.sign_in("yu-1", "wrong") is None
+    assert caseworkers.sign_in("nobody", "wrong") is None
+    assert len(verified) == 2 and verified[1] == UNKNOWN_STAFF_HASH
+    parameters = argon2.extract_parameters
+    assert parameters(UNKNOWN_STAFF_HASH) == parameters(verified[0])
+    assert parameters(UNKNOWN_STAFF_HASH) == parameters(hash_password("any"))
 
 
 def test_the_file_holds_no_plaintext_and_is_private(tmp_path: Path) -> None:
