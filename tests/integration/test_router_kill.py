@@ -135,8 +135,6 @@ def _what_became_of(
     lines = []
     for task in sorted(missing):
         name, event_id = of_task[task]
-        decisions = [
-            s.record.get("outcome") for s in audit.seen if s.record["event_id"] == event_id
-        ]
+        decisions = [s.record["decision"] for s in audit.seen if s.record["event_id"] == event_id]
         lines.append(f"task {task}: {name} event {event_id}, audited decisions: {decisions}")
     return "\n".join(lines)
