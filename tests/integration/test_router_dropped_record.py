@@ -34,7 +34,7 @@ DROP_ONE_RECORD_ONCE = textwrap.dedent(
 
     marker = Path(os.environ["UNGEBUS_TEST_DROP_MARKER"])
     if not marker.exists():
-        import streams.runtime.transport as transport
+        import streams.runtime.faust_fixes as transport
 
         read = transport._Consumer.getmany
 
