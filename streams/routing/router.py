@@ -31,8 +31,6 @@ from streams.routing.policy import Policy
 from streams.routing.senders import Senders
 from streams.routing.store import StateTooLarge, SubjectStore
 
-__all__ = ["Router", "SubjectStore"]  # SubjectStore: where the tests have always found it
-
 
 class RoutingObserver(Protocol):
     """Told every outcome (for operators: spans and metrics, see ``streams.runtime.observe``)."""
