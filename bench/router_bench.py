@@ -45,6 +45,7 @@ from streams.routing.outputs import InMessage
 from streams.routing.policy import Policy, load_policy
 from streams.routing.router import Router, SubjectStore
 from streams.routing.senders import Senders
+from streams.runtime.state import StagedTables
 
 KEY = b"bench-only-pseudonym-key"
 RECOVERY_TIMEOUT_S = 420.0
@@ -356,7 +357,7 @@ def logic_rate(
         InMessage(topic, 0, offset, key, value, [])
         for offset, (topic, key, value) in enumerate(_wire(settings, events))
     ]
-    first_pass = SubjectStore({}, {}, {})
+    first_pass = _store()
     dead = [m for m in messages for o in router.handle(m, first_pass) if o.topic == dead_letters]
     if dead:  # the dead-letter path is cheaper: it would flatter the ceiling
         raise ValueError(f"{len(dead)} of {len(messages)} bench events were not routable")
@@ -365,11 +366,15 @@ def logic_rate(
         raise ValueError(f"{len(refused)} of {len(messages)} bench events have unknown senders")
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        store = SubjectStore({}, {}, {})  # a new state for each pass: no duplicates
+        store = _store()  # a new state for each pass: no duplicates
         for message in messages:
             router.handle(message, store)
         done += len(messages)
     return done / (time.perf_counter() - start)
+
+
+def _store() -> SubjectStore:
+    return SubjectStore(StagedTables.in_memory(*SubjectStore.TABLES))
 
 
 def decide_rate(policy: Policy, events: list[tuple[str, dict[str, Any]]], seconds: float) -> float:

@@ -57,29 +57,6 @@ class Settings(BaseSettings):
         description="TOML file of partners; unset: demo partners generated in var/ at first start",
     )
     replication_factor: int = Field(default=1, ge=1, description="for topics ungebus creates")
-    router_batch_size: int = Field(default=500, ge=1)
-    # A commit window closes when it holds router_batch_size records or is this old: longer
-    # windows share Kafka's round trips among more records (throughput) and add to latency.
-    router_commit_interval_s: float = Field(default=0.02, gt=0, le=5)
-    router_dedupe_days: int = Field(default=90, ge=1)
-    # The broker answers the router's fetch when it has this many bytes or after this long:
-    # fewer, fuller fetches (fetching a record at a time cost more than routing it).
-    router_fetch_min_bytes: int = Field(default=32_768, ge=1)
-    router_fetch_max_wait_ms: int = Field(default=10, ge=0, le=500)
-    # The handover tracker reads every task topic (150 partitions): at the router's 10 ms, its
-    # fetching alone kept a quarter of a core busy in the broker and a fifth in the tracker
-    # with nothing to read. Handovers are due in days; a second's wait costs nothing.
-    tracker_fetch_max_wait_ms: int = Field(default=1000, ge=0, le=10_000)
-    stream_buffer_maxsize: int = Field(default=200_000, ge=1000)
-    router_hold_check_interval_s: float = Field(default=60.0, gt=0)
-    tracker_check_interval_s: float = Field(default=30.0, gt=0)
-    # A take-over may be read before its task (separate topics); after this it is rejected.
-    tracker_unknown_ack_grace_s: float = Field(default=300.0, ge=0)
-    # The router exits (for its supervisor to restart it) when records wait on a partition
-    # whose committed offset has not moved for this long; checked every
-    # router_liveness_interval_s.
-    router_stall_after_s: float = Field(default=120.0, gt=0)
-    router_liveness_interval_s: float = Field(default=10.0, gt=0)
     # How long a dead worker keeps its partitions before the group hands them to another.
     consumer_session_timeout_s: float = Field(default=30.0, ge=6)
     # Static membership (KIP-345): the long-running components (inbox, Kafka gateway, router,
@@ -99,9 +76,6 @@ class Settings(BaseSettings):
         default=None, ge=0, le=65535, description="Prometheus scrape port; unset: no endpoint"
     )
     metrics_host: str = Field(default="127.0.0.1", description="address the metrics port binds")
-    tracker_metrics_port: int | None = Field(
-        default=None, ge=0, le=65535, description="the handover tracker's own metrics port"
-    )
     # The local span files (var/traces, when no OTLP endpoint is set): each process's file is
     # rotated at this size (one previous file kept), files idle this long removed at start-up.
     traces_max_mb: int = Field(default=64, ge=1)
@@ -113,9 +87,6 @@ class Settings(BaseSettings):
     producer_message_max_bytes: int = Field(
         default=PRODUCER_MESSAGE_MAX_BYTES, ge=64 * 1024, le=1_000_000_000
     )
-    # A record on which the router (or the tracker) crashed this many times in a row is
-    # dead-lettered instead of handled again (``streams.runtime.quarantine``).
-    router_crash_limit: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")
     def _limits_nest(self) -> Settings:

@@ -26,6 +26,7 @@ from bus.services import (
     Service,
 )
 from bus.settings import PROJECT_ROOT, Settings
+from streams.settings import TrackerSettings
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy"
 COMPOSE_FILE = "compose.yaml"
@@ -52,11 +53,11 @@ HEADER = """\
 """
 
 
-def setting_variable(field: str) -> str:
-    """The environment variable of a shared setting; fails if ``Settings`` has no such field."""
-    if field not in Settings.model_fields:
-        raise KeyError(f"bus.settings.Settings has no setting {field!r}")
-    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
+def setting_variable(field: str, settings: type[Settings] = Settings) -> str:
+    """The environment variable of a setting; fails if ``settings`` has no such field."""
+    if field not in settings.model_fields:
+        raise KeyError(f"{settings.__module__}.{settings.__name__} has no setting {field!r}")
+    return f"{settings.model_config.get('env_prefix', '')}{field}".upper()
 
 
 def kafka_version(pom: Path = DEPLOY_DIR / "local" / "pom.xml") -> str:
@@ -146,7 +147,8 @@ def component_environment(service: Service) -> dict[str, str]:
         }
     )
     if service is ROUTER:  # its second process, the handover tracker
-        environment[setting_variable("tracker_metrics_port")] = str(TRACKER_METRICS_PORT)
+        tracker_port = setting_variable("tracker_metrics_port", TrackerSettings)
+        environment[tracker_port] = str(TRACKER_METRICS_PORT)
     if service.http is not None:
         environment[service.http.host_variable] = "0.0.0.0"
         environment[service.http.port_variable] = str(service.http.port)

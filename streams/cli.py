@@ -6,17 +6,19 @@ both, so the supervisor restarts the pair); ``--role router`` or ``--role tracke
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+from pydantic import ValidationError
 
 from bus.limits import LimitsError, check_topics
-from bus.settings import Settings, load_settings
+from bus.settings import Settings
 from bus.topics import ensure_topics
 from streams.routing.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 
 if TYPE_CHECKING:
     from streams.routing.senders import Senders
+    from streams.settings import RouterSettings, TrackerSettings
 
 
 @click.command()
@@ -42,14 +44,14 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
     """Route inbound partner events to the units that must act, within consent rules."""
     from pathlib import Path
 
-    from pydantic import ValidationError
-
     from streams.runtime.app import internal_topics
+    from streams.settings import RouterSettings, TrackerSettings
 
-    try:
-        settings = load_settings()
+    try:  # both, so that the parent of the pair refuses a bad setting of either at once
+        router_settings, tracker_settings = RouterSettings(), TrackerSettings()
     except ValidationError as exc:
         raise click.ClickException(str(exc)) from exc
+    settings: Settings = router_settings  # the shared ones
     try:
         policy = load_policy(Path(policy_path))
     except PolicyError as exc:
@@ -71,32 +73,44 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
 
         options = ["--policy", policy_path, "--loglevel", loglevel, "--topics-ready"]
         raise SystemExit(run_pair(options))
-    _run_worker(settings, policy, role, loglevel)
+    if role == "tracker":
+        _run_tracker(tracker_settings, policy, loglevel)
+    else:
+        _run_router(router_settings, policy, loglevel)
 
 
-def _run_worker(settings: Settings, policy: Policy, role: str, loglevel: str) -> None:
-    from faust.worker import Worker
-
+def _run_router(settings: RouterSettings, policy: Policy, loglevel: str) -> None:
     from bus import services, telemetry
-    from streams.runtime.app import create_app
+    from streams.runtime.app import create_router_app
 
     try:
-        telemetry.setup(services.ROUTER.name, _for_role(settings, role))
+        telemetry.setup(services.ROUTER.name, settings)
     except telemetry.TelemetryError as exc:
         raise click.ClickException(str(exc)) from exc
-    if role == "tracker":
-        app = create_app(settings, policy, role="tracker")
-    else:
-        app = create_app(settings, policy, role="router", senders=_senders(settings))
+    app = create_router_app(settings, policy, _senders(settings))
+    _run(app, "router", settings, policy, loglevel)
+
+
+def _run_tracker(settings: TrackerSettings, policy: Policy, loglevel: str) -> None:
+    """The tracker serves its metrics on its own port (``UNGEBUS_TRACKER_METRICS_PORT``)."""
+    from bus import services, telemetry
+    from streams.runtime.app import create_tracker_app
+
+    try:
+        telemetry.setup(services.ROUTER.name, settings.serving_metrics())
+    except telemetry.TelemetryError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _run(create_tracker_app(settings), "tracker", settings, policy, loglevel)
+
+
+def _run(app: Any, role: str, settings: Settings, policy: Policy, loglevel: str) -> None:
+    from streams.runtime.faust_fixes import quiet_worker
+
     click.echo(
         f"The {role} starts on {settings.kafka_bootstrap_servers} with policy {policy.version} "
         f"({len(policy.rules)} rules)"
     )
-    worker = Worker(app, loglevel=loglevel, quiet=True)
-    # faust's start-up spinner sets the root logger to DEBUG so that it can spin on every log
-    # record: every aiokafka debug line then builds a LogRecord, about 8% of the router's time.
-    worker.spinner = None
-    worker.execute_from_commandline()
+    quiet_worker(app, loglevel).execute_from_commandline()
 
 
 def _senders(settings: Settings) -> Senders:
@@ -111,10 +125,3 @@ def _senders(settings: Settings) -> Senders:
     click.echo(f"Senders checked against {len(registry)} partners from "
                f"{settings.resolved_partners_file()}")  # fmt: skip
     return Senders.from_registry(registry)
-
-
-def _for_role(settings: Settings, role: str) -> Settings:
-    """The tracker serves its metrics on its own port (``UNGEBUS_TRACKER_METRICS_PORT``)."""
-    if role != "tracker":
-        return settings
-    return settings.model_copy(update={"metrics_port": settings.tracker_metrics_port})

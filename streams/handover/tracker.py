@@ -23,9 +23,9 @@ from bus.limits import RecordLimits
 from bus.topics import Topics
 from schemas.domain import KOMMUNEKODER
 from streams.handover.state import Acknowledgement, Handovers, OpenTask
+from streams.handover.store import HandoverStore
 from streams.routing.dead_letters import DeadLetters, dead_letter
 from streams.routing.outputs import InMessage, Output, bus_record, check_sizes
-from streams.runtime.overlay import TableOverlay
 
 COMPONENT = "tracker"
 MAX_ID = 256  # characters of a task or event id (the bus makes UUIDs)
@@ -74,11 +74,11 @@ class Tracker:
             self.topics.deadletter, self.limits, COMPONENT, self.clock, self.observer.dead_letter
         )
 
-    def handle(self, message: InMessage, overlay: TableOverlay) -> list[Output]:
+    def handle(self, message: InMessage, store: HandoverStore) -> list[Output]:
         """One record from a task topic or task-acks; a bad one becomes a dead letter and
         leaves no state change behind."""
         now = self.clock()
-        overlay.begin()
+        store.begin()
         try:
             if message.value is None:
                 raise ValueError("the record has no value")
@@ -92,7 +92,7 @@ class Tracker:
                 if len(record[id_field]) > MAX_ID:
                     raise ValueError(f"its {id_field} is longer than {MAX_ID} characters")
             pseudonym = record["subject_pseudonym"]
-            state = Handovers.from_json(overlay.get(pseudonym))
+            state = store.get(pseudonym)
             if is_ack:
                 ack = Acknowledgement(
                     record, message.value, now, (message.partition, message.offset)
@@ -100,20 +100,20 @@ class Tracker:
                 state, out = self.taken_over(state, ack, message.traceparent)
             else:
                 state, out = self.task_routed(state, record, message.traceparent)
-            overlay.set(pseudonym, None if state.empty else state.to_json())
+            store.set(pseudonym, state)
             return check_sizes(out, self.limits)
         except Exception as exc:  # failures are data: never lost, never silently acked
             reason = f"the tracker could not use this record: {type(exc).__name__}: {exc}"
-            overlay.undo()
+            store.undo()
             return [self.dead_letters.of_record(message, reason, type(exc).__name__)]
 
-    def expire(self, overlay: TableOverlay, pseudonyms: list[str]) -> list[Output]:
+    def expire(self, store: HandoverStore, pseudonyms: list[str]) -> list[Output]:
         """The timer's pass over everyone with something open; counts what is open."""
         out: list[Output] = []
         still_open: list[OpenTask] = []
         for pseudonym in pseudonyms:
-            state, more = self.tick(pseudonym, Handovers.from_json(overlay.get(pseudonym)))
-            overlay.set(pseudonym, None if state.empty else state.to_json())
+            state, more = self.tick(pseudonym, store.get(pseudonym))
+            store.set(pseudonym, state)
             out += more
             still_open += state.open.values()
         now = self.clock()

@@ -2,7 +2,8 @@
 
 Every failure becomes a dead letter (failures are data), so the faust shell never sees an
 exception for a bad record and never acks one silently. State changes are written into a
-:class:`SubjectStore` overlay that the shell persists only after Kafka has the outputs.
+:class:`~streams.routing.store.SubjectStore` that the shell persists only after Kafka has the
+outputs.
 
 Bounded per record: a record whose outputs, or the state it would leave, are larger than the
 producer takes (``bus.limits``) is dead-lettered before any of it is written, and a record
@@ -12,7 +13,7 @@ that fails leaves no state change behind.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,14 +22,14 @@ from bus.limits import RecordLimits
 from bus.topics import CONSENT_EVENTS, ORDERED_EVENTS, Topics
 from schemas.codec import DecodeError
 from streams.routing import outputs
-from streams.routing.consent import ConsentState, apply_consent_event
+from streams.routing.consent import apply_consent_event
 from streams.routing.dead_letters import DeadLetters
 from streams.routing.decide import Decision, Denial, Hold, InboundEvent, Route, decide
-from streams.routing.held import HeldEvent, SeenEvents, held_from_json, held_to_json
+from streams.routing.held import HeldEvent
 from streams.routing.outputs import InMessage, Output, TooLarge, check_sizes
 from streams.routing.policy import Policy
 from streams.routing.senders import Senders
-from streams.runtime.overlay import Changes, StateTooLarge, TableOverlay
+from streams.routing.store import StateTooLarge, SubjectStore
 
 
 class RoutingObserver(Protocol):
@@ -65,62 +66,6 @@ class Unobserved:
 
 class Rejected(Exception):
     """A record the router cannot process; the message becomes the dead letter's reason."""
-
-
-@dataclass
-class SubjectStore:
-    """The router's per-person state for one batch: consents, held events, seen event ids."""
-
-    consents_table: MutableMapping[Any, Any]
-    held_table: MutableMapping[Any, Any]
-    seen_table: MutableMapping[Any, Any]
-    max_entry_bytes: int | None = None  # key + value of a changelog record (None: any)
-
-    def __post_init__(self) -> None:
-        self._consents = TableOverlay(self.consents_table, self.max_entry_bytes)
-        self._held = TableOverlay(self.held_table, self.max_entry_bytes)
-        self._seen = TableOverlay(self.seen_table, self.max_entry_bytes)
-
-    def consents(self, pseudonym: str) -> ConsentState:
-        return ConsentState.from_json(self._consents.get(pseudonym))
-
-    def held(self, pseudonym: str) -> tuple[HeldEvent, ...]:
-        return held_from_json(self._held.get(pseudonym))
-
-    def seen(self, pseudonym: str) -> SeenEvents:
-        return SeenEvents.from_json(self._seen.get(pseudonym))
-
-    def set_consents(self, pseudonym: str, state: ConsentState) -> None:
-        self._consents.set(pseudonym, state.to_json())
-
-    def set_held(self, pseudonym: str, held: tuple[HeldEvent, ...]) -> None:
-        self._held.set(pseudonym, held_to_json(held) if held else None)
-
-    def set_seen(self, pseudonym: str, seen: SeenEvents) -> None:
-        self._seen.set(pseudonym, seen.to_json())
-
-    def begin(self) -> None:
-        """A record starts: what earlier records staged stays (``streams.runtime.overlay``)."""
-        for overlay in self._overlays:
-            overlay.begin()
-
-    def undo(self) -> None:
-        """Take back what the current record staged."""
-        for overlay in self._overlays:
-            overlay.undo()
-
-    def seal(self) -> tuple[Changes, ...]:
-        """The open window's changes to the three tables, closed (``streams.runtime.overlay``)."""
-        return tuple(overlay.seal() for overlay in self._overlays)
-
-    def write(self, sealed: tuple[Changes, ...]) -> None:
-        """Write sealed changes to the tables (call after Kafka acknowledged the outputs)."""
-        for overlay, changes in zip(self._overlays, sealed, strict=True):
-            overlay.write(changes)
-
-    @property
-    def _overlays(self) -> tuple[TableOverlay, ...]:
-        return (self._consents, self._held, self._seen)
 
 
 @dataclass

@@ -9,7 +9,7 @@ few milliseconds old.
 
 Closed windows commit in the background, one after the other in the order they closed, while
 the agent goes on handling records into the next window (reads see the changes of windows
-still committing: ``streams.runtime.overlay``). At most ``depth`` windows commit at once;
+still committing: ``streams.runtime.state``). At most ``depth`` windows commit at once;
 closing one more waits for the oldest. If Kafka does not take a window's records, the process stops
 before acking anything of it or of any later window (``fail``), and a restart handles them
 again: task ids are deterministic, and the inbox stores a task once.
@@ -30,37 +30,23 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any
 
 from streams.routing.dead_letters import DeadLetters
 from streams.routing.outputs import InMessage, Output
+from streams.runtime.state import Changes, StagedTables
 from streams.runtime.writer import Deliveries, DeliveryFailed, OutputWriter, Refusal, Refused
 
 REFUSED = "RefusedByKafka"  # the dead letters' error type
 
-C = TypeVar("C")
 
-
-class Staged(Protocol[C]):
-    """State whose changes are staged per window (``streams.runtime.overlay``)."""
-
-    def seal(self) -> C: ...
-
-    def write(self, sealed: C) -> None: ...
-
-    def undo(self) -> None: ...  # take back what the current record staged
-
-
-S = TypeVar("S", bound=Staged[Any])
-
-
-class Window(Generic[S]):
+class Window:
     """One per agent, each with its own writer: a window waits only for its own records."""
 
     def __init__(
         self,
         writer: OutputWriter,
-        state: S,
+        state: StagedTables,
         fail: Callable[[BaseException], None],
         *,
         dead_letters: DeadLetters,
@@ -146,7 +132,7 @@ class Window(Generic[S]):
         self,
         previous: asyncio.Task[None] | None,
         outputs: Deliveries,
-        changes: Any,
+        changes: Changes,
         records: list[tuple[Any, Any]],
     ) -> None:
         """Outputs acknowledged -> state written (and acknowledged) -> records acked."""
@@ -161,9 +147,9 @@ class Window(Generic[S]):
                 await self._dead_letter(refused)
             changelog = Deliveries()
             with self._writer.into(changelog):  # the state's changelog records
-                self.state.write(changes)
+                self.state.write(changes, self._writer)
             await self._writer.delivered(changelog)
-            if changelog.refused:  # bounded when staged (``streams.runtime.overlay``): not expected
+            if changelog.refused:  # bounded when staged (``streams.runtime.state``): not expected
                 raise DeliveryFailed(f"Kafka refused state: {changelog.refused[0].error}")
             for stream, event in records:
                 await stream.ack(event)

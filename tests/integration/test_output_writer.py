@@ -18,7 +18,7 @@ from bus.settings import Settings
 from bus.topics import TopicSpec, ensure_topics
 from streams.routing.dead_letters import DeadLetters
 from streams.routing.outputs import InMessage, Output
-from streams.runtime.overlay import TableOverlay
+from streams.runtime.state import StagedTables
 from streams.runtime.window import Window
 from streams.runtime.writer import OutputWriter
 from tests.integration.harness import Reader
@@ -72,7 +72,7 @@ def test_a_record_the_broker_refuses_is_dead_lettered_and_its_batch_mates_delive
     async def scenario() -> None:
         writer = OutputWriter(settings, timeout_s=30)
         letters = DeadLetters(settings.topics.deadletter, settings.record_limits)
-        window = Window(writer, TableOverlay({}), failures.append, dead_letters=letters)
+        window = Window(writer, StagedTables({}), failures.append, dead_letters=letters)
         async with window.lock:
             for name, message in consumed.items():  # one batch: one partition, 2 ms linger
                 window.add([outputs[name]], acks, name, message)

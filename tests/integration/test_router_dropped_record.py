@@ -34,9 +34,9 @@ DROP_ONE_RECORD_ONCE = textwrap.dedent(
 
     marker = Path(os.environ["UNGEBUS_TEST_DROP_MARKER"])
     if not marker.exists():
-        import streams.runtime.transport as transport
+        import streams.runtime.faust_fixes as faust_fixes
 
-        read = transport._Consumer.getmany
+        read = faust_fixes._Consumer.getmany
 
         async def getmany(self, timeout):
             async for tp, message in read(self, timeout):
@@ -45,7 +45,7 @@ DROP_ONE_RECORD_ONCE = textwrap.dedent(
                     continue  # read, never handed to the agent
                 yield tp, message
 
-        transport._Consumer.getmany = getmany
+        faust_fixes._Consumer.getmany = getmany
     """
 )
 

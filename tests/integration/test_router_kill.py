@@ -26,7 +26,7 @@ EVENTS = 1500
 def test_sigkill_mid_stream_loses_nothing_and_repeats_no_task_id(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    settings = fresh_bus(kafka_bootstrap, "kill", tmp_path, router_batch_size=50)
+    settings = fresh_bus(kafka_bootstrap, "kill", tmp_path)  # the router's batch size: env
     policy = load_policy()
     now = dt.datetime.now(dt.UTC)
     kommuner = ["151", "153", "161", "163", "165"]
@@ -120,7 +120,8 @@ def _what_became_of(
     settings: Settings, events: list[tuple[str, dict[str, Any]]], missing: set[str], now: Any
 ) -> str:
     """For a failure message: each missing task's event, and the decisions audited for it
-    (none: the event was never handled; `routed`: its audit reached Kafka, its task did not)."""
+    (none: the event was never handled; `routed`: its audit reached Kafka, its task did not),
+    each as its ``decision`` and the tasks it names (``routes``, ``routing_decision``'s fields)."""
     policy = load_policy()
     of_task = {
         route.task_id: (name, record["envelope"]["event_id"])
@@ -135,6 +136,10 @@ def _what_became_of(
     lines = []
     for task in sorted(missing):
         name, event_id = of_task[task]
-        decisions = [s.record["decision"] for s in audit.seen if s.record["event_id"] == event_id]
+        decisions = [
+            (s.record["decision"], [route["task_id"] for route in s.record["routes"]])
+            for s in audit.seen
+            if s.record["event_id"] == event_id
+        ]
         lines.append(f"task {task}: {name} event {event_id}, audited decisions: {decisions}")
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 The consent-recovery bench found events lost there: after a restart over 200,000 people's
 consents, an event published during recovery to a partition the group had never committed was
 never routed (faust seeks back only to committed offsets;
-``streams.runtime.transport._ConsumerThread`` now reads such partitions from their beginning).
+``streams.runtime.faust_fixes._ConsumerThread`` now reads such partitions from their beginning).
 This test has not reproduced that loss on its own (it needs the bench's timing); it guards the
 start-up path the fix changed.
 """

@@ -11,7 +11,7 @@ from faust.types import TP
 from intervaltree import IntervalTree
 
 from streams.runtime.commit_guard import commit_head, may_commit
-from streams.runtime.transport import _Consumer
+from streams.runtime.faust_fixes import _Consumer
 
 INBOUND = TP("inbound.dropout", 3)
 

@@ -1,4 +1,5 @@
-"""Commit windows without Kafka: the staged table overlay, the router's store, and the window.
+"""Commit windows without Kafka: the state store (staged tables), the router's store, and the
+window.
 
 The window gets a fake writer with ``OutputWriter``'s interface whose groups of records
 (:class:`Deliveries`) are acknowledged, or refused, only when the test says so. Nothing here
@@ -25,8 +26,9 @@ from streams.routing.dead_letters import DeadLetters
 from streams.routing.held import HeldEvent, SeenEvents
 from streams.routing.outputs import InMessage, Output
 from streams.routing.router import SubjectStore
-from streams.runtime.changelog import WrittenThrough
-from streams.runtime.overlay import TableOverlay
+from streams.routing.store import StateTooLarge
+from streams.runtime.faust_fixes import TableChangelog
+from streams.runtime.state import Changes, StagedTables
 from streams.runtime.window import Window
 from streams.runtime.writer import Deliveries, DeliveryFailed, OutputWriter, Refusal, Refused
 from tests.unit import records
@@ -57,9 +59,28 @@ def started(coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     return asyncio.ensure_future(coroutine)
 
 
-# -- TableOverlay -----------------------------------------------------------------------------
+# -- StagedTables -----------------------------------------------------------------------------
+class Overlay:
+    """One table of a :class:`StagedTables`, as the tests below stage and read it."""
+
+    def __init__(self, table: dict[bytes, bytes]) -> None:
+        self.tables = StagedTables({"t": table})
+
+    def get(self, key: str) -> bytes | None:
+        return self.tables.get("t", key)
+
+    def set(self, key: str, value: bytes | None) -> None:
+        self.tables.set("t", key, value)
+
+    def seal(self) -> Changes:
+        return self.tables.seal()
+
+    def write(self, sealed: Changes) -> None:
+        self.tables.write(sealed)
+
+
 def test_reads_see_the_open_window_over_sealed_windows_over_the_table() -> None:
-    overlay = TableOverlay({b"a": b"table", b"b": b"table", b"c": b"table"})
+    overlay = Overlay({b"a": b"table", b"b": b"table", b"c": b"table"})
     overlay.set("a", b"sealed 1")
     overlay.set("b", b"sealed 1")
     overlay.seal()
@@ -74,7 +95,7 @@ def test_reads_see_the_open_window_over_sealed_windows_over_the_table() -> None:
 
 
 def test_the_newest_sealed_window_wins_over_older_ones() -> None:
-    overlay = TableOverlay({})
+    overlay = Overlay({})
     overlay.set("a", b"1")
     overlay.seal()
     overlay.set("a", b"2")
@@ -84,7 +105,7 @@ def test_the_newest_sealed_window_wins_over_older_ones() -> None:
 
 
 def test_none_hides_a_table_value_from_the_open_or_a_sealed_window() -> None:
-    overlay = TableOverlay({b"a": b"table", b"b": b"table"})
+    overlay = Overlay({b"a": b"table", b"b": b"table"})
     overlay.set("a", None)
     overlay.seal()
     overlay.set("b", None)
@@ -95,7 +116,7 @@ def test_none_hides_a_table_value_from_the_open_or_a_sealed_window() -> None:
 
 def test_set_only_stages_the_table_is_untouched_until_write() -> None:
     table: dict[bytes, bytes] = {b"a": b"table"}
-    overlay = TableOverlay(table)
+    overlay = Overlay(table)
     overlay.set("a", b"new")
     overlay.set("b", b"new")
     overlay.seal()
@@ -105,7 +126,7 @@ def test_set_only_stages_the_table_is_untouched_until_write() -> None:
 
 def test_write_applies_sealed_changes_to_the_table_oldest_first() -> None:
     table: dict[bytes, bytes] = {b"gone": b"table", b"kept": b"table"}
-    overlay = TableOverlay(table)
+    overlay = Overlay(table)
     overlay.set("gone", None)
     overlay.set("a", b"1")
     first = overlay.seal()
@@ -121,7 +142,7 @@ def test_write_applies_sealed_changes_to_the_table_oldest_first() -> None:
 
 def test_write_out_of_order_raises_and_writes_nothing() -> None:
     table: dict[bytes, bytes] = {}
-    overlay = TableOverlay(table)
+    overlay = Overlay(table)
     overlay.set("a", b"1")
     first = overlay.seal()
     overlay.set("b", b"2")
@@ -137,20 +158,20 @@ def test_write_out_of_order_raises_and_writes_nothing() -> None:
 
 
 def test_write_refuses_changes_that_were_never_sealed() -> None:
-    overlay = TableOverlay({})
+    overlay = Overlay({})
     overlay.set("a", b"1")
 
     with pytest.raises(RuntimeError):
-        overlay.write({"a": b"1"})
+        overlay.write({("t", "a"): b"1"})
     with pytest.raises(RuntimeError):
-        overlay.write(overlay.pending)
+        overlay.write(overlay.tables.pending)
 
 
 def test_a_key_written_by_an_older_window_and_changed_in_the_open_one_reads_the_open_value() -> (
     None
 ):
     table: dict[bytes, bytes] = {}
-    overlay = TableOverlay(table)
+    overlay = Overlay(table)
     overlay.set("a", b"old")
     sealed = overlay.seal()
     overlay.set("a", b"open")
@@ -162,7 +183,7 @@ def test_a_key_written_by_an_older_window_and_changed_in_the_open_one_reads_the_
 
 
 def test_writing_an_older_window_does_not_hide_a_newer_sealed_one() -> None:
-    overlay = TableOverlay({})
+    overlay = Overlay({})
     overlay.set("a", b"old")
     older = overlay.seal()
     overlay.set("a", None)
@@ -172,12 +193,60 @@ def test_writing_an_older_window_does_not_hide_a_newer_sealed_one() -> None:
     assert overlay.get("a") is None
 
 
+def test_undo_takes_back_what_the_record_staged_in_every_table_and_nothing_before() -> None:
+    tables = StagedTables({"x": {b"a": b"table"}, "y": {}})
+    tables.set("x", "a", b"earlier record")
+    tables.begin()
+    tables.set("x", "a", b"this record")
+    tables.set("y", "b", b"this record")
+    tables.undo()
+
+    assert tables.get("x", "a") == b"earlier record"
+    assert tables.get("y", "b") is None
+
+
+def test_an_entry_over_max_entry_bytes_is_refused_when_staged() -> None:
+    tables = StagedTables({"t": {}}, max_entry_bytes=10)
+    tables.set("t", "key", b"1234567")  # 3 + 7 bytes: fits
+
+    with pytest.raises(StateTooLarge):
+        tables.set("t", "key", b"12345678")
+    assert tables.get("t", "key") == b"1234567"
+
+
+def test_write_records_each_change_to_its_tables_changelog_and_a_delete_only_of_a_held_key() -> (
+    None
+):
+    produced: list[Output] = []
+
+    class Producer:
+        def produce(self, outputs: Sequence[Output]) -> None:
+            produced.extend(outputs)
+
+    class Changelog:
+        def record(self, key: bytes, value: bytes | None) -> Output:
+            return Output("t-changelog", key, value, [])
+
+    data = {b"gone": b"table"}
+    tables = StagedTables({"t": data, "plain": {}}, changelogs={"t": Changelog()})
+    tables.set("t", "a", b"1")
+    tables.set("t", "gone", None)
+    tables.set("t", "never", None)
+    tables.set("plain", "b", b"2")  # a table without a changelog: written, not recorded
+    tables.write(tables.seal(), Producer())
+
+    assert data == {b"a": b"1"}
+    assert tables.table("plain") == {b"b": b"2"}
+    assert [(o.key, o.value) for o in produced] == [(b"a", b"1"), (b"gone", None)]
+
+
 # -- SubjectStore -----------------------------------------------------------------------------
 def test_subject_store_seal_then_write_round_trips_through_plain_dicts() -> None:
     consents: dict[bytes, bytes] = {}
     held: dict[bytes, bytes] = {b"p2": b"to be dropped"}
     seen: dict[bytes, bytes] = {}
-    store = SubjectStore(consents, held, seen)
+    tables = StagedTables({"consents": consents, "held": held, "seen": seen})
+    store = SubjectStore(tables)
     now = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
     state = ConsentState().granted(records.consent("education_guidance", "uu"))
     waiting = (HeldEvent("e-1", b"\x00wire", now, frozenset({"t-1"}), "00-trace"),)
@@ -187,7 +256,7 @@ def test_subject_store_seal_then_write_round_trips_through_plain_dicts() -> None
     store.set_held("p1", waiting)
     store.set_held("p2", ())  # nothing held: the key is deleted
     store.set_seen("p1", routed)
-    sealed = store.seal()
+    sealed = tables.seal()
 
     assert (consents, held, seen) == ({}, {b"p2": b"to be dropped"}, {})
     assert store.consents("p1") == state
@@ -195,10 +264,11 @@ def test_subject_store_seal_then_write_round_trips_through_plain_dicts() -> None
     assert store.held("p2") == ()
     assert store.seen("p1") == routed
 
-    store.write(sealed)
+    tables.write(sealed)
 
     assert set(consents) == set(seen) == set(held) == {b"p1"}
-    again = SubjectStore(consents, held, seen)  # the tables alone hold the state
+    again = SubjectStore(StagedTables({"consents": consents, "held": held, "seen": seen}))
+    # the tables alone hold the state
     assert again.consents("p1") == state
     assert again.held("p1") == waiting
     assert again.seen("p1") == routed
@@ -206,17 +276,18 @@ def test_subject_store_seal_then_write_round_trips_through_plain_dicts() -> None
 
 def test_subject_store_writes_windows_in_the_order_they_were_sealed() -> None:
     seen: dict[bytes, bytes] = {}
-    store = SubjectStore({}, {}, seen)
+    tables = StagedTables({"consents": {}, "held": {}, "seen": seen})
+    store = SubjectStore(tables)
     now = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
     store.set_seen("p", SeenEvents().add("e-1", now, now))
-    first = store.seal()
+    first = tables.seal()
     store.set_seen("p", store.seen("p").add("e-2", now, now))
-    second = store.seal()
+    second = tables.seal()
 
     with pytest.raises(RuntimeError):
-        store.write(second)
-    store.write(first)
-    store.write(second)
+        tables.write(second)
+    tables.write(first)
+    tables.write(second)
     assert SeenEvents.from_json(seen[b"p"]).occurred == (("e-1", now), ("e-2", now))
 
 
@@ -305,7 +376,7 @@ class ChangelogTopic:
 
 
 class FakeTable:
-    """What ``WrittenThrough`` uses of a faust table."""
+    """What ``TableChangelog`` uses of a faust table."""
 
     def __init__(self) -> None:
         self.data: dict[bytes, bytes] = {}
@@ -317,7 +388,7 @@ class FakeTable:
 
 @dataclass
 class Rig:
-    """A window over a ``TableOverlay`` whose table writes through to its changelog."""
+    """A window over a state store whose one table (``t``) has a changelog."""
 
     depth: int = 2
     max_records: int = 500
@@ -329,7 +400,8 @@ class Rig:
         self.writer = FakeWriter(self.log)
         self.stream = FakeStream(self.log)
         self.table = FakeTable()
-        self.state = TableOverlay(WrittenThrough(self.table, self.writer))
+        table = TableChangelog(self.table)
+        self.state = StagedTables({"t": table}, changelogs={"t": table})
         self.window = Window(
             cast(OutputWriter, self.writer),  # the fake has every method the window uses
             self.state,
@@ -344,7 +416,7 @@ class Rig:
         """What an agent does for one record: stage its state changes, add its output."""
         self.state.begin()
         for key, value in changes.items():
-            self.state.set(key, value)
+            self.state.set("t", key, value)
         source = InMessage("in", 0, len(self.log), record.encode(), b"original", [])
         self.window.add([Output(OUT, record.encode(), b"task", [])], self.stream, record, source)
 
@@ -394,8 +466,8 @@ async def test_the_table_is_written_only_after_the_window_outputs_are_delivered(
 
     assert rig.table.data == {b"gone": b"table"}
     assert rig.writer.changelogs == []
-    assert rig.state.get("k1") == b"v1"  # reads see the committing window meanwhile
-    assert rig.state.get("gone") is None
+    assert rig.state.get("t", "k1") == b"v1"  # reads see the committing window meanwhile
+    assert rig.state.get("t", "gone") is None
 
     rig.deliver_outputs(0)
     await settle()
@@ -455,13 +527,13 @@ async def test_the_agent_handles_the_next_window_while_one_commits() -> None:
     await rig.window.close()
     rig.handle("r2", k=b"2")  # the open window reads and changes what window 1 wrote
 
-    assert rig.state.get("k") == b"2"
+    assert rig.state.get("t", "k") == b"2"
     rig.deliver_outputs(0)
     await settle()
     rig.deliver_changelog(0)
     await settle()
     assert rig.table.data == {b"k": b"1"}
-    assert rig.state.get("k") == b"2"
+    assert rig.state.get("t", "k") == b"2"
     assert rig.stream.acked == ["r1"]
 
     commit = started(rig.window.commit())

@@ -22,6 +22,7 @@ from bus.topics import Topics
 from streams.routing.outputs import InMessage, Output
 from streams.routing.policy import load_policy
 from streams.routing.router import Router, SubjectStore
+from streams.runtime.state import StagedTables
 from tests.unit import records
 
 POLICY = load_policy()
@@ -53,7 +54,7 @@ class ConsentOrder(RuleBasedStateMachine):
     def start(self) -> None:
         self.now = START
         self.router = Router(POLICY, TOPICS, records.senders(), clock=lambda: self.now)
-        self.store = SubjectStore({}, {}, {})
+        self.store = SubjectStore(StagedTables.in_memory(*SubjectStore.TABLES))
         self.pseudonym = uuid.uuid4().hex * 2
         self.offset = 0
         # the model

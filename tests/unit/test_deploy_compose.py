@@ -26,6 +26,7 @@ from bus.topics import Topics, TopicSpec
 from connectors.settings import ConnectorSettings
 from consumers.inbox.settings import InboxSettings
 from deploy.compose import COMPOSE_FILE, DEPLOY_DIR, PROMETHEUS_FILE, generated_files
+from streams.settings import RouterSettings, TrackerSettings
 
 CHECK = DEPLOY_DIR / "compose-check.sh"
 BUILD_TIMEOUT_S = 15 * 60  # Docker Compose from source on a cold Go cache: about 5 minutes
@@ -66,7 +67,13 @@ def test_every_service_runs_its_own_command_under_its_telemetry_name() -> None:
 def test_every_ungebus_variable_is_a_real_setting() -> None:
     known = {
         f"UNGEBUS_{field}".upper()
-        for settings in (Settings, ConnectorSettings, InboxSettings)
+        for settings in (
+            Settings,
+            ConnectorSettings,
+            InboxSettings,
+            RouterSettings,
+            TrackerSettings,
+        )
         for field in settings.model_fields
     }
     for name, spec in [(TOPICS_TOOL, COMPOSE["services"]["topics"]), *components().items()]:

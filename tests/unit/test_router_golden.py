@@ -31,6 +31,7 @@ from schemas.synthetic import DEFAULT_REFERENCE_DATE
 from streams.routing.outputs import InMessage, Output
 from streams.routing.policy import load_policy
 from streams.routing.router import Router, SubjectStore
+from streams.runtime.state import StagedTables
 from tests.unit import records
 
 GOLDEN = Path(__file__).parent / "golden" / "router_outputs.json"
@@ -76,15 +77,16 @@ def _outputs() -> list[Output]:
     reference = dt.datetime.combine(DEFAULT_REFERENCE_DATE, dt.time(12), tzinfo=dt.UTC)
     now = [reference]
     router = Router(load_policy(), TOPICS, records.senders(), clock=lambda: now[0])
-    store = SubjectStore({}, {}, {})
+    tables = StagedTables.in_memory(*SubjectStore.TABLES)
+    store = SubjectStore(tables)
     written: list[Output] = []
     for message in _inbound():
         written += router.handle(message, store)
-        store.write(store.seal())
+        tables.write(tables.seal())
     now[0] = reference + dt.timedelta(days=400)  # every hold has run out
     for pseudonym in sorted({m.key.decode() for m in _inbound()}):
         written += router.expire_holds(pseudonym, store)
-        store.write(store.seal())
+        tables.write(tables.seal())
     return written
 
 

@@ -18,6 +18,7 @@ from streams.routing.decide import InboundEvent, decide
 from streams.routing.outputs import InMessage, Output
 from streams.routing.policy import load_policy
 from streams.routing.router import Router, SubjectStore
+from streams.runtime.state import StagedTables
 from tests.unit import records
 from tests.unit.records import OCCURRED
 
@@ -34,7 +35,7 @@ def router() -> Router:
 
 @pytest.fixture
 def store() -> SubjectStore:
-    return SubjectStore({}, {}, {})
+    return SubjectStore(StagedTables.in_memory(*SubjectStore.TABLES))
 
 
 def _person() -> dict[str, Any]:
@@ -179,7 +180,8 @@ LIMITS = RecordLimits()
 
 @pytest.fixture
 def bounded() -> SubjectStore:
-    return SubjectStore({}, {}, {}, max_entry_bytes=LIMITS.value_budget(b"", []))
+    budget = LIMITS.value_budget(b"", [])
+    return SubjectStore(StagedTables.in_memory(*SubjectStore.TABLES, max_entry_bytes=budget))
 
 
 def _then_routed(router: Router, store: SubjectStore, record: dict[str, Any]) -> None:

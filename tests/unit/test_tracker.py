@@ -10,9 +10,10 @@ import schemas
 from bus.limits import RecordLimits
 from bus.topics import Topics
 from streams.handover.state import Acknowledgement, Handovers, OpenTask
+from streams.handover.store import HandoverStore
 from streams.handover.tracker import Tracker, count_open
 from streams.routing.outputs import InMessage
-from streams.runtime.overlay import TableOverlay
+from streams.runtime.state import StagedTables
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 PSEUDONYM = "ab" * 32
@@ -170,7 +171,8 @@ def test_open_and_overdue_tasks_are_counted_per_unit_and_municipality() -> None:
 
 def test_a_task_with_an_id_longer_than_the_bus_makes_is_a_dead_letter_and_opens_nothing() -> None:
     tracker, _clock = _tracker()
-    overlay = TableOverlay({}, RecordLimits().value_budget(b"", []))
+    budget = RecordLimits().value_budget(b"", [])
+    store = HandoverStore(StagedTables.in_memory("handovers", max_entry_bytes=budget))
     task = {
         **_task("t" * 300_000),
         "event_type": "dk.ungebus.handover.v1",
@@ -185,8 +187,8 @@ def test_a_task_with_an_id_longer_than_the_bus_makes_is_a_dead_letter_and_opens_
         schemas.encode("routed_task", task), [],
     )  # fmt: skip
 
-    ((topic, name, letter),) = _decoded(tracker.handle(message, overlay))
+    ((topic, name, letter),) = _decoded(tracker.handle(message, store))
 
     assert (topic, name, letter["error_type"]) == ("t.deadletter", "dead_letter", "ValueError")
     assert "its task_id is longer than 256 characters" in letter["reason"]
-    assert overlay.get(PSEUDONYM) is None
+    assert store.tables.get("handovers", PSEUDONYM) is None

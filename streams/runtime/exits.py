@@ -1,0 +1,36 @@
+"""How a worker ends when it must not go on: at once, acking and committing nothing more.
+
+Its supervisor (``ungebus run``, ``ungebus streams``'s parent, systemd, Kubernetes) starts it
+again; it resumes from the committed offsets, so the records of an unfinished window are
+handled again (task ids are deterministic, the inbox stores a task once).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from bus.processes import EXIT_RESTART  # until bus.services defines the exit codes
+from streams.runtime.writer import DeliveryFailed
+
+log = logging.getLogger("ungebus.router")
+
+EXIT_BATCH_FAILED = 70
+EXIT_STALLED = EXIT_RESTART  # the supervisor restarts it
+
+
+def exit_on_batch_failure(exc: BaseException) -> None:
+    """A commit window could not be completed: exit before any of it is acked."""
+    log.critical(
+        "A batch could not be completed (%s: %s); exiting before it is acked or committed, "
+        "so it is processed again on restart",
+        type(exc).__name__,
+        exc if isinstance(exc, DeliveryFailed) else "stopped mid-batch or failed",
+    )
+    exit_now(EXIT_BATCH_FAILED)
+
+
+def exit_now(code: int) -> None:
+    """Exit at once, acking and committing nothing more (logs flushed first)."""
+    logging.shutdown()
+    os._exit(code)
