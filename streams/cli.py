@@ -44,7 +44,7 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
 
     from pydantic import ValidationError
 
-    from streams.runtime.app import internal_topics
+    from streams.runtime.app import ROLES, internal_topics
 
     try:
         settings = load_settings()
@@ -67,10 +67,11 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
             raise click.ClickException(str(exc)) from exc
         (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
     if role is None:
-        from streams.runtime.pair import run_pair
+        from bus.processes import bus_command, run_together
 
         options = ["--policy", policy_path, "--loglevel", loglevel, "--topics-ready"]
-        raise SystemExit(run_pair(options))
+        pair = [bus_command("streams", "--role", name, *options) for name in ROLES]
+        raise SystemExit(run_together(pair))
     _run_worker(settings, policy, role, loglevel)
 
 
@@ -78,6 +79,7 @@ def _run_worker(settings: Settings, policy: Policy, role: str, loglevel: str) ->
     from faust.worker import Worker
 
     from bus import services, telemetry
+    from bus.ready import ReadyFile
     from streams.runtime.app import create_app
 
     try:
@@ -92,6 +94,8 @@ def _run_worker(settings: Settings, policy: Policy, role: str, loglevel: str) ->
         f"The {role} starts on {settings.kafka_bootstrap_servers} with policy {policy.version} "
         f"({len(policy.rules)} rules)"
     )
+    ready = ReadyFile.of_this_process(services.ready_file(settings.var_dir, role))
+    app.task(ready.mark_when_started)  # faust runs it once its tables are recovered
     worker = Worker(app, loglevel=loglevel, quiet=True)
     # faust's start-up spinner sets the root logger to DEBUG so that it can spin on every log
     # record: every aiokafka debug line then builds a LogRecord, about 8% of the router's time.

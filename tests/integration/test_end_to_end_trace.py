@@ -26,7 +26,8 @@ from bus.settings import PROJECT_ROOT
 from bus.telemetry.trace_cli import load_spans
 from consumers.inbox.caseworkers import Caseworker, add_account
 from consumers.inbox.settings import InboxSettings
-from deploy.local.stack import METRICS_PORT_COUNT, Stack, StackSettings
+from deploy.local.settings import METRICS_PORT_COUNT, StackSettings
+from deploy.local.stack import Stack
 from deploy.local.traffic import DemoPartners
 from schemas import pseudonym
 from streams.routing.consent import ConsentState
