@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from bus import services
@@ -19,8 +21,11 @@ def test_the_dev_stack_waits_for_the_ready_files_of_this_run(tmp_path: Path) -> 
     assert sorted(specs) == sorted(s.component for s in services.SERVICES)
     router = specs[services.ROUTER.component]
     assert not router.ready()
-    services.ready_file(tmp_path, "router").parent.mkdir()
-    services.ready_file(tmp_path, "router").write_text("1\n")
-    assert not router.ready()  # the tracker is not ready yet
-    services.ready_file(tmp_path, "tracker").write_text("2\n")
+    later = time.time() + 60  # a file's time may lag time.time() by a clock tick
+    for process in ("router", "tracker"):
+        assert not router.ready()  # until both are
+        path = services.ready_file(tmp_path, process)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("1\n")
+        os.utime(path, (later, later))
     assert router.ready()
