@@ -36,7 +36,6 @@ from typing import IO
 import httpx
 
 from bus.ready import ReadyFile
-from bus.services import EXIT_RESTART
 from bus.waiting import within
 
 MAX_RESTARTS = 10  # in any RESTART_WINDOW_S, per component
@@ -45,8 +44,6 @@ STOP_GRACE_S = 30.0
 
 # Whether a component is ready to work: its health endpoint answers, or its ready files are new.
 ReadyCheck = Callable[[], bool]
-
-__all__ = ["EXIT_RESTART"]  # re-exported: where supervisors looked for it
 
 
 def bus_command(*args: str) -> list[str]:
@@ -293,8 +290,8 @@ class Supervisor:
     def first_dead(self) -> Component | None:
         """A component that has exited on its own and is not started again, if any.
 
-        One that failed (an exit code other than 0, :data:`EXIT_RESTART` among them, or a
-        signal) is started again while its budget lasts, and does not count as dead.
+        One that failed (an exit code other than 0, :data:`bus.services.EXIT_RESTART` among
+        them, or a signal) is started again while its budget lasts, and does not count as dead.
         """
         for component in list(self.components):
             code = component.exited()

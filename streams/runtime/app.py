@@ -35,7 +35,6 @@ from aiokafka.partitioner import murmur2
 from confluent_kafka import KafkaException
 
 from bus import services, telemetry
-from bus.processes import EXIT_RESTART
 from bus.settings import Settings
 from bus.topics import SUBJECT_PARTITIONS, Topics, TopicSpec
 from streams.handover.tracker import Tracker
@@ -54,8 +53,8 @@ from streams.runtime.window import Window
 from streams.runtime.writer import DeliveryFailed, OutputWriter
 
 log = logging.getLogger("ungebus.router")
-EXIT_BATCH_FAILED = 70
-EXIT_STALLED = EXIT_RESTART  # the supervisor (``ungebus run``, systemd, Kubernetes) restarts it
+EXIT_BATCH_FAILED = services.EXIT_BATCH_FAILED
+EXIT_STALLED = services.EXIT_RESTART  # a supervisor (``ungebus run``, systemd...) restarts it
 
 
 class SubjectTable(faust.Table):
