@@ -36,7 +36,7 @@ import schemas
 from bench import raw_relay
 from bench.cpu import CpuMark
 from bus.demo_partners import demo_registry
-from bus.processes import EXIT_RESTART
+from bus.services import EXIT_RESTART
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import delete_topics, ensure_topics
 from streams.routing.consent import Consent, ConsentState

@@ -1,16 +1,56 @@
-"""The ungebus services: one place for their names, command lines and ports.
+"""The ungebus services: one place for their names, command lines, ports, var/ files and
+exit codes.
 
 A service's ``name`` is its OpenTelemetry ``service.name`` and its name in
 ``deploy/compose.yaml`` (generated from this module by ``ungebus deploy compose``), so a trace
-in Jaeger, a Prometheus target and a compose service all say the same thing.
+in Jaeger, a Prometheus target and a compose service all say the same thing. The settings'
+defaults, the dev stack (``ungebus run``), the compose generator and the tests read the ports
+and files from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 # The one-shot ``ungebus topics create`` of a deployment (no ports, exits when done).
 TOPICS_TOOL = "ungebus-topics"
+
+# Exit codes a supervisor acts on. A component that exits with EXIT_RESTART asks to be started
+# again (EX_TEMPFAIL): the router does so when its liveness watchdog finds it stalled. The
+# router exits with EXIT_BATCH_FAILED when it could not deliver a batch's outputs (EX_SOFTWARE).
+EXIT_RESTART = 75
+EXIT_BATCH_FAILED = 70
+
+# The local broker (``ungebus local``, ``deploy/local``): the bus's default bootstrap server.
+LOCAL_KAFKA_PORT = 9092
+LOCAL_KAFKA_CONTROLLER_PORT = 9093
+
+# Where the HTTP services listen by default (UNGEBUS_HTTP_PORT, UNGEBUS_INBOX_PORT).
+CONNECTOR_HTTP_PORT = 8080
+INBOX_PORT = 8470
+
+# What the processes keep in the var dir (``UNGEBUS_VAR_DIR``), relative to it.
+READY_DIR = "ready"
+"""``ready/<process>``: written by a process once it is ready (:mod:`bus.ready`)."""
+LOGS_DIR = "logs"
+"""``logs/<component>.log``: each component's output under ``ungebus run``."""
+DROP_DIR = "drop"
+"""The file drop that ``ungebus run`` gives the file connector."""
+PARTNERS_FILE = "partners.toml"
+"""The demo partners, written at first start when no partners file is configured."""
+INBOX_SIGN_IN_FILE = "inbox-demo.txt"
+"""The demo caseworker's sign-in, written by the inbox, shown by ``ungebus run``."""
+
+
+def ready_file(var_dir: Path, process: str) -> Path:
+    """Where ``process`` (``router``, ``tracker``, ``audit-store``...) says it is ready."""
+    return var_dir / READY_DIR / process
+
+
+def log_file(var_dir: Path, component: str) -> Path:
+    """Where ``ungebus run`` writes ``component``'s output."""
+    return var_dir / LOGS_DIR / f"{component}.log"
 
 
 @dataclass(frozen=True)
@@ -36,8 +76,9 @@ class Service:
     can also run side by side on one machine."""
     http: HttpPort | None = None
     summary: str = ""
-    ready_file: str | None = None
-    """A file in its var dir that it writes once ready (and removes at start and exit)."""
+    ready_processes: tuple[str, ...] = ()
+    """Its processes that write a ready file (:func:`ready_file`) once ready: the readiness
+    of a service without an HTTP health endpoint."""
 
     def command_line(self, *arguments: str) -> tuple[str, ...]:
         """``ungebus ...`` with ``arguments`` after the service's own (e.g. the drop folder)."""
@@ -49,7 +90,7 @@ CONNECTOR_HTTP = Service(
     component="connect-http",
     command=("connect", "http"),
     metrics_port=9464,
-    http=HttpPort(8080, "UNGEBUS_HTTP_PORT", "UNGEBUS_HTTP_HOST"),
+    http=HttpPort(CONNECTOR_HTTP_PORT, "UNGEBUS_HTTP_PORT", "UNGEBUS_HTTP_HOST"),
     summary="the partner HTTP API (OpenAPI docs at /docs)",
 )
 CONNECTOR_FILES = Service(
@@ -58,6 +99,7 @@ CONNECTOR_FILES = Service(
     command=("connect", "files"),  # followed by the drop folder: DIR
     metrics_port=9465,
     summary="the partners' file drop: DIR/<partner>/<kind>/*.jsonl|*.csv",
+    ready_processes=("connect-files",),
 )
 CONNECTOR_KAFKA = Service(
     name="ungebus-connector-kafka",
@@ -65,6 +107,7 @@ CONNECTOR_KAFKA = Service(
     command=("connect", "kafka"),
     metrics_port=9469,
     summary="the Kafka gateway: partner.<name>.events checked and forwarded in order",
+    ready_processes=("connect-kafka",),
 )
 ROUTER = Service(
     name="ungebus-router",
@@ -72,13 +115,14 @@ ROUTER = Service(
     command=("streams",),
     metrics_port=9466,
     summary="the router and the handover tracker (two faust workers, one process each)",
+    ready_processes=("router", "tracker"),  # each once its tables are recovered
 )
 INBOX = Service(
     name="ungebus-inbox",
     component="inbox",
     command=("inbox",),
     metrics_port=9467,
-    http=HttpPort(8470, "UNGEBUS_INBOX_PORT", "UNGEBUS_INBOX_HOST"),
+    http=HttpPort(INBOX_PORT, "UNGEBUS_INBOX_PORT", "UNGEBUS_INBOX_HOST"),
     summary="one municipality's caseworker inbox (web page, JSON API, Kafka feed)",
 )
 
@@ -88,7 +132,7 @@ AUDIT_STORE = Service(
     command=("audit-store",),
     metrics_port=9470,  # 9469 belongs to the Kafka gateway (`connect kafka`)
     summary="every routing decision by person, for `ungebus audit`",
-    ready_file="audit-store.ready",  # consumers.audit.settings.READY_FILE (a test checks)
+    ready_processes=("audit-store",),  # once migrated and its consumer has its partitions
 )
 
 SERVICES: tuple[Service, ...] = (

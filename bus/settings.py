@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bus import services
 from bus.limits import PRODUCER_MESSAGE_MAX_BYTES, RecordLimits, nesting_problems
 from schemas import DEFAULT_MAX_SIZE
 
@@ -30,7 +31,7 @@ class Settings(BaseSettings):
     )
 
     kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:9092",
+        default=f"127.0.0.1:{services.LOCAL_KAFKA_PORT}",
         validation_alias=AliasChoices("UNGEBUS_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
         description="Kafka bootstrap servers, host:port[,host:port]",
     )
@@ -38,12 +39,6 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
-
-    local_kafka_port: int = Field(default=9092, ge=1, le=65535)
-    local_kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
-    local_kafka_home: Path = PROJECT_ROOT / "deploy" / "local" / ".kafka"
-    local_kafka_start_timeout_s: float = Field(default=90.0, gt=0)
-    local_kafka_heap: str = "768m"
 
     pseudonym_secret: SecretStr | None = Field(
         default=None,
@@ -160,7 +155,7 @@ class Settings(BaseSettings):
         return self.consumer_config(group_id, **{**member, **overrides})
 
     def resolved_partners_file(self) -> Path:
-        return self.partners_file or self.var_dir / "partners.toml"
+        return self.partners_file or self.var_dir / services.PARTNERS_FILE
 
     @property
     def traces_dir(self) -> Path:

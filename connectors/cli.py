@@ -13,6 +13,7 @@ import click
 from bus import services, telemetry
 from bus.demo_partners import load_or_create_partners as load_or_create
 from bus.partners import PartnerConfigError, PartnerRegistry
+from bus.ready import ReadyFile
 from bus.topics import ensure_topics
 from connectors.settings import ConnectorSettings
 
@@ -106,6 +107,9 @@ def files(directory: Path, once: bool, metrics_port: int | None) -> None:
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
         click.echo(f"Watching {directory} every {settings.file_poll_interval_s:g} s; Ctrl-C stops")
+        ReadyFile.of_this_process(
+            services.ready_file(settings.var_dir, services.CONNECTOR_FILES.component)
+        ).mark()
     try:
         failed = FileDrop(directory, settings, partners, publisher).run(
             once=once, stop=stop, echo=click.echo
@@ -145,14 +149,19 @@ def kafka(metrics_port: int | None) -> None:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     gateway = Gateway(settings, partners)
-    try:
-        gateway.run(
-            stop,
-            on_ready=lambda: click.echo(
-                f"Forwarding {len(gateway.topics)} partner topics to {topics.inbound_events}; "
-                "Ctrl-C stops"
-            ),
+    ready = ReadyFile.of_this_process(
+        services.ready_file(settings.var_dir, services.CONNECTOR_KAFKA.component)
+    )
+
+    def on_ready() -> None:
+        click.echo(
+            f"Forwarding {len(gateway.topics)} partner topics to {topics.inbound_events}; "
+            "Ctrl-C stops"
         )
+        ready.mark()
+
+    try:
+        gateway.run(stop, on_ready=on_ready)
     finally:
         telemetry.shutdown()
     click.echo(f"Stopped: {gateway.forwarded} forwarded, {gateway.refused} refused")

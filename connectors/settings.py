@@ -11,12 +11,13 @@ from typing import Any
 
 from pydantic import Field
 
+from bus import services
 from bus.settings import Settings
 
 
 class ConnectorSettings(Settings):
     http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=0, le=65535)
+    http_port: int = Field(default=services.CONNECTOR_HTTP_PORT, ge=0, le=65535)
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="413 above this many bytes in one request body"
     )

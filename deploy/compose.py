@@ -24,6 +24,7 @@ from bus.services import (
     TOPICS_TOOL,
     TRACKER_METRICS_PORT,
     Service,
+    ready_file,
 )
 from bus.settings import PROJECT_ROOT, Settings
 from streams.settings import TrackerSettings
@@ -189,10 +190,14 @@ def http_healthcheck(port: int, path: str) -> dict[str, Any]:
 CONNECTORS = (CONNECTOR_HTTP, CONNECTOR_FILES, CONNECTOR_KAFKA)
 
 
-def file_healthcheck(path: str) -> dict[str, Any]:
-    """Healthy while the service's ready file is there (it writes it once ready)."""
+def file_healthcheck(paths: list[str]) -> dict[str, Any]:
+    """Healthy while the service's ready files are there (each process writes its own once
+    ready, :mod:`bus.ready`)."""
+    test = ["test", "-f", paths[0]]
+    for path in paths[1:]:
+        test += ["-a", "-f", path]
     return {
-        "test": ["CMD", "test", "-f", path],
+        "test": ["CMD", *test],
         "interval": "5s",
         "timeout": "5s",
         "retries": 24,
@@ -230,8 +235,9 @@ def component_service(service: Service) -> dict[str, Any]:
     if service.http is not None:
         spec["ports"] = [f"127.0.0.1:{service.http.port}:{service.http.port}"]
         spec["healthcheck"] = http_healthcheck(service.http.port, service.http.health_path)
-    elif service.ready_file is not None:
-        spec["healthcheck"] = file_healthcheck(f"{VAR_DIR}/{service.ready_file}")
+    elif service.ready_processes:
+        ready = [ready_file(Path(VAR_DIR), process) for process in service.ready_processes]
+        spec["healthcheck"] = file_healthcheck([str(path) for path in ready])
     spec["restart"] = "unless-stopped"
     return spec
 

@@ -44,7 +44,7 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
     """Route inbound partner events to the units that must act, within consent rules."""
     from pathlib import Path
 
-    from streams.runtime.app import internal_topics
+    from streams.runtime.app import ROLES, internal_topics
     from streams.settings import RouterSettings, TrackerSettings
 
     try:  # both, so that the parent of the pair refuses a bad setting of either at once
@@ -69,10 +69,11 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
             raise click.ClickException(str(exc)) from exc
         (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
     if role is None:
-        from streams.runtime.pair import run_pair
+        from bus.processes import bus_command, run_together
 
         options = ["--policy", policy_path, "--loglevel", loglevel, "--topics-ready"]
-        raise SystemExit(run_pair(options))
+        pair = [bus_command("streams", "--role", name, *options) for name in ROLES]
+        raise SystemExit(run_together(pair))
     if role == "tracker":
         _run_tracker(tracker_settings, policy, loglevel)
     else:
@@ -104,12 +105,16 @@ def _run_tracker(settings: TrackerSettings, policy: Policy, loglevel: str) -> No
 
 
 def _run(app: Any, role: str, settings: Settings, policy: Policy, loglevel: str) -> None:
+    from bus import services
+    from bus.ready import ReadyFile
     from streams.runtime.faust_fixes import quiet_worker
 
     click.echo(
         f"The {role} starts on {settings.kafka_bootstrap_servers} with policy {policy.version} "
         f"({len(policy.rules)} rules)"
     )
+    ready = ReadyFile.of_this_process(services.ready_file(settings.var_dir, role))
+    app.task(ready.mark_when_started)  # faust runs it once its tables are recovered
     quiet_worker(app, loglevel).execute_from_commandline()
 
 

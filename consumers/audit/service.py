@@ -7,11 +7,10 @@ removed at start (a stale one from a killed run must not look ready) and at exit
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
+from bus.ready import ReadyFile
 from bus.records import Publisher
 from bus.topics import ensure_topics
 from consumers.audit.feed import AuditFeed
@@ -23,8 +22,8 @@ from consumers.audit.store import AuditStore, connect
 def serve(settings: AuditSettings, stop: threading.Event, echo: Callable[[str], None]) -> None:
     """Store every decision on ``audit.routing`` until ``stop``; close the consumer cleanly."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    ready = settings.ready_file
-    ready.unlink(missing_ok=True)
+    ready = ReadyFile(settings.ready_file)
+    ready.clear()
     topics = settings.topics
     wanted = {topics.audit_routing, topics.deadletter}
     ensure_topics(settings.kafka_config(), [s for s in topics.catalogue() if s.name in wanted])
@@ -34,27 +33,17 @@ def serve(settings: AuditSettings, stop: threading.Event, echo: Callable[[str], 
     try:
         migrate(engine)
         publisher = Publisher(settings.producer_config(), settings.audit_ack_timeout_s)
-        feed = AuditFeed(
-            settings, AuditStore(engine), publisher, on_assigned=lambda: _write_ready(ready)
-        )
+        feed = AuditFeed(settings, AuditStore(engine), publisher, on_assigned=ready.mark)
         echo(
             f"Audit store: {topics.audit_routing} at {settings.kafka_bootstrap_servers} into "
             f"{engine.url.render_as_string()} (group {settings.group_id})"
         )
         feed.run(stop)
     finally:
-        ready.unlink(missing_ok=True)
+        ready.clear()
         if feed is not None:
             feed.close()
         if publisher is not None:
             publisher.close()
         engine.dispose()
     echo("Audit store stopped.")
-
-
-def _write_ready(path: Path) -> None:
-    if path.exists():
-        return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(f"{os.getpid()}\n")
-    tmp.replace(path)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from bus import services
 from bus.settings import Settings
 
 
@@ -30,7 +31,4 @@ class AuditSettings(Settings):
     @property
     def ready_file(self) -> Path:
         """Written once the store is migrated and the consumer has its partitions."""
-        return self.var_dir / READY_FILE
-
-
-READY_FILE = "audit-store.ready"
+        return services.ready_file(self.var_dir, services.AUDIT_STORE.component)

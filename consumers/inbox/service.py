@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from bus.limits import check_topics
 from bus.processes import stop_on_signals
 from bus.records import Publisher
+from bus.services import INBOX_SIGN_IN_FILE
 from bus.topics import ensure_topics
 from consumers.inbox.caseworkers import AccountsError, Caseworkers, DemoAccount, ensure_demo_account
 from consumers.inbox.feed import TaskFeed, utc_now
@@ -107,7 +108,7 @@ class Inbox:
             )
             if demo is not None:
                 _write_private(
-                    settings.var_dir / "inbox-demo.txt",
+                    settings.var_dir / INBOX_SIGN_IN_FILE,
                     f"staff id: {demo.staff_id}\npassword: {demo.password}\n"
                     f"api token: {demo.api_token}\n",
                 )
@@ -213,7 +214,7 @@ def serve(settings: InboxSettings, echo: Callable[[str], None]) -> None:
             echo(
                 f"Demo caseworker created for {settings.inbox_units[0]} in "
                 f"{settings.inbox_kommunekode}: staff id {inbox.demo.staff_id}, password "
-                f"{inbox.demo.password} (also in {settings.var_dir / 'inbox-demo.txt'})"
+                f"{inbox.demo.password} (also in {settings.var_dir / INBOX_SIGN_IN_FILE})"
             )
         inbox.start_feed()
         url = server.start()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from bus import services
 from bus.settings import Settings
 from schemas import KOMMUNEKODER, UNITS
 
@@ -26,7 +27,7 @@ class InboxSettings(Settings):
         default=None, description="caseworker accounts (JSON); default <var_dir>/inbox-users.json"
     )
     inbox_host: str = "127.0.0.1"
-    inbox_port: int = Field(default=8470, ge=0, le=65535)
+    inbox_port: int = Field(default=services.INBOX_PORT, ge=0, le=65535)
     inbox_session_secret: SecretStr | None = Field(
         default=None, description="signs session cookies; generated into var_dir when unset"
     )

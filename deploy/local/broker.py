@@ -14,15 +14,20 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
+from bus import services
 from bus.ports import HOST, port_free
-from bus.settings import PROJECT_ROOT, Settings
+from bus.settings import PROJECT_ROOT
+from bus.waiting import within
+
+if TYPE_CHECKING:
+    from deploy.local.settings import LocalKafkaSettings
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy" / "local"
 MIN_JAVA = 17
@@ -37,14 +42,14 @@ class LocalKafka:
     """One local broker: where it lives (``home``) and where it listens."""
 
     home: Path
-    port: int = 9092
-    controller_port: int = 9093
+    port: int = services.LOCAL_KAFKA_PORT
+    controller_port: int = services.LOCAL_KAFKA_CONTROLLER_PORT
     heap: str = "768m"
     start_timeout_s: float = 90.0
     port_setting: str = "UNGEBUS_LOCAL_KAFKA_PORT"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LocalKafka:
+    def from_settings(cls, settings: LocalKafkaSettings) -> LocalKafka:
         return cls(
             home=settings.local_kafka_home,
             port=settings.local_kafka_port,
@@ -134,10 +139,10 @@ class LocalKafka:
             echo("Kafka is not running; nothing to stop.")
             return False
         os.kill(pid, signal.SIGTERM)
-        if not _wait_until(lambda: not _pid_alive(pid), timeout_s):
+        if not within(lambda: not _pid_alive(pid), timeout_s):
             echo(f"Kafka (pid {pid}) did not stop within {timeout_s:.0f} s; killing it.")
             os.kill(pid, signal.SIGKILL)
-            _wait_until(lambda: not _pid_alive(pid), 10)
+            within(lambda: not _pid_alive(pid), 10)
         self.pid_file.unlink(missing_ok=True)
         echo(f"Kafka at {self.bootstrap_servers} stopped.")
         return True
@@ -227,17 +232,23 @@ class LocalKafka:
                 cwd=self.home,
             )
         self.pid_file.write_text(str(process.pid))
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
+
+        def exited_while_starting() -> None:
             if process.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
                 raise LocalKafkaError(
                     f"Kafka exited with code {process.returncode} while starting; "
                     f"the end of its log ({self.log_file}):\n{self._log_tail()}"
                 )
-            if _broker_ready(self.bootstrap_servers):
-                return
-            time.sleep(0.25)
+
+        ready = within(
+            lambda: _broker_ready(self.bootstrap_servers),
+            self.start_timeout_s,
+            every_s=0.25,
+            check=exited_while_starting,
+        )
+        if ready:
+            return
         process.kill()
         process.wait(10)
         self.pid_file.unlink(missing_ok=True)
@@ -357,15 +368,6 @@ def _is_our_broker(pid: int, config_file: Path) -> bool:
     except OSError:
         return True
     return b"kafka.Kafka" in cmdline and str(config_file).encode() in cmdline
-
-
-def _wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 def _tail(text: str, lines: int = 30) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from bus.settings import load_settings
 from deploy.local.broker import LocalKafka, LocalKafkaError, fetch_jars
+from deploy.local.settings import LocalKafkaSettings
 
 
 def _broker() -> LocalKafka:
-    return LocalKafka.from_settings(load_settings())
+    return LocalKafka.from_settings(LocalKafkaSettings())
 
 
 @click.group()

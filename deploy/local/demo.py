@@ -10,16 +10,16 @@ and stops what it started. Exit code 0 only if all of that happened in time.
 from __future__ import annotations
 
 import random
-import threading
+from dataclasses import dataclass
 
 import click
 
-from bus.processes import stop_on_signals
 from deploy.local.follow import take_over_and_trace
-from deploy.local.play import Interrupted, Waits, play_sample_day, today
-from deploy.local.stack import READY_TIMEOUT_S, Stack, StackError, StackSettings, child_env
-from deploy.local.traffic import DemoPartners, Feeder, TrafficError, sample_day
-from deploy.local.watch import TopicWatcher, WatchError
+from deploy.local.play import Waits, play_sample_day, today
+from deploy.local.session import RunningBus, run_scenario
+from deploy.local.stack import StackSettings, child_env
+from deploy.local.traffic import DemoPartners, Feeder, sample_day
+from deploy.local.watch import TopicWatcher
 
 
 @click.command()
@@ -40,44 +40,42 @@ from deploy.local.watch import TopicWatcher, WatchError
 )
 def demo(count: int, seed: int | None, timeout_s: float) -> None:
     """Start the bus, feed it a sample day, print what it did, and stop it (exit 0 if all went)."""
-    settings = StackSettings()
     seed = random.randrange(1_000_000) if seed is None else seed
-    stop = threading.Event()
-    stop_on_signals(stop, click.echo)
-    stack = Stack(settings, click.echo)
-    failure: str | None = None
-    watcher: TopicWatcher | None = None
+    run_scenario(SampleDay(count, seed, timeout_s))
+
+
+@dataclass
+class SampleDay:
+    """Play a sample day at once, summarise it, follow one event to its take-over."""
+
+    count: int
+    seed: int
+    timeout_s: float
+    stopped_while_starting: str | None = "stopped while starting"
     feeder: Feeder | None = None
-    try:
-        stack.up(stop, READY_TIMEOUT_S)
-        if stop.is_set():
-            raise Interrupted("stopped while starting")
-        waits = Waits(stop, stack.first_dead)
-        watcher = TopicWatcher(settings)
-        watcher.start()
-        feeder = Feeder(settings, DemoPartners.load(settings), watcher)
-        click.echo(f"Sample day: {count} synthetic partner events, seed {seed}")
-        day = sample_day(seed, count, today())
-        play_sample_day(day, feeder, watcher, waits, click.echo, timeout_s=timeout_s)
+
+    def play(self, bus: RunningBus) -> str | None:
+        settings, watcher, waits = bus.settings, bus.watcher, bus.waits
+        self.feeder = Feeder(settings, DemoPartners.load(settings), watcher)
+        bus.echo(f"Sample day: {self.count} synthetic partner events, seed {self.seed}")
+        day = sample_day(self.seed, self.count, today())
+        play_sample_day(day, self.feeder, watcher, waits, bus.echo, timeout_s=self.timeout_s)
         _wait_for_escalations(watcher, waits, settings)
-        click.echo(watcher.read(lambda t: t.render(follow_in=settings.inbox_kommunekode)))
+        bus.echo(watcher.read(lambda t: t.render(follow_in=settings.inbox_kommunekode)))
         example = watcher.read(lambda t: t.examples.get(settings.inbox_kommunekode))
         if example is not None:
-            take_over_and_trace(settings, example, waits, click.echo)
-    except (StackError, TrafficError, WatchError) as exc:
-        failure = str(exc)
-    finally:
-        if feeder is not None:
-            feeder.close()
-        if watcher is not None:
-            watcher.close()
-        stack.down()
-    if failure:
-        raise click.ClickException(failure)
-    click.echo(
-        f"Done; everything it started is stopped (logs: {settings.log_dir}). To keep the bus "
-        "running and open the caseworker inbox: `make run`."
-    )
+            take_over_and_trace(settings, example, waits, bus.echo)
+        return None
+
+    def close(self) -> None:
+        if self.feeder is not None:
+            self.feeder.close()
+
+    def done(self, settings: StackSettings) -> str:
+        return (
+            f"Done; everything it started is stopped (logs: {settings.log_dir}). To keep the "
+            "bus running and open the caseworker inbox: `make run`."
+        )
 
 
 def _wait_for_escalations(watcher: TopicWatcher, waits: Waits, settings: StackSettings) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bus.waiting import within
 from deploy.local.summary import Tally
 from deploy.local.traffic import Feeder, SampleDay, TrafficError
 from deploy.local.watch import TopicWatcher
@@ -34,16 +35,13 @@ class Waits:
 
     def at_most(self, condition: Callable[[], bool], timeout_s: float) -> bool:
         """Wait for ``condition``, at most ``timeout_s``; whether it came true."""
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            if (report := self.problem()) is not None:
-                raise TrafficError(report)
-            if self.stop.is_set():
-                raise Interrupted("stopped before the traffic was processed")
-            if time.monotonic() > deadline:
-                return False
-            self.stop.wait(0.2)
-        return True
+        return within(condition, timeout_s, check=self._give_up, sleep=self.stop.wait)
+
+    def _give_up(self) -> None:
+        if (report := self.problem()) is not None:
+            raise TrafficError(report)
+        if self.stop.is_set():
+            raise Interrupted("stopped before the traffic was processed")
 
 
 def play_sample_day(

@@ -12,14 +12,15 @@ from __future__ import annotations
 import random
 import threading
 import time
+from dataclasses import dataclass
 
 import click
 
-from bus.processes import stop_on_signals
-from deploy.local.play import Interrupted, Waits, play_sample_day, today
-from deploy.local.stack import READY_TIMEOUT_S, Stack, StackError, StackSettings
+from bus import services
+from deploy.local.play import Interrupted, play_sample_day, today
+from deploy.local.session import RunningBus, run_scenario
+from deploy.local.stack import StackSettings
 from deploy.local.traffic import DemoPartners, Feeder, TrafficError, sample_day
-from deploy.local.watch import TopicWatcher, WatchError
 from schemas import KOMMUNEKODER
 
 SUMMARY_EVERY_S = 5.0
@@ -37,35 +38,34 @@ PACE_S = 0.25  # between two partner requests of the sample day
 @click.option("--seed", type=int, help="for the synthetic data; default: a new one, printed")
 def run(count: int, seed: int | None) -> None:
     """Run the bus on this machine, fed a sample day, until Ctrl-C."""
-    settings = StackSettings()
-    stop = threading.Event()
-    stop_on_signals(stop, click.echo)
-    stack = Stack(settings, click.echo)
-    watcher: TopicWatcher | None = None
+    run_scenario(UntilStopped(count, seed))
+
+
+@dataclass
+class UntilStopped:
+    """Feed a paced sample day in the background; print the summary when it changes."""
+
+    count: int
+    seed: int | None
+    stopped_while_starting: str | None = None  # Ctrl-C while starting: "Stopped.", exit 0
     feeding: threading.Thread | None = None
-    failure: str | None = None
-    try:
-        stack.up(stop, READY_TIMEOUT_S)
-        if not stop.is_set():
-            watcher = TopicWatcher(settings)
-            watcher.start()
-            click.echo(where_to_look(settings))
-            if count:
-                seed = random.randrange(1_000_000) if seed is None else seed
-                feeding = _feed_in_background(settings, watcher, stack, stop, count, seed)
-            failure = _watch(stack, watcher, stop, settings.inbox_kommunekode)
-    except (StackError, WatchError) as exc:
-        failure = str(exc)
-    finally:
-        stop.set()
-        if feeding is not None:
-            feeding.join(30)
-        if watcher is not None:
-            watcher.close()
-        stack.down()
-    if failure:
-        raise click.ClickException(failure)
-    click.echo("Stopped.")
+
+    def play(self, bus: RunningBus) -> str | None:
+        bus.echo(where_to_look(bus.settings))
+        if self.count:
+            seed = random.randrange(1_000_000) if self.seed is None else self.seed
+            self.feeding = threading.Thread(
+                target=_feed, args=(bus, self.count, seed), name="sample-day", daemon=True
+            )
+            self.feeding.start()
+        return _watch(bus)
+
+    def close(self) -> None:
+        if self.feeding is not None:
+            self.feeding.join(30)
+
+    def done(self, settings: StackSettings) -> str:
+        return "Stopped."
 
 
 def where_to_look(settings: StackSettings) -> str:
@@ -76,7 +76,7 @@ def where_to_look(settings: StackSettings) -> str:
         "ungebus is running. Press Ctrl-C to stop.",
         f"  caseworker inbox:  {settings.inbox_url}/ (for {municipality})",
     ]
-    sign_in = settings.var_dir / "inbox-demo.txt"
+    sign_in = settings.var_dir / services.INBOX_SIGN_IN_FILE
     if sign_in.exists():
         found = dict(
             line.split(": ", 1) for line in sign_in.read_text().splitlines() if ": " in line
@@ -102,52 +102,39 @@ def where_to_look(settings: StackSettings) -> str:
     return "\n".join(lines)
 
 
-def _feed_in_background(
-    settings: StackSettings,
-    watcher: TopicWatcher,
-    stack: Stack,
-    stop: threading.Event,
-    count: int,
-    seed: int,
-) -> threading.Thread:
-    def feed() -> None:
-        waits = Waits(stop, stack.first_dead)
-        try:
-            feeder = Feeder(settings, DemoPartners.load(settings), watcher)
-        except TrafficError as exc:
-            click.echo(f"No sample traffic: {exc}")
-            return
-        click.echo(f"Feeding a sample day: {count} synthetic partner events (seed {seed})")
-        try:
-            day = sample_day(seed, count, today())
-            play_sample_day(day, feeder, watcher, waits, click.echo, pace_s=PACE_S)
-            click.echo("The sample day is processed.")
-        except Interrupted:
-            pass
-        except TrafficError as exc:
-            click.echo(f"The sample traffic stopped: {exc}")
-        finally:
-            feeder.close()
-
-    thread = threading.Thread(target=feed, name="sample-day", daemon=True)
-    thread.start()
-    return thread
+def _feed(bus: RunningBus, count: int, seed: int) -> None:
+    """The sample day, paced; what goes wrong is said, and the bus runs on."""
+    try:
+        feeder = Feeder(bus.settings, DemoPartners.load(bus.settings), bus.watcher)
+    except TrafficError as exc:
+        bus.echo(f"No sample traffic: {exc}")
+        return
+    bus.echo(f"Feeding a sample day: {count} synthetic partner events (seed {seed})")
+    try:
+        day = sample_day(seed, count, today())
+        play_sample_day(day, feeder, bus.watcher, bus.waits, bus.echo, pace_s=PACE_S)
+        bus.echo("The sample day is processed.")
+    except Interrupted:
+        pass
+    except TrafficError as exc:
+        bus.echo(f"The sample traffic stopped: {exc}")
+    finally:
+        feeder.close()
 
 
-def _watch(
-    stack: Stack, watcher: TopicWatcher, stop: threading.Event, inbox_kommunekode: str
-) -> str | None:
+def _watch(bus: RunningBus) -> str | None:
     """Print the summary when it changed, every few seconds, until Ctrl-C or a death."""
+    follow_in = bus.settings.inbox_kommunekode
     shown, next_at = "", time.monotonic() + SUMMARY_EVERY_S
-    while not stop.wait(1.0):
-        if (report := stack.first_dead()) is not None:
+    while not bus.stop.wait(1.0):
+        if (report := bus.stack.first_dead()) is not None:
             return report
         if time.monotonic() < next_at:
             continue
         next_at += SUMMARY_EVERY_S
-        summary = watcher.read(lambda t: t.render(follow_in=inbox_kommunekode))
+        summary = bus.watcher.read(lambda t: t.render(follow_in=follow_in))
         if _without_clock(summary) != _without_clock(shown):
-            click.echo(summary)
+            bus.echo(summary)
             shown = summary
     return None
 

@@ -9,147 +9,78 @@ if ``up`` started it.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from pydantic import Field
 
+from bus import services
+from bus.ports import port_free
 from bus.processes import (
-    MAX_RESTARTS,
-    RESTART_WINDOW_S,
     ComponentFailed,
     ComponentSpec,
+    ReadyCheck,
     RestartBudget,
     Supervisor,
-    file_written,
+    files_written,
     http_ok,
-    log_says,
 )
-from bus.services import AUDIT_STORE, SERVICES, TRACKER_METRICS_PORT, by_component
-from bus.settings import Settings
 from bus.topics import ensure_topics
 from deploy.local.broker import LocalKafka, LocalKafkaError
+from deploy.local.settings import StackSettings
+
+__all__ = ["READY_TIMEOUT_S", "Stack", "StackError", "StackSettings", "child_env"]
 
 READY_TIMEOUT_S = 90.0  # streams needs 5-10 s on an idle machine, more on a busy one
-# faust's worker logs this once its partitions are assigned and its tables recovered.
-STREAMS_READY = "[^Worker]: Ready"
-# `ungebus connect files` prints this once its topics exist and it polls the folder.
-FILES_READY = "Watching "
-# `ungebus connect kafka` prints this once it has subscribed to the partners' topics.
-GATEWAY_READY = "Forwarding "
 # Quicker clocks for a demo on one machine, unless set: overdue tasks are escalated within
 # seconds, and a dropped file is picked up within a second.
 DEMO_CLOCKS = {"UNGEBUS_TRACKER_CHECK_INTERVAL_S": "5", "UNGEBUS_FILE_POLL_INTERVAL_S": "1"}
-
-
-DEFAULT_METRICS_BASE = 9464
-# Consecutive ports from the base that the components' metrics take (one each, the tracker too).
-METRICS_PORT_COUNT = (
-    max(TRACKER_METRICS_PORT, *(s.metrics_port for s in SERVICES)) - DEFAULT_METRICS_BASE + 1
-)
 
 
 class StackError(RuntimeError):
     """The bus could not be started; the message says what to do or shows the failing log."""
 
 
-class StackSettings(Settings):
-    """The components' own settings that ``run`` needs to know (the same variables)."""
-
-    http_host: str = "127.0.0.1"
-    http_port: int = 8080
-    inbox_host: str = "127.0.0.1"
-    inbox_port: int = 8470
-    inbox_kommunekode: str = "161"
-    # Each component serves Prometheus metrics on its own port: bus.services' ports moved by
-    # this base (9464: the connectors on 9464-9465, the router on 9466, the inbox on 9467, the
-    # handover tracker on 9468, the Kafka gateway on 9469, the audit store on 9470).
-    metrics_port_base: int | None = Field(
-        default=DEFAULT_METRICS_BASE, ge=1, le=65536 - METRICS_PORT_COUNT
-    )
-    # A failed component is started again, at most this often in this window (bus.processes).
-    restart_limit: int = Field(default=MAX_RESTARTS, ge=0)
-    restart_window_s: float = Field(default=RESTART_WINDOW_S, gt=0)
-
-    def component_metrics_port(self, component: str) -> int | None:
-        """Where ``component`` serves its metrics, or None when none is served."""
-        if self.metrics_port_base is None:
-            return None
-        default = (
-            TRACKER_METRICS_PORT if component == "tracker" else by_component(component).metrics_port
-        )
-        return default - DEFAULT_METRICS_BASE + self.metrics_port_base
-
-    @property
-    def api_url(self) -> str:
-        return f"http://{self.http_host}:{self.http_port}"
-
-    @property
-    def inbox_url(self) -> str:
-        return f"http://{self.inbox_host}:{self.inbox_port}"
-
-    @property
-    def drop_dir(self) -> Path:
-        return self.var_dir / "drop"
-
-    @property
-    def log_dir(self) -> Path:
-        return self.var_dir / "logs"
-
-    @property
-    def audit_ready_file(self) -> Path:
-        assert AUDIT_STORE.ready_file is not None
-        return self.var_dir / AUDIT_STORE.ready_file
+def ready_check(settings: StackSettings, service: services.Service, since: float) -> ReadyCheck:
+    """A component is ready when its health endpoint answers, or when each of its processes
+    has written its ready file since ``since`` (never by what its log says)."""
+    if service is services.CONNECTOR_HTTP:
+        return http_ok(f"{settings.api_url}/healthz")
+    if service is services.INBOX:
+        return http_ok(f"{settings.inbox_url}/healthz")
+    ready = [services.ready_file(settings.var_dir, p) for p in service.ready_processes]
+    return files_written(ready, after=since)
 
 
 def component_specs(settings: StackSettings) -> list[ComponentSpec]:
-    def own(component: str) -> tuple[tuple[str, str], ...]:
-        port = settings.component_metrics_port(component)
-        if port is None:
-            return ()
-        if component == "streams":  # and the tracker's, beside the others
-            tracker = settings.component_metrics_port("tracker")
-            return (("UNGEBUS_METRICS_PORT", str(port)),
-                    ("UNGEBUS_TRACKER_METRICS_PORT", str(tracker)))  # fmt: skip
-        return (("UNGEBUS_METRICS_PORT", str(port)),)
+    since = time.time()
 
+    def spec(service: services.Service, *args: str, after: str | None = None) -> ComponentSpec:
+        env: tuple[tuple[str, str], ...] = ()
+        if (port := settings.component_metrics_port(service.component)) is not None:
+            env = (("UNGEBUS_METRICS_PORT", str(port)),)
+            if service is services.ROUTER:  # and the tracker's, beside the others
+                tracker = settings.component_metrics_port("tracker")
+                env += (("UNGEBUS_TRACKER_METRICS_PORT", str(tracker)),)
+        return ComponentSpec(
+            service.component,
+            (*service.command, *args),
+            ready_check(settings, service, since),
+            after=after,
+            env=env,
+        )
+
+    http = services.CONNECTOR_HTTP.component
     return [
-        # Two workers: the router and the handover tracker.
-        ComponentSpec("streams", ("streams",), log_says(STREAMS_READY, 2), env=own("streams")),
-        ComponentSpec(
-            "connect-http",
-            ("connect", "http"),
-            http_ok(f"{settings.api_url}/healthz"),
-            env=own("connect-http"),
-        ),
+        spec(services.ROUTER),  # two workers: the router and the handover tracker
+        spec(services.CONNECTOR_HTTP),
         # After the HTTP API: both write the demo partners at first start, one must go first.
-        ComponentSpec(
-            "connect-files",
-            ("connect", "files", str(settings.drop_dir)),
-            log_says(FILES_READY),
-            after="connect-http",
-            env=own("connect-files"),
-        ),
-        ComponentSpec(
-            "connect-kafka",
-            ("connect", "kafka"),
-            log_says(GATEWAY_READY),
-            after="connect-http",
-            env=own("connect-kafka"),
-        ),
-        ComponentSpec(
-            "inbox", ("inbox",), http_ok(f"{settings.inbox_url}/healthz"), env=own("inbox")
-        ),
-        ComponentSpec(
-            AUDIT_STORE.component,
-            AUDIT_STORE.command,
-            file_written(settings.audit_ready_file, after=time.time()),
-            env=own(AUDIT_STORE.component),
-        ),
+        spec(services.CONNECTOR_FILES, str(settings.drop_dir), after=http),
+        spec(services.CONNECTOR_KAFKA, after=http),
+        spec(services.INBOX),
+        spec(services.AUDIT_STORE),
     ]
 
 
@@ -237,31 +168,12 @@ class Stack:
             (settings.http_host, settings.http_port, "UNGEBUS_HTTP_PORT"),
             (settings.inbox_host, settings.inbox_port, "UNGEBUS_INBOX_PORT"),
         ]
-        components = (
-            "connect-http",
-            "connect-files",
-            "connect-kafka",
-            "streams",
-            "tracker",
-            "inbox",
-            "audit-store",
-        )
-        for component in components:
+        for component in [*(service.component for service in services.SERVICES), "tracker"]:
             if (port := settings.component_metrics_port(component)) is not None:
                 wanted.append((settings.metrics_host, port, "UNGEBUS_METRICS_PORT_BASE"))
         for host, port, variable in wanted:
-            if not _port_free(host, port):
+            if not port_free(port, host):
                 raise StackError(
                     f"port {port} on {host} is in use by another process; stop it, or set "
                     f"{variable} to another port"
                 )
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 
-from bus.processes import EXIT_RESTART  # until bus.services defines the exit codes
+from bus import services
 from streams.runtime.writer import DeliveryFailed
 
 log = logging.getLogger("ungebus.router")
 
-EXIT_BATCH_FAILED = 70
-EXIT_STALLED = EXIT_RESTART  # the supervisor restarts it
+EXIT_BATCH_FAILED = services.EXIT_BATCH_FAILED
+EXIT_STALLED = services.EXIT_RESTART  # the supervisor restarts it
 
 
 def exit_on_batch_failure(exc: BaseException) -> None:

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 import schemas
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import ensure_topics
+from bus.waiting import wait_until
 
 # A test producer that may send what the bus's own producers refuse: up to what the broker
 # takes (a topic's default max.message.bytes is 1 MiB + 12), uncompressed.
@@ -184,17 +185,21 @@ class Reader:
     ) -> list[Seen]:
         """Poll until ``condition``; fail after ``timeout``, or sooner when nothing new has
         arrived for ``stalled_after`` seconds."""
-        deadline = time.monotonic() + timeout
         last_count, last_change = len(self.seen), time.monotonic()
-        while time.monotonic() < deadline:
-            self.poll()
-            if condition(self.seen):
-                return self.seen
+
+        def stalled() -> None:
+            nonlocal last_count, last_change
             if len(self.seen) != last_count:
                 last_count, last_change = len(self.seen), time.monotonic()
             elif stalled_after is not None and time.monotonic() - last_change > stalled_after:
                 raise AssertionError(f"nothing new for {stalled_after:.0f} s waiting for {what}")
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or condition}")
+
+        def holds() -> bool:
+            self.poll()  # waits up to 0.2 s for records
+            return condition(self.seen)
+
+        wait_until(holds, timeout, what or str(condition), every_s=0, check=stalled)
+        return self.seen
 
     def close(self) -> None:
         self._consumer.close()

@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from sqlalchemy import create_engine, text
 
 import schemas
+from bus import waiting
 from bus.topics import ensure_topics
 from consumers.inbox.caseworkers import Caseworker, add_account
 from consumers.inbox.service import BackgroundServer, Inbox, inbox_topics
@@ -195,13 +196,7 @@ def wait_until(
     condition: Callable[[], T | None], what: str, timeout_s: float = 30.0, every_s: float = 0.05
 ) -> T:
     """The first truthy value of ``condition()``; fail with ``what`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout_s:g} s waiting for {what}"
-        time.sleep(every_s)
+    return cast(T, waiting.wait_until(condition, timeout_s, what, every_s=every_s))
 
 
 @dataclass

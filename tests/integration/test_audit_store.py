@@ -7,7 +7,6 @@ import datetime as dt
 import random
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +14,8 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from bus.settings import PROJECT_ROOT, Settings
-from consumers.audit.settings import READY_FILE
+from bus.waiting import wait_until
+from consumers.audit.settings import AuditSettings
 from schemas import pseudonym
 from schemas.synthetic import synthetic_cpr
 from streams.routing import outputs
@@ -63,13 +63,11 @@ def _audit(settings: Settings, person: str) -> subprocess.CompletedProcess[str]:
 
 
 def _wait_until_listed(settings: Settings, person: str, event_id: str) -> str:
-    deadline = time.monotonic() + 60
-    while True:
+    def listed() -> str:
         answer = _audit(settings, person)
-        if answer.returncode == 0 and event_id in answer.stdout:
-            return answer.stdout
-        assert time.monotonic() < deadline, f"{event_id} never listed: {answer.stderr}"
-        time.sleep(0.5)
+        return answer.stdout if answer.returncode == 0 and event_id in answer.stdout else ""
+
+    return wait_until(listed, 60, f"{event_id} listed by `ungebus audit`", every_s=0.5)
 
 
 def test_each_decision_is_listed_once_however_often_it_was_published(
@@ -101,12 +99,12 @@ def test_each_decision_is_listed_once_however_often_it_was_published(
     letters = Reader(settings, [settings.topics.deadletter], f"letters-{uuid.uuid4().hex[:8]}")
     try:
         with running(["audit-store"], env, log) as process:
-            ready = settings.var_dir / READY_FILE
-            deadline = time.monotonic() + 60
-            while not ready.exists():
+            ready = AuditSettings(var_dir=settings.var_dir).ready_file
+
+            def running_still() -> None:
                 assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "never ready: " + log.read_text()
-                time.sleep(0.2)
+
+            wait_until(ready.exists, 60, "its ready file", check=running_still)
             last_id = _event_id(last)
             listed = _wait_until_listed(settings, cpr, last_id)
             letters.wait_for(lambda seen: bool(seen), what="the poison record's dead letter")

@@ -7,17 +7,19 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, Message, Producer
 
 from bus.settings import Settings
+from bus.waiting import within
 
 
 def _consume(consumer: Consumer, count: int, timeout_s: float = 30.0) -> list[Message]:
-    import time
-
     messages: list[Message] = []
-    deadline = time.monotonic() + timeout_s
-    while len(messages) < count and time.monotonic() < deadline:
+
+    def all_read() -> bool:
         for message in consumer.consume(num_messages=count - len(messages), timeout=0.5):
             assert message.error() is None, message.error()
             messages.append(message)
+        return len(messages) >= count
+
+    within(all_read, timeout_s, every_s=0)
     return messages
 
 

@@ -18,7 +18,8 @@ import uuid
 from pathlib import Path
 
 from bus.ports import free_port_run, free_ports
-from deploy.local.stack import METRICS_PORT_COUNT
+from bus.services import AUDIT_STORE, ready_file
+from deploy.local.settings import METRICS_PORT_COUNT
 
 
 def summary_count(output: str, label: str) -> int:
@@ -131,7 +132,7 @@ def test_demo_three_times_in_one_clone_summarises_and_stops_everything(tmp_path:
     with sqlite3.connect(tmp_path / "audit.db") as db:
         assert db.execute("SELECT count(*) FROM audit_decisions").fetchone()[0] > 0
     assert "Audit store stopped." in (tmp_path / "logs" / "audit-store.log").read_text()
-    assert not (tmp_path / "audit-store.ready").exists()
+    assert not ready_file(tmp_path, AUDIT_STORE.component).exists()
 
     assert processes_with(f"UNGEBUS_TOPIC_PREFIX={prefix}") == []
     assert port_free(http_port)

@@ -11,7 +11,6 @@ import datetime as dt
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +23,11 @@ import schemas
 from bus.ports import free_port_run, free_ports
 from bus.settings import PROJECT_ROOT
 from bus.telemetry.trace_cli import load_spans
+from bus.waiting import within
 from consumers.inbox.caseworkers import Caseworker, add_account
 from consumers.inbox.settings import InboxSettings
-from deploy.local.stack import METRICS_PORT_COUNT, Stack, StackSettings
+from deploy.local.settings import METRICS_PORT_COUNT, StackSettings
+from deploy.local.stack import Stack
 from deploy.local.traffic import DemoPartners
 from schemas import pseudonym
 from streams.routing.consent import ConsentState
@@ -230,9 +231,7 @@ def test_the_components_count_the_workload_on_their_metrics_endpoints(
         scraped = _scrape(bus, "streams")
         return metric_value(scraped, "ungebus_consumer_lag", messaging_destination_name=lag_topic)
 
-    deadline = time.monotonic() + 30
-    while lag() != 0 and time.monotonic() < deadline:
-        time.sleep(0.5)
+    within(lambda: lag() == 0, 30, every_s=0.5)
     assert lag() == 0
     inbox = _scrape(bus, "inbox")
     assert metric_value(inbox, "ungebus_tasks_taken_over_total",

@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 
 from bus.settings import PROJECT_ROOT, Settings
+from bus.waiting import within
 
 
 def test_faust_worker_consumes_one_topic_and_produces_to_another(
@@ -47,12 +47,17 @@ def test_faust_worker_consumes_one_topic_and_produces_to_another(
     consumer.subscribe([sink])
     received: dict[bytes, bytes] = {}
     try:
-        deadline = time.monotonic() + 90
-        while len(received) < 5 and time.monotonic() < deadline:
+
+        def worker_runs() -> None:
             assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else ""
+
+        def all_received() -> bool:
             message = consumer.poll(0.5)
             if message is not None and message.error() is None:
                 received[message.key()] = message.value()
+            return len(received) >= 5
+
+        within(all_received, 90, every_s=0, check=worker_runs)
     finally:
         consumer.close()
         worker.send_signal(signal.SIGTERM)

@@ -17,14 +17,14 @@ from sqlalchemy.exc import DataError
 
 import schemas
 from bus.cli import cli
-from bus.processes import file_written
+from bus.processes import files_written
 from bus.records import Received
-from bus.services import AUDIT_STORE
+from bus.services import AUDIT_STORE, ready_file
 from consumers.audit import sqlite_read
 from consumers.audit.decisions import AuditedDecision
 from consumers.audit.feed import Batch, save_batch
 from consumers.audit.migrate import migrate
-from consumers.audit.settings import READY_FILE, AuditSettings
+from consumers.audit.settings import AuditSettings
 from consumers.audit.store import AuditStore, connect
 from schemas.synthetic import synthetic_cpr
 from tests.unit.audit_decisions import NOW, decision, person
@@ -138,18 +138,18 @@ def test_a_decision_the_database_refuses_is_dead_lettered_and_the_rest_stored(
 
 
 def test_the_ready_check_ignores_a_file_left_by_an_earlier_run(tmp_path: Path) -> None:
-    ready = tmp_path / "audit-store.ready"
+    ready = tmp_path / "audit-store"
     ready.write_text("1\n")
     os.utime(ready, (time.time() - 60, time.time() - 60))
-    check = file_written(ready, after=time.time())
-    assert not check(tmp_path / "log")
+    check = files_written([ready], after=time.time())
+    assert not check()
     ready.write_text("2\n")
-    assert check(tmp_path / "log")
+    assert check()
 
 
 def test_the_supervisor_and_compose_wait_for_the_file_the_audit_store_writes() -> None:
-    assert AUDIT_STORE.ready_file == READY_FILE
-    assert AuditSettings(var_dir=Path("/v")).ready_file == Path("/v") / READY_FILE
+    (process,) = AUDIT_STORE.ready_processes
+    assert AuditSettings(var_dir=Path("/v")).ready_file == ready_file(Path("/v"), process)
 
 
 def test_a_database_it_cannot_use_is_named_not_a_traceback(

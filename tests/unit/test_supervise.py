@@ -69,7 +69,7 @@ def _supervised(tmp_path: Path, clock: Clock) -> tuple[FakeSupervisor, list[str]
     supervisor = FakeSupervisor(
         tmp_path, {}, budget=lambda: RestartBudget(3, 600, clock), on_restart=said.append
     )
-    supervisor.start(ComponentSpec("streams", ("streams",), lambda _log: True))
+    supervisor.start(ComponentSpec("streams", ("streams",), lambda: True))
     return supervisor, said
 
 
