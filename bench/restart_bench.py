@@ -30,7 +30,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import schemas
-from bench.router_bench import synthetic_events
+from bench.router_load import synthetic_events
 from bus.ports import free_ports
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import ensure_topics

@@ -19,14 +19,11 @@ Not a test: it asserts nothing about speed. Run with ``make bench``.
 
 from __future__ import annotations
 
-import datetime as dt
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,73 +32,23 @@ from confluent_kafka import Consumer, Producer
 import schemas
 from bench import raw_relay
 from bench.cpu import CpuMark
-from bus.demo_partners import demo_registry
-from bus.services import EXIT_RESTART
+from bench.logic_bench import decide_rate, logic_rate, policy_with_rules
+from bench.recovery_bench import recovery
+from bench.router_load import (
+    produce_all,
+    raw_relay_process,
+    router_process,
+    synthetic_events,
+    utc_now,
+    wire,
+)
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import delete_topics, ensure_topics
-from streams.routing.consent import Consent, ConsentState
+from streams.routing.consent import ConsentState
 from streams.routing.decide import InboundEvent, decide
-from streams.routing.outputs import InMessage
-from streams.routing.policy import Policy, load_policy
-from streams.routing.router import Router, SubjectStore
-from streams.routing.senders import Senders
-from streams.runtime.state import StagedTables
+from streams.routing.policy import load_policy
 
-KEY = b"bench-only-pseudonym-key"
-RECOVERY_TIMEOUT_S = 420.0
-MAX_RESTARTS = 2
 BROKER_WARM_UP_S = 40.0
-ROUTED_KINDS = [
-    "dropout_notice",
-    "release_planning_prison",
-    "handover_uu",
-    "school_absence_signal",
-]
-
-
-def synthetic_events(count: int, seed: int = 11) -> list[tuple[str, dict[str, Any]]]:
-    """(schema name, record) for ``count`` valid synthetic partner events, fresh ids."""
-    per_kind = max(1, count // len(ROUTED_KINDS))
-    batch = schemas.generate_payloads(
-        seed=seed, count=per_kind * 2, invalid_share=0.0, kinds=ROUTED_KINDS
-    )
-    events: list[tuple[str, dict[str, Any]]] = []
-    for kind in ROUTED_KINDS:
-        for payload in batch.payloads[kind][:per_kind]:
-            model = schemas.parse_partner(kind, payload, today=batch.reference_date)
-            name, record = schemas.to_record(model, KEY, str(uuid.uuid4()))
-            events.append((name, record))
-    out = []
-    for i in range(count):
-        name, record = events[i % len(events)]
-        envelope = {**record["envelope"], "event_id": str(uuid.uuid4())}
-        out.append((name, {**record, "envelope": envelope}))
-    return out
-
-
-def _wire(
-    settings: Settings, events: list[tuple[str, dict[str, Any]]]
-) -> list[tuple[str, bytes, bytes]]:
-    return [
-        (
-            settings.topics.inbound_events,
-            record["envelope"]["subject"]["pseudonym"].encode(),
-            schemas.encode(name, record),
-        )
-        for name, record in events
-    ]
-
-
-def _produce_all(settings: Settings, wire: list[tuple[str, bytes, bytes]]) -> None:
-    producer = Producer(settings.producer_config(**{"linger.ms": 20}))
-    for topic, key, value in wire:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    producer.flush(60)
 
 
 def _count_until(
@@ -155,55 +102,6 @@ def raw_pass_through(settings: Settings, count: int) -> float:
     return count / elapsed
 
 
-@contextmanager
-def router_process(settings: Settings, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
-    with _process(
-        ["bus", "streams", "--role", "router", "--loglevel", "warn"], settings, log, **env
-    ) as process:
-        yield process
-
-
-@contextmanager
-def raw_relay_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The raw reference as its own process (``bench.raw_relay``), like the router."""
-    raw_relay.create_outputs(settings)
-    args = ["bench.raw_relay", settings.kafka_bootstrap_servers, settings.topic_prefix]
-    with _process(args, settings, log) as process:
-        yield process
-
-
-@contextmanager
-def _process(
-    module_and_args: list[str], settings: Settings, log: Path, **env: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    import os
-    import signal
-
-    environment = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "UNGEBUS_TOPIC_PREFIX": settings.topic_prefix,
-        "UNGEBUS_VAR_DIR": str(settings.var_dir),
-        **env,
-    }
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", *module_and_args],
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def router_throughput(
     settings: Settings, count: int, log: Path, **env: str
 ) -> tuple[float, dict[str, float | None]]:
@@ -231,7 +129,7 @@ def latency_at(
     With ``raw``, the same through the raw reference (``bench.raw_relay``) instead: publish ->
     its copy on ``ref.task``."""
     events = synthetic_events(int(rate * (warm_s + seconds)), seed=23)
-    wire = _wire(settings, events)
+    on_wire = wire(settings, events)
     if raw:
         topics, read_id = [raw_relay.outputs(settings)[0]], _inbound_event_id
     else:
@@ -247,7 +145,7 @@ def latency_at(
     arrived: dict[str, float] = {}
     producer = Producer(settings.producer_config(**{"linger.ms": 0}))
     first_timed = int(rate * warm_s)
-    policy, decided_at = load_policy(), _now()
+    policy, decided_at = load_policy(), utc_now()
     expected = {
         record["envelope"]["event_id"]
         for name, record in events[first_timed:]
@@ -257,7 +155,8 @@ def latency_at(
     with process as under_test:
         _warm_up(settings, consumer, read_id)
         start = time.monotonic()
-        for i, ((topic, key, value), (_name, record)) in enumerate(zip(wire, events, strict=True)):
+        pairs = enumerate(zip(on_wire, events, strict=True))
+        for i, ((topic, key, value), (_name, record)) in pairs:
             if i == first_timed:
                 timed_from = CpuMark.now(under_test.pid)
             due = start + i / rate
@@ -302,7 +201,7 @@ def _warm_up(
     """One event through first, so start-up is not counted as latency."""
     name, record = synthetic_events(1, seed=99)[0]
     arrived: dict[str, float] = {}
-    _produce_all(settings, _wire(settings, [(name, record)]))
+    produce_all(settings, wire(settings, [(name, record)]))
     deadline = time.monotonic() + 120
     while record["envelope"]["event_id"] not in arrived and time.monotonic() < deadline:
         _drain(consumer, arrived, read_id, timeout=0.2)
@@ -324,141 +223,6 @@ def _drain(
             now = time.monotonic()
             arrived.setdefault(read_id(schemas.decode(value).record), now)
         message = consumer.poll(0)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def policy_with_rules(policy: Policy, total: int) -> Policy:
-    """The shipped policy padded with rules that never match (a foreign source kind)."""
-    raw = policy.model_dump(mode="python")
-    base = raw["rules"]
-    padding = []
-    for i in range(total - len(base)):
-        rule = dict(base[i % len(base)])
-        rule["id"] = f"padding.{i}"
-        rule["age"] = {"min": 100, "max": 150}
-        padding.append(rule)
-    raw["rules"] = [*padding, *base]
-    return Policy.model_validate(raw)
-
-
-def logic_rate(
-    settings: Settings, events: list[tuple[str, dict[str, Any]]], seconds: float
-) -> float:
-    """Events/s of the router's own work on a record (decode, decide, the task and audit
-    records encoded, the tables' state) in this process: no Kafka, no faust, no spans. A
-    ceiling for one router process on this machine, whatever the framework around it."""
-    senders = Senders.from_registry(demo_registry())
-    router = Router(load_policy(), settings.topics, senders)
-    dead_letters = settings.topics.deadletter
-    messages = [
-        InMessage(topic, 0, offset, key, value, [])
-        for offset, (topic, key, value) in enumerate(_wire(settings, events))
-    ]
-    first_pass = _store()
-    dead = [m for m in messages for o in router.handle(m, first_pass) if o.topic == dead_letters]
-    if dead:  # the dead-letter path is cheaper: it would flatter the ceiling
-        raise ValueError(f"{len(dead)} of {len(messages)} bench events were not routable")
-    refused = [n for n, r in events if senders.refusal(n, r["envelope"]) is not None]
-    if refused:  # so is a sender the partner registry does not know
-        raise ValueError(f"{len(refused)} of {len(messages)} bench events have unknown senders")
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        store = _store()  # a new state for each pass: no duplicates
-        for message in messages:
-            router.handle(message, store)
-        done += len(messages)
-    return done / (time.perf_counter() - start)
-
-
-def _store() -> SubjectStore:
-    return SubjectStore(StagedTables.in_memory(*SubjectStore.TABLES))
-
-
-def decide_rate(policy: Policy, events: list[tuple[str, dict[str, Any]]], seconds: float) -> float:
-    inbound = [InboundEvent(n, r) for n, r in events]
-    state, now = ConsentState(), _now()
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        decide(inbound[done % len(inbound)], state, policy, now)
-        done += 1
-    return done / (time.perf_counter() - start)
-
-
-def recovery(settings: Settings, people: int, log: Path) -> dict[str, float]:
-    """Restart time of the router over a consent table of ``people`` (written to its changelog)."""
-    empty, _ = _time_to_first_route(settings, log, "empty")
-    changelog = f"{settings.topic_prefix}ungebus-router-consents-changelog"
-    state = ConsentState(
-        (
-            Consent(
-                "bench", "adult_relocation", "youth_unit", "161", "young_person",
-                _now(), _now().date() + dt.timedelta(days=365),
-            ),
-        )
-    ).to_json()  # fmt: skip
-    producer = Producer(settings.producer_config(**{"linger.ms": 50, "batch.num.messages": 10000}))
-    start = time.monotonic()
-    for i in range(people):
-        key = f"{i:064x}".encode()
-        while True:
-            try:
-                producer.produce(changelog, key=key, value=state, partition=_partition(key))
-                break
-            except BufferError:
-                producer.poll(0.05)
-    producer.flush(120)
-    written = time.monotonic() - start
-    full, restarts = _time_to_first_route(settings, log, "full")
-    return {
-        "people": people,
-        "changelog_write_s": written,
-        "restart_empty_s": empty,
-        "restart_full_s": full,
-        "recovery_s": full - empty,
-        "watchdog_restarts": restarts,
-    }
-
-
-def _partition(key: bytes) -> int:
-    from aiokafka.partitioner import murmur2
-
-    return int((murmur2(key) & 0x7FFFFFFF) % 3)
-
-
-def _time_to_first_route(settings: Settings, log: Path, label: str) -> tuple[float, int]:
-    """Seconds from starting the router until it routed one event, and how often it had to be
-    started again: a router whose watchdog finds it stalled exits with EXIT_RESTART, and this,
-    like its supervisor in production, starts it again (at most MAX_RESTARTS times)."""
-    name, record = synthetic_events(1, seed=hash(label) % 1000)[0]
-    event_id = record["envelope"]["event_id"]
-    consumer = Consumer(settings.consumer_config(f"{settings.topic_prefix}rec-{label}"))
-    consumer.subscribe([settings.topics.audit_routing])
-    start, deadline = time.monotonic(), time.monotonic() + RECOVERY_TIMEOUT_S
-    found, restarts = False, 0
-    try:
-        while not found and time.monotonic() < deadline and restarts <= MAX_RESTARTS:
-            with router_process(settings, log) as process:
-                if restarts == 0:
-                    _produce_all(settings, _wire(settings, [(name, record)]))
-                while not found and time.monotonic() < deadline and process.poll() is None:
-                    for message in consumer.consume(num_messages=1000, timeout=0.2):
-                        value = message.value()
-                        if message.error() is None and value is not None:
-                            found = found or schemas.decode(value).record["event_id"] == event_id
-                if not found and process.poll() not in (None, EXIT_RESTART):
-                    raise RuntimeError(f"the router exited with {process.returncode} ({label})")
-            restarts += 0 if found else 1
-    finally:
-        consumer.close()
-    if not found:
-        raise RuntimeError(
-            f"the router did not route again within {RECOVERY_TIMEOUT_S:.0f} s ({label}, "
-            f"{restarts} restarts)"
-        )
-    return time.monotonic() - start, restarts
 
 
 def run(
@@ -495,7 +259,7 @@ def _measure(
     results: dict[str, Any] = {"events": count}
     settings = fresh("throughput")
     _step(f"generating and preloading {count} events")
-    _produce_all(settings, _wire(settings, synthetic_events(count)))
+    produce_all(settings, wire(settings, synthetic_events(count)))
     _step("raw confluent-kafka pass-through")
     results["raw_events_per_s"] = raw_pass_through(settings, count)
     _step("router (tracing on: a span per record and per output, to the local trace file)")
@@ -506,7 +270,7 @@ def _measure(
     results["logic_ratio"] = results["logic_events_per_s"] / results["raw_events_per_s"]
     untraced = fresh("untraced")
     _step(f"router with telemetry off (OTEL_SDK_DISABLED=true), {count} more events")
-    _produce_all(untraced, _wire(untraced, synthetic_events(count, seed=12)))
+    produce_all(untraced, wire(untraced, synthetic_events(count, seed=12)))
     results["router_untraced_events_per_s"], results["router_untraced_cpu"] = router_throughput(
         untraced, count, log, OTEL_SDK_DISABLED="true"
     )
