@@ -111,9 +111,17 @@ def _check_header(data: bytes, max_size: int) -> None:
 
 
 def decode(
-    data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_items: int = DEFAULT_MAX_ITEMS
+    data: bytes,
+    *,
+    max_size: int = DEFAULT_MAX_SIZE,
+    max_items: int = DEFAULT_MAX_ITEMS,
+    version: int | None = None,
 ) -> Decoded:
-    """(name, version written, record read into the newest version) from untrusted bytes."""
+    """(name, version written, record read into the newest version) from untrusted bytes.
+
+    ``version`` reads the record into that version of its schema instead, as a consumer that
+    knows only that version would (evolution tests, and comparing with what older code wrote).
+    """
     _check_header(data, max_size)
     buf = bytes(data)
     schema_id = int.from_bytes(buf[1:5], "big")
@@ -134,7 +142,8 @@ def decode(
             f"{writer.name} v{writer.version}: {len(buf) - end} bytes left after the record",
             schema_id,
         )
-    reader = catalogue().newest[writer.name]
+    cat = catalogue()
+    reader = cat.newest[writer.name] if version is None else cat.get(writer.name, version)
     try:
         record = schemaless_reader(
             io.BytesIO(buf[HEADER.size :]),

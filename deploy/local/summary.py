@@ -40,12 +40,22 @@ def partner_kind(name: str, record: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class Awaited:
+    """A consent a held event waits for: for which purpose, to which unit in which
+    municipality (a hold of the decision record, ``routing_decision`` v2)."""
+
+    purpose: str
+    unit: str
+    kommunekode: str
+
+
+@dataclass(frozen=True)
 class Decided:
     """The latest routing decision on one event."""
 
     outcome: str
     pseudonym: str
-    reason: str
+    awaiting: tuple[Awaited, ...] = ()  # the consents it is held for, in the router's order
 
 
 @dataclass
@@ -95,7 +105,11 @@ class Tally:
         if before is not None and before.outcome == "held" and outcome == "routed":
             self.released.add(event_id)
         pseudonym = str(record["subject_pseudonym"])
-        self.decided[event_id] = Decided(outcome, pseudonym, str(record["reason"]))
+        awaiting = tuple(
+            Awaited(str(hold["purpose"]), str(hold["unit"]), str(hold["kommunekode"]))
+            for hold in record["holds"]  # empty when a v1 record was read: none to release
+        )
+        self.decided[event_id] = Decided(outcome, pseudonym, awaiting)
         for route in record["routes"]:
             self.routes[(str(route["kommunekode"]), str(route["unit"]))] += 1
             if outcome == "routed":

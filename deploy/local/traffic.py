@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import threading
 import time
 import tomllib
@@ -30,10 +29,6 @@ from schemas import generate_payloads, pseudonym
 Payload = dict[str, Any]
 INVALID_SHARE = 0.15
 TOKENS_FILE = "demo-partner-tokens.toml"  # written beside the partners file by `connect http`
-# How the router words a hold in its audit record (streams/routing/decide.py, Decision.reason).
-_AWAITED = re.compile(
-    r"waiting for consent '(?P<purpose>[a-z_]+)' to (?P<unit>[a-z_]+)@(?P<kommunekode>\d{3})"
-)
 
 
 class TrafficError(RuntimeError):
@@ -178,10 +173,12 @@ class Feeder:
         for event_id in sorted(held)[::2]:
             decided = held[event_id]
             subject = people.get(decided.pseudonym)
-            awaited = [m.groupdict() for m in _AWAITED.finditer(decided.reason)]
-            if subject is None or not awaited:
+            if subject is None or not decided.awaiting:
                 continue
-            statuses = [self.post("consent_granted", consent_for(subject, **a)) for a in awaited]
+            statuses = [
+                self.post("consent_granted", consent_for(subject, a.purpose, a.unit, a.kommunekode))
+                for a in decided.awaiting
+            ]
             if all(status == 202 for status in statuses):
                 released.add(event_id)
         return released

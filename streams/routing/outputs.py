@@ -16,7 +16,7 @@ from typing import Any
 import schemas
 from bus.limits import RecordLimits
 from schemas.domain import event_type_of
-from streams.routing.decide import Decision, InboundEvent, Route
+from streams.routing.decide import Decision, Hold, InboundEvent, Route
 from streams.routing.policy import CONSENT_PREFIX, Policy
 
 COMPONENT = "router"
@@ -142,6 +142,7 @@ def audit(
                 "consent_id": r.consent_id,
                 "task_id": r.task_id,
                 "fields": sorted(r.details),
+                "rule_id": r.rule_id,
             }
             for r in routes
         ],
@@ -150,6 +151,9 @@ def audit(
         "decided_at": now,
         "held_until": held_until,
         "subject_pseudonym": event.pseudonym,
+        # The facts of the reason text, for readers that act on them (version 2).
+        "holds": [_hold(h) for h in decision.holds] if decision else [],
+        "expired": [_hold(h) for h in decision.expired] if decision else [],
     }
     # The same decision written twice (a restart re-handles a window) keeps one id.
     audit_id = schemas.decision_id(
@@ -164,6 +168,16 @@ def audit(
         topic, "routing_decision", record, audit_id, event.pseudonym, now, traceparent,
         labels=labels,
     )  # fmt: skip
+
+
+def _hold(hold: Hold) -> dict[str, Any]:
+    return {
+        "rule_id": hold.rule_id,
+        "purpose": hold.purpose,
+        "unit": hold.unit,
+        "kommunekode": hold.kommunekode,
+        "until": hold.until,
+    }
 
 
 def _basis(route: Route) -> dict[str, str]:

@@ -169,7 +169,16 @@ def test_held_for_consent_then_routed_when_consent_arrives(router: tuple[Setting
     assert (task.record["unit"], task.record["kommunekode"]) == ("youth_unit", "161")
     assert task.record["consent_id"] == "c-" + event_id[:8]
     assert task.record["basis"]["kind"] == "consent"
-    assert [a.record["decision"] for a in _audits(reader, event_id)] == ["held", "routed"]
+    held, routed = _audits(reader, event_id)
+    assert [a.record["decision"] for a in (held, routed)] == ["held", "routed"]
+    # routing_decision v2: what the hold waits for, and the route's rule, as fields
+    (hold,) = held.record["holds"]
+    assert (hold["purpose"], hold["unit"], hold["kommunekode"]) == (
+        "adult_relocation", "youth_unit", "161",
+    )  # fmt: skip
+    assert hold["until"] == held.record["held_until"]
+    assert routed.record["holds"] == []
+    assert [r["rule_id"] for r in routed.record["routes"]] == ["handover.adult_moved"]
 
 
 def test_withdrawal_stops_consent_based_routing_at_once(router: tuple[Settings, Reader]) -> None:
@@ -229,6 +238,8 @@ def test_hold_that_expires_is_purged_with_an_audit_record(router: tuple[Settings
     )
     purged = _audits(reader, event_id)[-1]
     assert "adult_relocation" in purged.record["reason"]
+    assert [h["purpose"] for h in purged.record["expired"]] == ["adult_relocation"]
+    assert purged.record["holds"] == []
     assert _tasks(reader, event_id) == []
 
 

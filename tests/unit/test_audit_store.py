@@ -147,7 +147,7 @@ def test_records_the_store_cannot_use_are_rejected_with_a_reason() -> None:
     as_record = {
         "event_id": "e1", "event_type": held.event_type, "decision": "held", "routes": [],
         "reason": "waiting", "policy_version": "1", "decided_at": NOW, "held_until": NOW,
-        "subject_pseudonym": cpr,
+        "subject_pseudonym": cpr, "holds": [], "expired": [],
     }  # fmt: skip
     cases = {
         None: "decode:no_value",
@@ -162,3 +162,25 @@ def test_records_the_store_cannot_use_are_rejected_with_a_reason() -> None:
         assert cpr not in rejected.reason
     fine = {**as_record, "subject_pseudonym": held.subject_pseudonym}
     assert read(schemas.encode("routing_decision", fine)) == decision_of(fine)
+
+
+def test_a_decision_written_as_version_1_or_2_is_one_decision(store: AuditStore) -> None:
+    """Records written before routing_decision v2 are read, stored and found as before, and
+    the same decision written in both versions is kept once (its id ignores v2's fields)."""
+    event = InboundEvent("dropout_notice", records.dropout_notice(age=17, residence="161"))
+    made = decide(event, ConsentState(), POLICY, NOW)
+    assert made.routes
+    out = outputs.audit(
+        "audit.routing", event, made.outcome, made.routes, made.reason, made, POLICY, NOW, None
+    )
+    assert out.value is not None
+    as_v1 = schemas.decode(out.value, version=1).record
+    v1, v2 = read(schemas.encode_version("routing_decision", 1, as_v1)), read(out.value)
+    assert isinstance(v1, AuditedDecision) and isinstance(v2, AuditedDecision)
+    assert v1.decision_id == v2.decision_id
+    assert [r["rule_id"] for r in v1.routes] == [None] * len(made.routes)
+    assert [r["rule_id"] for r in v2.routes] == [r.rule_id for r in made.routes]
+    assert replace(v1, routes=()) == replace(v2, routes=())
+    assert store.save([v1, v2], stored_at=NOW) == {v1.decision_id}
+    (stored,) = store.decisions_about(event.pseudonym)
+    assert render(stored) == render(v2)

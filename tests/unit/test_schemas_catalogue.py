@@ -7,7 +7,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import avro.schema
 import pytest
+from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 from click.testing import CliRunner
 
 import schemas
@@ -152,6 +154,23 @@ def test_catalogue_api() -> None:
     assert (sv.schema_id, sv.full_name) == (1101, "dk.ungebus.DropoutNotice")
     assert schemas.parsed_schema("dropout_notice")["name"] == "dk.ungebus.DropoutNotice"
     assert load_catalogue().by_id.keys() == catalogue().by_id.keys()
+
+
+def test_routing_decision_v2_is_compatible_both_ways() -> None:
+    """v2 reads v1 records (``schemas check``) and a v1 reader reads v2 records: the router
+    may be upgraded before the audit store and the dev stack that read its decisions."""
+    v1, v2 = (schemas.schema("routing_decision", v) for v in (1, 2))
+    assert (v1.schema_id, v2.schema_id) == (3401, 3402)
+    checker = ReaderWriterCompatibilityChecker()
+    for reader, writer in ((v2, v1), (v1, v2)):
+        result = checker.get_compatibility(
+            avro.schema.parse(reader.text), avro.schema.parse(writer.text)
+        )
+        assert result.compatibility is SchemaCompatibilityType.compatible, result.messages
+    hold = schemas.parsed_schema("routing_decision", 2)["fields"][-2]["type"]["items"]
+    assert [f["name"] for f in hold["fields"]] == [
+        "rule_id", "purpose", "unit", "kommunekode", "until",
+    ]  # fmt: skip
 
 
 def test_every_field_is_documented_and_in_the_namespace() -> None:

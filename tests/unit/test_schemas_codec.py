@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from typing import Any
 
+import fastavro
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -106,6 +108,72 @@ def test_encode_rejects_a_record_that_does_not_fit() -> None:
         schemas.encode("no_such_event", GOLDEN_V2_RECORD)
 
 
+# --- routing_decision v2: the decision's facts as fields, next to the reason text ---------
+
+DECISION_V1: dict[str, Any] = {
+    "event_id": "0b6f3c1e-5d2a-4c3b-9f10-7a8e2d4c6b01",
+    "event_type": "dk.ungebus.release_planning.v1",
+    "decision": "held",
+    "routes": [
+        {
+            "unit": "jobcentre",
+            "kommunekode": "167",
+            "basis": {"kind": "statute", "id": "rpl_115", "citation": "Retsplejeloven § 115"},
+            "consent_id": None,
+            "task_id": "1e081a4c-b81f-529f-9c18-92f55e389dbd",
+            "fields": ["expected_release_on"],
+        }
+    ],
+    "reason": "jobcentre@167 on rpl_115 (rule r1); waiting for consent 'release_details' to "
+    "social_services@167 until 2026-12-21T09:00:00+00:00 (rule r2)",
+    "policy_version": "2026-11-27.1",
+    "decided_at": dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC),
+    "held_until": dt.datetime(2026, 12, 21, 9, 0, tzinfo=dt.UTC),
+    "subject_pseudonym": "5e" * 32,
+}
+HOLD = {
+    "rule_id": "r2",
+    "purpose": "release_details",
+    "unit": "social_services",
+    "kommunekode": "167",
+    "until": dt.datetime(2026, 12, 21, 9, 0, tzinfo=dt.UTC),
+}
+DECISION_V2: dict[str, Any] = {
+    **DECISION_V1,
+    "routes": [{**DECISION_V1["routes"][0], "rule_id": "r1"}],
+    "holds": [HOLD],
+    "expired": [],
+}
+
+
+def test_a_v1_decision_reads_as_v2_with_no_rule_ids_and_no_holds() -> None:
+    data = schemas.encode_version("routing_decision", 1, DECISION_V1)
+    assert schemas.schema_id_of(data) == 3401
+    name, version, record = schemas.decode(data)
+    assert (name, version) == ("routing_decision", 1)
+    assert record == {
+        **DECISION_V1,
+        "routes": [{**DECISION_V1["routes"][0], "rule_id": None}],
+        "holds": [],
+        "expired": [],
+    }
+
+
+def test_a_v2_decision_reads_with_the_v1_schema_as_v1_would_have_written_it() -> None:
+    data = schemas.encode("routing_decision", DECISION_V2)
+    assert schemas.schema_id_of(data) == 3402
+    assert schemas.decode(data) == ("routing_decision", 2, DECISION_V2)
+    # A consumer that knows only version 1 (an audit store not yet upgraded) reads it whole.
+    assert schemas.decode(data, version=1) == ("routing_decision", 2, DECISION_V1)
+    old_reader = fastavro.parse_schema(dict(schemas.schema("routing_decision", 1).schema))
+    record = fastavro.schemaless_reader(
+        io.BytesIO(data[5:]), schemas.parsed_schema("routing_decision", 2), old_reader
+    )
+    assert record == DECISION_V1
+    # The decision's id is the same in both versions (the audit store dedupes across them).
+    assert schemas.decision_id_of(DECISION_V1) == schemas.decision_id_of(DECISION_V2)
+
+
 # --- every schema round-trips any record it admits --------------------------------------
 
 _PRIMITIVES: dict[str, st.SearchStrategy[Any]] = {
@@ -157,11 +225,13 @@ def test_every_schema_version_round_trips(sv: schemas.SchemaVersion) -> None:
         data = schemas.encode_version(sv.name, sv.version, record)
         name, version, decoded = schemas.decode(data)
         assert (name, version) == (sv.name, sv.version)
-        newest = schemas.schema(sv.name)
-        if newest is sv:
+        assert schemas.decode(data, version=sv.version).record == record
+        if schemas.schema(sv.name) is sv:
             assert decoded == record
-        else:  # read into the newest version: the old fields unchanged, new ones defaulted
-            assert {k: decoded[k] for k in record} == record
+        else:  # read into the newest version, then by the old one: nothing the old one wrote
+            # is lost or changed, however deep (new fields may sit in nested records too)
+            again = schemas.decode(schemas.encode(sv.name, decoded), version=sv.version)
+            assert again.record == record
 
     round_trip()
 
