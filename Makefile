@@ -43,7 +43,7 @@ format: install
 
 # Unit tests without the compose loader check (marked `compose`: it builds Docker Compose with Go).
 unit: install
-	$(BIN)/pytest tests/unit -m "not compose" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not integration and not browser and not compose" $(PYTEST_ARGS)
 
 integration: kafka
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)

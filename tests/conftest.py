@@ -21,11 +21,11 @@ from bus import telemetry
 from bus.ports import free_ports
 from bus.topics import TopicSpec, ensure_topics
 from deploy.local.broker import LocalKafka
-from tests.traced import OTEL_VARIABLES
+from tests.support.traced import OTEL_VARIABLES
 
 # No test fails on wall-clock time: hypothesis's per-example deadline (200 ms by default) and its
 # "data generation too slow" check both would on a busy machine; every property test runs
-# without them (what a test may cost is bounded by counts, see tests/unit/test_schemas_hostile).
+# without them (what a test may cost is bounded by counts, see tests/schemas/test_hostile.py).
 hypothesis_settings.register_profile(
     "ungebus", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -106,7 +106,10 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests under tests/integration are integration tests, marked or not."""
+    """A test that uses the session broker is an integration test, marked or not (the tests
+    sit beside the package they test, unit and integration alike; ``make unit`` runs the
+    others)."""
     for item in items:
-        if "tests/integration/" in str(item.fspath) and not item.get_closest_marker("integration"):
+        uses_broker = "kafka_bootstrap" in getattr(item, "fixturenames", ())
+        if uses_broker and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)

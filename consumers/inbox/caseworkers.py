@@ -26,7 +26,7 @@ from schemas import KOMMUNEKODER, UNITS
 _hasher = PasswordHasher()
 # Verified against when the staff id is unknown, so a wrong name costs as long as a wrong
 # password: the hash of a random password nobody kept, made once with the hasher's parameters
-# (argon2-cffi 25.1's defaults; tests/unit/test_inbox_caseworkers.py checks they still match)
+# (argon2-cffi 25.1's defaults; tests/consumers/inbox/test_caseworkers.py checks they still match)
 # and written here, so importing the inbox does not spend an argon2 hash.
 UNKNOWN_STAFF_HASH = (
     "$argon2id$v=19$m=65536,t=3,p=4$P+D6dGu01yF7pnrguwr8jQ"

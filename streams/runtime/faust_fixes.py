@@ -3,8 +3,8 @@
 Written for faust-streaming 0.15.3 and aiokafka 0.14.0: the overrides below replace private
 methods and set private attributes of those versions, so the module refuses to load on any
 other (:func:`check_versions`); after an upgrade, read each fix against the new source, run
-the tests that show the bugs (``tests/unit/test_commit_guard.py``,
-``tests/integration/test_router_dropped_record.py``, ``test_router_startup.py``,
+the tests that show the bugs (``tests/streams/runtime/test_commit_guard.py``,
+``tests/streams/runtime/test_router_dropped_record.py``, ``test_router_startup.py``,
 ``test_router_kill.py``), then change :data:`WRITTEN_FOR`.
 
 The fixes (DESIGN.md, "known traps", has the background):
