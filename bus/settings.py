@@ -160,7 +160,7 @@ class Settings(BaseSettings):
     @property
     def traces_dir(self) -> Path:
         """Where spans go as JSON lines when no OTLP endpoint is set (``ungebus trace``)."""
-        return self.var_dir / "traces"
+        return self.var_dir / services.TRACES_DIR
 
     @property
     def topics(self) -> Topics:
@@ -178,7 +178,7 @@ class Settings(BaseSettings):
         """
         if self.pseudonym_secret is not None:
             return self.pseudonym_secret.get_secret_value().encode()
-        path = self.var_dir / "pseudonym.key"
+        path = self.var_dir / services.PSEUDONYM_KEY
         if not path.exists():
             _create_once(path, secrets.token_hex(32))
         return path.read_text().strip().encode()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from bus.waiting import WaitTimeout, wait_until
 from connectors.settings import ConnectorSettings
 from connectors.tls import ClientCertProtocol, ssl_options
 
@@ -38,11 +38,15 @@ def serving(
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
+
+    def alive() -> None:
+        if not thread.is_alive():
             raise RuntimeError("the partner API did not start (see the log above)")
-        time.sleep(0.02)
+
+    try:
+        wait_until(lambda: server.started, timeout_s, "the partner API", every_s=0.02, check=alive)
+    except WaitTimeout as exc:
+        raise RuntimeError(f"the partner API did not start: {exc}") from exc
     bound = server.servers[0].sockets[0].getsockname()[1]
     scheme = "https" if settings.tls_certfile else "http"
     try:

@@ -44,6 +44,7 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
     """Route inbound partner events to the units that must act, within consent rules."""
     from pathlib import Path
 
+    from bus import services
     from streams.runtime.app import ROLES, internal_topics
     from streams.settings import RouterSettings, TrackerSettings
 
@@ -67,7 +68,7 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
             )
         except LimitsError as exc:
             raise click.ClickException(str(exc)) from exc
-        (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
+        (settings.var_dir / services.FAUST_DIR).mkdir(parents=True, exist_ok=True)
     if role is None:
         from bus.processes import bus_command, run_together
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
+from bus import waiting
 from bus.processes import tail
 from tests.support import records
 from tests.support.harness import Reader, fresh_bus, produce, running, settings_env
@@ -43,9 +44,8 @@ FIRST_START_S = 60.0
 
 def within(bound_s: float, started: float, condition: Callable[[], bool], what: str) -> float:
     """Seconds from ``started`` until ``condition()``; fails once ``bound_s`` have passed."""
-    while not condition():
-        assert time.monotonic() - started < bound_s, f"{what}: not within {bound_s:g} s"
-        time.sleep(0.05)
+    left = bound_s - (time.monotonic() - started)
+    assert waiting.within(condition, left, every_s=0.05), f"{what}: not within {bound_s:g} s"
     return time.monotonic() - started
 
 

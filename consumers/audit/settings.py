@@ -22,7 +22,7 @@ class AuditSettings(Settings):
 
     @property
     def database_url(self) -> str:
-        return self.audit_database_url or f"sqlite:///{self.var_dir / 'audit.db'}"
+        return self.audit_database_url or f"sqlite:///{self.var_dir / services.AUDIT_DATABASE}"
 
     @property
     def group_id(self) -> str:

@@ -11,7 +11,6 @@ import logging
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +22,9 @@ from sqlalchemy import Engine
 from bus.limits import check_topics
 from bus.processes import stop_on_signals
 from bus.records import Publisher
-from bus.services import INBOX_SIGN_IN_FILE
+from bus.services import INBOX_SESSION_KEY, INBOX_SIGN_IN_FILE
 from bus.topics import ensure_topics
+from bus.waiting import within
 from consumers.inbox.caseworkers import AccountsError, Caseworkers, DemoAccount, ensure_demo_account
 from consumers.inbox.feed import TaskFeed, utc_now
 from consumers.inbox.migrate import migrate
@@ -61,7 +61,7 @@ def session_secret(settings: InboxSettings) -> str:
     """From settings; else a random key made once in var_dir (mode 0600), kept across restarts."""
     if settings.inbox_session_secret is not None:
         return settings.inbox_session_secret.get_secret_value()
-    path = settings.var_dir / "inbox-session.key"
+    path = settings.var_dir / INBOX_SESSION_KEY
     if not path.exists():
         _write_private(path, secrets.token_hex(32), exclusive=True)
     return path.read_text().strip()
@@ -174,13 +174,14 @@ class BackgroundServer:
 
     def start(self, timeout_s: float = 30.0) -> str:
         self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
+
+        def alive() -> None:
             if not self._thread.is_alive():
                 raise InboxFailed("the inbox web server stopped while starting")
-            if time.monotonic() > deadline:
-                raise InboxFailed(f"the inbox web server did not start in {timeout_s:g} s")
-            time.sleep(0.02)
+
+        started = lambda: self._server.started  # noqa: E731
+        if not within(started, timeout_s, every_s=0.02, check=alive):
+            raise InboxFailed(f"the inbox web server did not start in {timeout_s:g} s")
         host, port = self._server.servers[0].sockets[0].getsockname()[:2]
         self.url = f"http://{host}:{port}"
         return self.url

@@ -76,11 +76,11 @@ class InboxSettings(Settings):
 
     @property
     def database_url(self) -> str:
-        return self.inbox_database_url or f"sqlite:///{self.var_dir / 'inbox.db'}"
+        return self.inbox_database_url or f"sqlite:///{self.var_dir / services.INBOX_DATABASE}"
 
     @property
     def users_file(self) -> Path:
-        return self.inbox_users_file or self.var_dir / "inbox-users.json"
+        return self.inbox_users_file or self.var_dir / services.INBOX_USERS_FILE
 
     @property
     def group_id(self) -> str:

@@ -79,7 +79,7 @@ class DemoPartners:
                 "the sample traffic is sent as the demo partners, but UNGEBUS_PARTNERS_FILE "
                 f"names another partners file ({settings.partners_file}); unset it"
             )
-        partners_file = settings.var_dir / "partners.toml"
+        partners_file = settings.resolved_partners_file()
         tokens_file = partners_file.with_name(TOKENS_FILE)
         try:
             partners = tomllib.loads(partners_file.read_text())["partner"]

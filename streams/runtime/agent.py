@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 
+from bus import services
 from streams.routing.outputs import InMessage, Output
 from streams.runtime.faust_fixes import unacked_events
 from streams.runtime.quarantine import CrashMarks
@@ -36,7 +37,7 @@ class Agent:
         self.window = window
         self.handle = handle
         self.crash_limit = settings.router_crash_limit
-        self.marks = CrashMarks(settings.var_dir / "crash-marks" / app.conf.id)
+        self.marks = CrashMarks(settings.var_dir / services.CRASH_MARKS_DIR / app.conf.id)
 
     def install(self, app: faust.App, source: Any, name: str) -> None:
         """Register the agent (concurrency 1) and the window's background commits."""

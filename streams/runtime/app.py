@@ -137,7 +137,7 @@ def _new_app(settings: WorkerSettings, role: Role, fetch_max_wait_ms: int) -> Bu
         app_id_of(settings, role),
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
-        datadir=str(settings.var_dir / "faust"),
+        datadir=str(settings.var_dir / services.FAUST_DIR),
         web_enabled=False,
         topic_replication_factor=settings.replication_factor,
         topic_partitions=SUBJECT_PARTITIONS,

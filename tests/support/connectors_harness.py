@@ -7,12 +7,12 @@ checks a record must pass (the exact mapping of its payload, CloudEvents headers
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
+from bus.waiting import wait_until, within
 from connectors.ingest import connector_topics, topic_for
 from connectors.settings import ConnectorSettings
 from schemas import decode, parse_partner, pseudonym, to_record
@@ -45,14 +45,17 @@ def read_all(settings: ConnectorSettings, timeout_s: float = 30.0) -> list[Messa
         consumer.assign([tp for tp, _ in wanted])
         remaining = {(tp.topic, tp.partition): high for tp, high in wanted}
         messages: list[Message] = []
-        deadline = time.monotonic() + timeout_s
-        while remaining and time.monotonic() < deadline:
+
+        def read() -> bool:
             for message in consumer.consume(num_messages=500, timeout=0.5):
                 assert message.error() is None, message.error()
                 messages.append(message)
                 where = (message.topic(), message.partition())
                 if where in remaining and message.offset() + 1 >= remaining[where]:
                     del remaining[where]
+            return not remaining
+
+        within(read, timeout_s, every_s=0)
         assert not remaining, f"could not read up to the end of {remaining}"
         return messages
     finally:
@@ -61,15 +64,15 @@ def read_all(settings: ConnectorSettings, timeout_s: float = 30.0) -> list[Messa
 
 def _watermarks(consumer: Consumer, partition: TopicPartition) -> tuple[int, int]:
     """Low and high watermark, waiting out a new topic whose leader is still being elected."""
-    deadline = time.monotonic() + 20
-    while True:
+
+    def read() -> tuple[int, int] | None:
         try:
             low, high = consumer.get_watermark_offsets(partition, timeout=10)
             return int(low), int(high)
         except KafkaException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+            return None
+
+    return wait_until(read, 20, f"the watermarks of {partition.topic}", every_s=0.1)
 
 
 def check_record(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from confluent_kafka import Consumer
 from bus.limits import LimitsError, check_topics
 from bus.settings import Settings
 from bus.topics import TopicSpec, ensure_topics
+from bus.waiting import within
 from streams.routing.dead_letters import DeadLetters
 from streams.routing.outputs import InMessage, Output
 from streams.runtime.state import StagedTables
@@ -94,11 +94,14 @@ def _keys(settings: Settings, topic: str, count: int) -> list[bytes]:
     consumer = Consumer(settings.consumer_config(f"{topic}-check"))
     consumer.subscribe([topic])
     keys: list[bytes] = []
-    deadline = time.monotonic() + 30
-    while len(keys) < count and time.monotonic() < deadline:
+
+    def read() -> bool:
         for message in consumer.consume(num_messages=10, timeout=0.5):
             if message.error() is None:
                 keys.append(message.key())
+        return len(keys) >= count
+
+    within(read, 30, every_s=0)
     consumer.close()
     return keys
 
