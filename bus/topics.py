@@ -142,10 +142,24 @@ class Topics:
         """What could not be decoded or processed, with the reason and the original bytes."""
         return f"{self.prefix}deadletter"
 
-    @property
-    def task_acks(self) -> str:
-        """Task taken over: a unit's acknowledgement that closes a task."""
-        return f"{self.prefix}task-acks"
+    def task_acks_of(self, kommunekode: str) -> str:
+        """task-acks.<kommunekode>: one municipality's take-overs (the acknowledgements that
+        close its tasks). One topic per municipality, so only its own inbox may write it and
+        the tracker knows which municipality a take-over came from."""
+        _check_unit(kommunekode, UNITS[0])
+        return f"{self.prefix}task-acks.{kommunekode}"
+
+    def all_task_acks(self) -> list[str]:
+        """Every task-acks.<kommunekode> topic (what the handover tracker reads)."""
+        return [self.task_acks_of(kommunekode) for kommunekode in KOMMUNEKODER]
+
+    def task_acks_kommunekode(self, topic: str) -> str | None:
+        """The municipality whose take-over topic this is; None if it is not one."""
+        head = f"{self.prefix}task-acks."
+        if not topic.startswith(head):
+            return None
+        kommunekode = topic.removeprefix(head)
+        return kommunekode if kommunekode in KOMMUNEKODER else None
 
     def tasks(self, kommunekode: str, unit: str) -> str:
         """tasks.<kommunekode>.<unit>: what one unit of one municipality must take over."""
@@ -175,13 +189,13 @@ class Topics:
             TopicSpec(self.inbound_events, SUBJECT_PARTITIONS, config=retention_days(365)),
             TopicSpec(self.audit_routing, 3, config=retention_days(5 * 365)),
             TopicSpec(self.deadletter, 1, config=retention_days(90)),
-            TopicSpec(self.task_acks, SUBJECT_PARTITIONS, config=retention_days(365)),
         ]
         # Task topics are keyed by pseudonym too: the handover tracker keeps open tasks in a
         # table partitioned like the take-over acknowledgements.
         year = retention_days(365)
         for kommunekode in KOMMUNEKODER:
             specs.append(TopicSpec(self.handovers(kommunekode), SUBJECT_PARTITIONS, config=year))
+            specs.append(TopicSpec(self.task_acks_of(kommunekode), SUBJECT_PARTITIONS, config=year))
             for unit in UNITS:
                 for name in (self.tasks(kommunekode, unit), self.escalations(kommunekode, unit)):
                     specs.append(TopicSpec(name, SUBJECT_PARTITIONS, config=year))

@@ -129,7 +129,7 @@ def test_one_partner_event_is_one_trace_from_request_to_take_over(
     api = httpx.Client(
         base_url=bus.inbox_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
-    acks = Reader(bus, [bus.topics.task_acks], f"e2e-{uuid.uuid4().hex[:6]}")
+    acks = Reader(bus, [bus.topics.task_acks_of("161")], f"e2e-{uuid.uuid4().hex[:6]}")
 
     def in_inbox(_: object) -> bool:
         return any(t["task_id"] == task_id for t in api.get("/api/tasks").json()["tasks"])
@@ -174,7 +174,7 @@ def test_one_partner_event_is_one_trace_from_request_to_take_over(
     # caseworker's own request, which the take-over links to.
     elsewhere = [s for s in spans() if _attr(s, "ungebus.event_id") == event_id and s not in trace]
     assert [(_service(s), s["kind"]) for s in elsewhere] == [("ungebus-inbox", "SpanKind.SERVER")]
-    take_over = next(s for s in trace if s["name"] == f"send {bus.topics.task_acks}")
+    take_over = next(s for s in trace if s["name"] == f"send {bus.topics.task_acks_of('161')}")
     assert [link["context"]["span_id"] for link in take_over["links"]] == [
         elsewhere[0]["context"]["span_id"]
     ]
@@ -183,8 +183,8 @@ def test_one_partner_event_is_one_trace_from_request_to_take_over(
     assert f"send {topics.inbound_events}" in names
     assert f"process {topics.inbound_events}" in names
     assert f"send {topics.tasks('161', unit)}" in names
-    assert f"send {topics.task_acks}" in names
-    assert f"process {topics.task_acks}" in names
+    assert f"send {topics.task_acks_of('161')}" in names
+    assert f"process {topics.task_acks_of('161')}" in names
     # Every span but the root has its parent in the trace: one unbroken path.
     ids = {hex_id(s["context"]["span_id"]) for s in trace}
     roots = [s for s in trace if s["parent_id"] is None or hex_id(s["parent_id"]) not in ids]

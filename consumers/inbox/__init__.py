@@ -2,5 +2,6 @@
 
 A Kafka feed stores each task once (task id primary key; offsets committed after the database
 commit); a FastAPI page and JSON API show a caseworker the open tasks of their own unit; taking
-over publishes ``task_taken_over`` to ``task-acks`` and is recorded only once Kafka has it.
+over publishes ``task_taken_over`` to the municipality's own ``task-acks.<kommunekode>`` and is
+recorded only once Kafka has it.
 """

@@ -140,7 +140,8 @@ def take_over(
     caseworker: Authenticated,
     body: Annotated[TakeOverIn | None, Body()] = None,
 ) -> TaskOut:
-    """Take the task over: published to Kafka (task-acks) first, recorded once acknowledged.
+    """Take the task over: published to Kafka (task-acks.<kommunekode>) first, recorded once
+    acknowledged.
 
     Taking over a task one has already taken over is a success that sends nothing again."""
     svc = services(request)

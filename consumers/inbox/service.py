@@ -44,7 +44,7 @@ def inbox_topics(settings: InboxSettings) -> set[str]:
     return {
         *settings.task_topics,
         *settings.escalation_topics,
-        topics.task_acks,
+        settings.acks_topic,
         topics.deadletter,
     }
 
@@ -97,7 +97,7 @@ class Inbox:
         wanted = inbox_topics(settings)
         specs = [spec for spec in settings.topics.catalogue() if spec.name in wanted]
         ensure_topics(settings.kafka_config(), specs)
-        written = [settings.topics.deadletter, settings.topics.task_acks]
+        written = [settings.topics.deadletter, settings.acks_topic]
         check_topics(settings.kafka_config(), settings.producer_message_max_bytes, written)
         engine = connect(settings.database_url)
         migrate(engine)
@@ -124,7 +124,7 @@ class Inbox:
             store=store,
             caseworkers=Caseworkers(settings.users_file),
             take_overs=TakeOverService(
-                store, publisher, settings.topics.task_acks, settings.record_limits
+                store, publisher, settings.acks_topic, settings.record_limits
             ),
             clock=clock,
             tz=zone(settings.inbox_timezone),

@@ -92,6 +92,12 @@ class InboxSettings(Settings):
         return {self.topics.tasks(self.inbox_kommunekode, u): u for u in self.inbox_units}
 
     @property
+    def acks_topic(self) -> str:
+        """task-acks.<kommunekode>: where this municipality's take-overs are written (the only
+        take-over topic its inbox may write)."""
+        return self.topics.task_acks_of(self.inbox_kommunekode)
+
+    @property
     def escalation_topics(self) -> dict[str, str]:
         """escalations topic -> unit, for the units served."""
         return {self.topics.escalations(self.inbox_kommunekode, u): u for u in self.inbox_units}

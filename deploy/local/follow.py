@@ -49,9 +49,11 @@ def take_over_and_trace(
     def spans() -> list[Span]:
         return select_event(load_spans(settings.traces_dir), event_id)
 
+    acks_topic = settings.topics.task_acks_of(settings.inbox_kommunekode)
+
     def closed() -> bool:  # the tracker's span for the take-over: the last hop
         return any(
-            str(s.get("name")) == f"process {settings.topics.task_acks}"
+            str(s.get("name")) == f"process {acks_topic}"
             and attributes(s).get(OUTCOME) == "taken_over"
             for s in spans()
         )

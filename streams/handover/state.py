@@ -31,12 +31,17 @@ class OpenTask:
 
 @dataclass(frozen=True)
 class Acknowledgement:
-    """A take-over seen before its task (the topics are read independently)."""
+    """A take-over, kept while its task has not come yet (the topics are read independently).
+
+    ``topic`` is the municipality's take-over topic it came on (``task-acks.<kommunekode>``):
+    which municipality wrote it, checked against the task's once the task is known.
+    """
 
     record: Mapping[str, Any]
     wire: bytes
     received_at: dt.datetime
-    position: tuple[int, int] = (-1, -1)  # partition, offset on task-acks
+    topic: str
+    position: tuple[int, int] = (-1, -1)  # partition, offset on ``topic``
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class Handovers:
                     k: {
                         "wire": v.wire.hex(),
                         "received_at": v.received_at.isoformat(),
+                        "topic": v.topic,
                         "position": list(v.position),
                     }
                     for k, v in self.early.items()
@@ -77,7 +83,11 @@ class Handovers:
             wire = bytes.fromhex(entry["wire"])
             received = dt.datetime.fromisoformat(entry["received_at"])
             position = (int(entry["position"][0]), int(entry["position"][1]))
-            early[task_id] = Acknowledgement(schemas.decode(wire).record, wire, received, position)
+            # No topic (kept before take-overs had one per municipality): nobody can tell who
+            # wrote it, so it is refused once its task is known.
+            topic = str(entry.get("topic", ""))
+            record = schemas.decode(wire).record
+            early[task_id] = Acknowledgement(record, wire, received, topic, position)
         return cls(
             open={k: _task_from_dict(v) for k, v in raw["open"].items()},
             closed={k: dt.datetime.fromisoformat(v) for k, v in raw["closed"].items()},

@@ -22,6 +22,7 @@ import schemas
 from bus.limits import RecordLimits
 from bus.topics import Topics
 from schemas.domain import KOMMUNEKODER
+from streams.handover.refusals import take_over_refusal
 from streams.handover.state import Acknowledgement, Handovers, OpenTask
 from streams.handover.store import HandoverStore
 from streams.routing.dead_letters import DeadLetters, dead_letter
@@ -75,8 +76,8 @@ class Tracker:
         )
 
     def handle(self, message: InMessage, store: HandoverStore) -> list[Output]:
-        """One record from a task topic or task-acks; a bad one becomes a dead letter and
-        leaves no state change behind."""
+        """One record from a task topic or a municipality's take-over topic; a bad one becomes
+        a dead letter and leaves no state change behind."""
         now = self.clock()
         store.begin()
         try:
@@ -85,7 +86,7 @@ class Tracker:
             name, _version, record = schemas.decode(
                 message.value, max_size=self.limits.max_record_bytes
             )
-            is_ack = message.topic == self.topics.task_acks
+            is_ack = self.topics.task_acks_kommunekode(message.topic) is not None
             if (name, is_ack) not in (("routed_task", False), ("task_taken_over", True)):
                 raise ValueError(f"a {name} record does not belong on topic {message.topic}")
             for id_field in ("task_id", "event_id"):
@@ -95,7 +96,7 @@ class Tracker:
             state = store.get(pseudonym)
             if is_ack:
                 ack = Acknowledgement(
-                    record, message.value, now, (message.partition, message.offset)
+                    record, message.value, now, message.topic, (message.partition, message.offset)
                 )
                 state, out = self.taken_over(state, ack, message.traceparent)
             else:
@@ -187,12 +188,9 @@ class Tracker:
         traceparent: str | None,
     ) -> tuple[Handovers, list[Output]]:
         now, ack = self.clock(), acknowledgement.record
-        if (ack["unit"], ack["kommunekode"]) != (task.unit, task.kommunekode):
-            reason = (
-                f"rejected take-over of task {task.task_id}: it belongs to {task.unit} in "
-                f"{task.kommunekode}, the acknowledgement came from {ack['unit']} in "
-                f"{ack['kommunekode']}; not applied"
-            )
+        topic = acknowledgement.topic
+        reason = take_over_refusal(task, ack, topic, self.topics.task_acks_kommunekode(topic))
+        if reason is not None:
             self._observe("rejected", task)
             return state, [self._rejected(acknowledgement, reason, now)]
         state = replace(
@@ -296,7 +294,7 @@ class Tracker:
             reason=reason,
             error_type="RejectedAcknowledgement",
             component=COMPONENT,
-            source_topic=self.topics.task_acks,
+            source_topic=ack.topic,
             source_partition=ack.position[0],
             source_offset=ack.position[1],
             key=None,

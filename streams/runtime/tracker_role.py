@@ -46,7 +46,10 @@ class TrackerRole:
                              max_records=settings.router_batch_size,
                              max_wait_s=settings.router_commit_interval_s)  # fmt: skip
         self.source = app.topic(
-            *topics.all_tasks(), topics.task_acks, key_serializer="raw", value_serializer="raw"
+            *topics.all_tasks(),
+            *topics.all_task_acks(),
+            key_serializer="raw",
+            value_serializer="raw",
         )
         Agent(app, settings, self.window, self.handle).install(app, self.source, "track")
         app.timer(settings.tracker_check_interval_s, name="escalate_overdue")(self.escalate_overdue)

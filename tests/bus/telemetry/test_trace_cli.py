@@ -76,7 +76,7 @@ def event_spans() -> list[dict[str, Any]]:
             None, 900, 12,
         ),
         span(
-            "send t.task-acks", "ungebus-inbox", TRACE, "0x05", "0x04", 905,
+            "send t.task-acks.161", "ungebus-inbox", TRACE, "0x05", "0x04", 905,
             links=((CASEWORKER_TRACE, "0xc1"),), ungebus__task_id="task-1",
             ungebus__outcome="taken_over", ungebus__unit="youth_unit", ungebus__kommunekode="161",
         ),
@@ -124,7 +124,10 @@ def test_the_path_is_printed_as_a_tree_in_start_order() -> None:
         "        send t.tasks.161.youth_unit  (2.0 ms)  youth_unit@161, basis kui_12c, task task-1"
         in text
     )
-    assert "            send t.task-acks  (2.0 ms)  taken_over, youth_unit@161, task task-1" in text
+    assert (
+        "            send t.task-acks.161  (2.0 ms)  taken_over, youth_unit@161, task task-1"
+        in text
+    )
     assert lines[-1].split()[:3] == ["900.0", "ms", "ungebus-inbox"]
     assert "POST /api/tasks/{task_id}/take-over  (12.0 ms)" in lines[-1]
     assert render([]) == []
@@ -148,7 +151,7 @@ def test_the_command_prints_the_tree_or_says_where_it_looked(tmp_path: Path) -> 
     shown = runner.invoke(trace, [EVENT, "--dir", str(tmp_path)])
     assert shown.exit_code == 0, shown.output
     assert shown.output.startswith(f"event {EVENT}: 7 spans in 3 traces")
-    assert "send t.task-acks" in shown.output
+    assert "send t.task-acks.161" in shown.output
     as_json = runner.invoke(trace, [EVENT, "--dir", str(tmp_path), "--json"])
     lines = [json.loads(line) for line in as_json.output.splitlines()]
     assert [s["context"]["span_id"] for s in lines][:2] == ["0xf1", "0x01"]

@@ -100,7 +100,7 @@ def test_caseworker_signs_in_sees_the_task_and_takes_it_over(
         page.close()
 
     acks = wait_until(
-        lambda: read_all(settings, settings.topics.task_acks), "the acknowledgement on task-acks"
+        lambda: read_all(settings, settings.acks_topic), "the acknowledgement on task-acks.161"
     )
     assert [(a.record["task_id"], a.record["taken_over_by"], a.record["note"]) for a in acks] == [
         (task["task_id"], demo.staff_id, "called the young person")

@@ -104,7 +104,7 @@ def test_an_escalation_is_shown_to_the_unit_whose_topic_carried_it() -> None:
 def test_acknowledgement_round_trips_and_carries_the_trace_not_the_cpr() -> None:
     task = read(YOUTH, schemas.encode("routed_task", routed()), [("traceparent", TRACE.encode())])
     assert isinstance(task, Task)
-    out = acknowledgement("task-acks", task, TakeOver("yu-1", NOW, "phoned"))
+    out = acknowledgement("task-acks.161", task, TakeOver("yu-1", NOW, "phoned"))
     name, _, record = schemas.decode(out.value)
     assert name == "task_taken_over"
     assert record["taken_over_by"] == "yu-1" and record["taken_over_at"] == NOW
@@ -160,6 +160,6 @@ def test_a_dead_letter_of_a_record_too_large_to_copy_keeps_it_by_reference() -> 
 
 def test_a_record_kafka_refuses_in_produce_is_not_delivered() -> None:
     publisher = Publisher({"bootstrap.servers": "127.0.0.1:9", "log_level": 0}, timeout_s=5)
-    too_large = Outgoing("task-acks", b"k", bytes(1_100_000), [])
+    too_large = Outgoing("task-acks.161", b"k", bytes(1_100_000), [])
     with pytest.raises(NotDelivered, match="Kafka refused the record"):
         publisher.publish([too_large])

@@ -1,4 +1,5 @@
-"""Taking over against the real broker: task_taken_over on task-acks, or a refusal."""
+"""Taking over against the real broker: task_taken_over on task-acks.161 (the inbox's own
+municipality's take-over topic), or a refusal."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def settings(kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path)
 
 
 def acks(running: RunningInbox) -> list[dict[str, object]]:
-    return [s.record for s in read_all(running.settings, running.settings.topics.task_acks)]
+    return [s.record for s in read_all(running.settings, running.settings.acks_topic)]
 
 
 def test_take_over_through_the_api_publishes_the_acknowledgement(settings: InboxSettings) -> None:
@@ -53,7 +54,7 @@ def test_take_over_through_the_api_publishes_the_acknowledgement(settings: Inbox
         assert response.json()["taken_over"]["taken_over_by"] == "yu-7"
         assert api_tasks(client, token) == []
 
-        seen = read_all(settings, settings.topics.task_acks)
+        seen = read_all(settings, settings.topics.task_acks_of("161"))
         assert len(seen) == 1
         ack = seen[0]
         assert ack.name == "task_taken_over"

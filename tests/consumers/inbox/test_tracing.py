@@ -47,7 +47,7 @@ def test_a_task_and_its_take_over_are_in_the_events_trace(
     who = person(21)
     task = routed_task(who)
     tasks_topic = settings.topics.tasks("161", "youth_unit")
-    acks_topic = settings.topics.task_acks
+    acks_topic = settings.acks_topic
     publish_task(settings, task)
     publish_task(settings, task)  # the router's retry: a duplicate
     publish_raw(settings, tasks_topic, b"\x00garbage", who.pseudonym.encode(), BROKEN_TRACE)

@@ -41,7 +41,9 @@ def _task(task_id: str = "t-1", **changes: Any) -> dict[str, Any]:
     }
 
 
-def _ack(clock: Clock, task_id: str = "t-1", **changes: Any) -> Acknowledgement:
+def _ack(
+    clock: Clock, task_id: str = "t-1", topic: str = "t.task-acks.161", **changes: Any
+) -> Acknowledgement:
     record = {
         "task_id": task_id,
         "event_id": "e-1",
@@ -53,7 +55,8 @@ def _ack(clock: Clock, task_id: str = "t-1", **changes: Any) -> Acknowledgement:
         "note": None,
         **changes,
     }
-    return Acknowledgement(record, schemas.encode("task_taken_over", record), clock.now, (0, 5))
+    wire = schemas.encode("task_taken_over", record)
+    return Acknowledgement(record, wire, clock.now, topic, (0, 5))
 
 
 def _decoded(outputs: list[Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -115,6 +118,43 @@ def test_acknowledgement_from_the_wrong_unit_is_rejected_and_not_applied() -> No
     assert (topic, name, letter["component"]) == ("t.deadletter", "dead_letter", "tracker")
     assert "belongs to family_services in 161" in letter["reason"]
     assert (letter["source_partition"], letter["source_offset"]) == (0, 5)
+
+
+def test_take_over_on_another_municipalitys_topic_is_rejected_naming_both() -> None:
+    # Written by 153's inbox for a task of 161, claiming to be 161's unit: only the topic tells.
+    tracker, clock = _tracker()
+    state, _ = tracker.task_routed(Handovers(), _task(), None)
+    after, out = tracker.taken_over(state, _ack(clock, topic="t.task-acks.153"), None)
+    assert after == state  # still open, nothing closed
+    ((topic, name, letter),) = _decoded(out)
+    assert (topic, name, letter["error_type"]) == ("t.deadletter", "dead_letter",
+                                                   "RejectedAcknowledgement")  # fmt: skip
+    assert letter["source_topic"] == "t.task-acks.153"
+    assert letter["reason"] == (
+        "rejected take-over of task t-1: it belongs to municipality 161, the take-over came on "
+        "the take-over topic of municipality 153 (t.task-acks.153); not applied"
+    )
+    assert PSEUDONYM not in letter["reason"]
+
+
+def test_early_take_over_on_another_municipalitys_topic_is_rejected_when_its_task_comes() -> None:
+    tracker, clock = _tracker()
+    state, out = tracker.taken_over(Handovers(), _ack(clock, topic="t.task-acks.153"), None)
+    assert out == [] and "t-1" in state.early
+    state, out = tracker.task_routed(state, _task(), None)
+    assert "t-1" in state.open and not state.closed and not state.early
+    ((_topic, _name, letter),) = _decoded(out)
+    assert "the take-over topic of municipality 153" in letter["reason"]
+
+
+def test_a_take_over_record_read_from_a_municipalitys_topic_is_handled_as_one() -> None:
+    tracker, clock = _tracker()
+    store = HandoverStore(StagedTables.in_memory("handovers", max_entry_bytes=1_000_000))
+    ack = _ack(clock)
+    message = InMessage("t.task-acks.161", 0, 3, PSEUDONYM.encode(), ack.wire, [])
+    assert tracker.handle(message, store) == []  # kept until its task comes
+    early = Handovers.from_json(store.tables.get("handovers", PSEUDONYM)).early["t-1"]
+    assert (early.topic, early.position) == ("t.task-acks.161", (0, 3))
 
 
 def test_acknowledgement_before_its_task_waits_then_closes_it() -> None:

@@ -59,7 +59,7 @@ def bus(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         s.name
         for s in specs
         if s.name.startswith((f"{prefix}escalations.", f"{prefix}handovers.", f"{prefix}tasks."))
-        or s.name in (settings.topics.deadletter, settings.topics.task_acks)
+        or s.name in (settings.topics.deadletter, *settings.topics.all_task_acks())
     ]
     reader = Reader(settings, watched, f"check-{uuid.uuid4().hex[:8]}")
     inbox_settings = InboxSettings(
@@ -177,7 +177,7 @@ def test_take_over_closes_the_task_and_bad_acknowledgements_are_rejected(bus: Bu
         "taken_over_at": dt.datetime.now(dt.UTC),
         "note": None,
     }
-    produce_ack(settings, forged)  # another unit claims the youth unit's open task
+    produce_ack(settings, "161", forged)  # another unit claims the youth unit's open task
     bus.reader.wait_for(lambda _: _rejections(bus, task["task_id"]), what="wrong unit rejected")
     (reason,) = _rejections(bus, task["task_id"])
     assert "belongs to youth_unit in 161" in reason and "from jobcentre" in reason
@@ -189,13 +189,65 @@ def test_take_over_closes_the_task_and_bad_acknowledgements_are_rejected(bus: Bu
         what="the take-over",
     )
     (ack,) = _of(bus, "task_taken_over", task_id=task["task_id"], unit="youth_unit")
-    produce_ack(settings, dict(ack.record))  # the same take-over again: changes nothing
+    produce_ack(settings, "161", dict(ack.record))  # the same take-over again: changes nothing
     unknown = str(uuid.uuid4())
-    produce_ack(settings, {**ack.record, "task_id": unknown})  # a task that was never routed
+    produce_ack(settings, "161", {**ack.record, "task_id": unknown})  # a task that was never routed
     bus.reader.wait_for(lambda _: _rejections(bus, unknown), what="unknown task rejected")
     assert "no such task was routed" in _rejections(bus, unknown)[0]
     assert len(_rejections(bus, task["task_id"])) == 1  # the repeat was not rejected
     assert not _of(bus, "task_escalated", task_id=task["task_id"])
+
+
+def test_take_over_on_another_municipalitys_topic_is_rejected_and_the_task_stays_open(
+    bus: Bus,
+) -> None:
+    """Albertslund's (165) task, taken over on Glostrup's (161) take-over topic: what 161's
+    inbox could write, claiming 165's own unit. Refused; 165's own take-over then closes it."""
+    settings = bus.settings
+    person = {"pseudonym": uuid.uuid4().hex * 2, "occurred_at": dt.datetime.now(dt.UTC)}
+    event = records.handover("municipality", to="165", age=15, **person)  # from 153 Brøndby
+    produce(settings, [(settings.topics.inbound_events, "handover", event)])
+    event_id = event["envelope"]["event_id"]
+    bus.reader.wait_for(lambda _: _of(bus, "routed_task", event_id=event_id), what="the task")
+    (task,) = _of(bus, "routed_task", event_id=event_id)
+    assert task.topic == settings.topics.tasks("165", "family_services")
+    take_over = {
+        "task_id": task.record["task_id"],
+        "event_id": event_id,
+        "unit": "family_services",
+        "kommunekode": "165",
+        "subject_pseudonym": person["pseudonym"],
+        "taken_over_by": "cw-of-glostrup",
+        "taken_over_at": dt.datetime.now(dt.UTC),
+        "note": None,
+    }
+    produce_ack(settings, "161", take_over)
+    bus.reader.wait_for(
+        lambda _: _rejections(bus, task.record["task_id"]), what="the foreign take-over rejected"
+    )
+    (letter,) = [
+        s.record
+        for s in _of(bus, "dead_letter", component="tracker")
+        if task.record["task_id"] in s.record["reason"]
+    ]
+    assert letter["source_topic"] == settings.topics.task_acks_of("161")
+    assert letter["reason"] == (
+        f"rejected take-over of task {task.record['task_id']}: it belongs to municipality 165, "
+        f"the take-over came on the take-over topic of municipality 161 "
+        f"({settings.topics.task_acks_of('161')}); not applied"
+    )
+    assert person["pseudonym"] not in letter["reason"]
+
+    # Still open: 165's own take-over closes it, and the sender hears who took over.
+    produce_ack(settings, "165", {**take_over, "taken_over_by": "cw-of-albertslund"})
+    bus.reader.wait_for(
+        lambda _: _of(bus, "handover_status", event_id=event_id, status="taken_over"),
+        what="word to the sender that 165 took over",
+    )
+    (taken,) = _of(bus, "handover_status", event_id=event_id, status="taken_over")
+    assert taken.topic == settings.topics.handovers("153")
+    assert taken.record["taken_over_by"] == "cw-of-albertslund"
+    assert len(_rejections(bus, task.record["task_id"])) == 1
 
 
 def _rejections(bus: Bus, task_id: str) -> list[str]:
@@ -206,12 +258,13 @@ def _rejections(bus: Bus, task_id: str) -> list[str]:
     ]
 
 
-def produce_ack(settings: Settings, record: dict[str, Any]) -> None:
+def produce_ack(settings: Settings, kommunekode: str, record: dict[str, Any]) -> None:
+    """A take-over on ``kommunekode``'s take-over topic, as its inbox would write it."""
     from confluent_kafka import Producer
 
     producer = Producer(settings.producer_config())
     producer.produce(
-        settings.topics.task_acks,
+        settings.topics.task_acks_of(kommunekode),
         key=record["subject_pseudonym"].encode(),
         value=schemas.encode("task_taken_over", record),
     )
