@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -232,3 +233,16 @@ def test_a_task_with_an_id_longer_than_the_bus_makes_is_a_dead_letter_and_opens_
     assert (topic, name, letter["error_type"]) == ("t.deadletter", "dead_letter", "ValueError")
     assert "its task_id is longer than 256 characters" in letter["reason"]
     assert store.tables.get("handovers", PSEUDONYM) is None
+
+
+def test_an_early_take_over_kept_without_its_topic_is_refused_when_its_task_comes() -> None:
+    # State written before take-overs had a topic per municipality: nobody can tell who wrote it.
+    tracker, clock = _tracker()
+    state, _ = tracker.taken_over(Handovers(), _ack(clock), None)
+    raw = json.loads(state.to_json())
+    del raw["early"]["t-1"]["topic"]
+    state = Handovers.from_json(json.dumps(raw).encode())
+    state, out = tracker.task_routed(state, _task(), None)
+    assert "t-1" in state.open and not state.closed
+    ((_topic, _name, letter),) = _decoded(out)
+    assert "no municipality's take-over topic" in letter["reason"]
