@@ -85,3 +85,13 @@ def _without_secrets(message: str) -> str:
     """librdkafka's messages name the mechanism and the broker, never the password; cut them
     short all the same."""
     return message.split("\n", 1)[0][:300]
+
+
+def require_access(settings: Settings, topics: Iterable[str] = ()) -> None:
+    """:func:`check_access` for a command: a refusal is its error message and exit code 1."""
+    import click
+
+    try:
+        check_access(settings, topics)
+    except KafkaAccessError as exc:
+        raise click.ClickException(str(exc)) from exc

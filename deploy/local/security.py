@@ -189,25 +189,28 @@ class BrokerSecurity:
         ]
 
 
-def upsert_credentials(admin_config: dict[str, object], security: BrokerSecurity) -> None:
-    """Store every principal's SCRAM credential on the running broker, as admin (idempotent:
-    the same password again changes nothing a client sees)."""
+def upsert_credentials(
+    admin_config: dict[str, str], security: BrokerSecurity, names: Iterable[str] | None = None
+) -> None:
+    """Store the SCRAM credential of ``names`` (default: every principal but admin) on the
+    running broker, as admin (idempotent: the same password again changes nothing a client
+    sees)."""
     from confluent_kafka.admin import (
         AdminClient,
         ScramCredentialInfo,
         ScramMechanism,
+        UserScramCredentialAlteration,
         UserScramCredentialUpsertion,
     )
 
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
-    upserts = [
+    upserts: list[UserScramCredentialAlteration] = [
         UserScramCredentialUpsertion(
             principal, info, security.password(principal).get_secret_value().encode()
         )
-        for principal in principals()
-        if principal != ADMIN
+        for principal in (names if names is not None else principals()[1:])
     ]
-    admin = AdminClient(admin_config)
+    admin = AdminClient(dict(admin_config))
     for principal, future in admin.alter_user_scram_credentials(upserts).items():
         try:
             future.result(timeout=30)
