@@ -115,7 +115,7 @@ def main() -> None:
         audit = audit_bench.run(Path(tmp) / "audit", decisions=args.decisions)
         port, controller = free_ports(2)
         broker = LocalKafka(home=Path(tmp) / "kafka", port=port, controller_port=controller,
-                            heap="1g")  # fmt: skip
+                            heap="1g", secure=False)  # fmt: skip
         print(f"bench: starting a throwaway Kafka broker on {broker.bootstrap_servers}")
         broker.up(echo=lambda _m: None)
         try:

@@ -202,7 +202,9 @@ def main() -> None:
         from deploy.local.broker import LocalKafka
 
         home = Path(tempfile.mkdtemp(prefix="ungebus-bench-kafka-"))
-        broker = LocalKafka(home=home, port=_free_port(), controller_port=_free_port())
+        broker = LocalKafka(
+            home=home, port=_free_port(), controller_port=_free_port(), secure=False
+        )
         broker.up(echo=print)
         bootstrap = broker.bootstrap_servers
     try:

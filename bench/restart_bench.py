@@ -203,7 +203,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ungebus-restart-") as tmp:
         port, controller = free_ports(2)
         broker = LocalKafka(home=Path(tmp) / "kafka", port=port, controller_port=controller,
-                            heap="512m")  # fmt: skip
+                            heap="512m", secure=False)  # fmt: skip
         broker.up(echo=lambda _m: None)
         try:
             for name in args.component or ["inbox", "router"]:

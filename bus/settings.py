@@ -35,10 +35,17 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("UNGEBUS_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
         description="Kafka bootstrap servers, host:port[,host:port]",
     )
+    # How this process authenticates: SASL_SSL with SCRAM-SHA-512 on the secured local broker
+    # (``ungebus run`` gives each component its principal, its password file and the CA);
+    # the password from a file (mode 0600) or the environment, never logged.
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_ca_location: Path | None = Field(
+        default=None, description="PEM file of the CA(s) the broker's certificate is checked with"
+    )
 
     pseudonym_secret: SecretStr | None = Field(
         default=None,
@@ -101,13 +108,35 @@ class Settings(BaseSettings):
             "security.protocol": self.kafka_security_protocol,
         }
         if self.kafka_sasl_mechanism:
+            password = self.kafka_sasl_secret()
             conf["sasl.mechanism"] = self.kafka_sasl_mechanism
             conf["sasl.username"] = self.kafka_sasl_username or ""
-            conf["sasl.password"] = (
-                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else ""
-            )
+            conf["sasl.password"] = password.get_secret_value() if password else ""
+        if self.kafka_ssl_ca_location is not None:
+            conf["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
         conf.update(overrides)
         return conf
+
+    @property
+    def kafka_principal(self) -> str:
+        """Who this process is to Kafka, for messages: the SASL user, or ``ANONYMOUS``."""
+        if self.kafka_sasl_mechanism and self.kafka_sasl_username:
+            return self.kafka_sasl_username
+        return "ANONYMOUS"
+
+    def kafka_sasl_secret(self) -> SecretStr | None:
+        """The SASL password: ``kafka_sasl_password``, else the first line of its file."""
+        if self.kafka_sasl_password is not None:
+            return self.kafka_sasl_password
+        if self.kafka_sasl_password_file is None:
+            return None
+        try:
+            return SecretStr(self.kafka_sasl_password_file.read_text().strip())
+        except OSError as exc:
+            raise ValueError(
+                f"cannot read the Kafka password file of {self.kafka_principal!r} "
+                f"({self.kafka_sasl_password_file}): {exc.strerror}"
+            ) from None
 
     def producer_config(self, **overrides: Any) -> dict[str, Any]:
         """Idempotent, acks=all: a record is acknowledged only once every in-sync replica has it."""

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from bus import services, telemetry
+from bus.access import require_access
 from bus.demo_partners import load_or_create_partners as load_or_create
 from bus.partners import PartnerConfigError, PartnerRegistry
 from bus.ready import ReadyFile
@@ -66,6 +67,7 @@ def http(host: str | None, port: int | None, metrics_port: int | None) -> None:
     given: dict[str, Any] = {"http_host": host, "http_port": port, "metrics_port": metrics_port}
     overrides = {name: value for name, value in given.items() if value is not None}
     settings = ConnectorSettings(**overrides)
+    require_access(settings)
     partners = load_or_create_partners(settings)
     click.echo(f"{len(partners)} partners from {settings.resolved_partners_file()}")
     scheme = "https" if settings.tls_certfile else "http"
@@ -91,6 +93,7 @@ def files(directory: Path, once: bool, metrics_port: int | None) -> None:
 
     overrides: dict[str, Any] = {"metrics_port": metrics_port} if metrics_port is not None else {}
     settings = ConnectorSettings(**overrides)
+    require_access(settings)
     partners = load_or_create_partners(settings)
     ensure_topics(
         settings.kafka_config(), connector_topics(settings.topics, settings.replication_factor)
@@ -130,6 +133,7 @@ def kafka(metrics_port: int | None) -> None:
 
     overrides: dict[str, Any] = {"metrics_port": metrics_port} if metrics_port is not None else {}
     settings = ConnectorSettings(**overrides)
+    require_access(settings)
     partners = load_or_create_partners(settings)
     topics = settings.topics
     ensure_topics(

@@ -23,6 +23,7 @@ def inbox(ctx: click.Context, metrics_port: int | None) -> None:
     from pydantic import ValidationError
 
     from bus import services, telemetry
+    from bus.access import require_access
     from bus.limits import LimitsError
     from consumers.inbox.caseworkers import AccountsError
     from consumers.inbox.service import InboxFailed, serve
@@ -32,6 +33,7 @@ def inbox(ctx: click.Context, metrics_port: int | None) -> None:
     try:
         overrides: dict[str, Any] = {} if metrics_port is None else {"metrics_port": metrics_port}
         settings = InboxSettings(**overrides)
+        require_access(settings)
         telemetry.setup(services.INBOX.name, settings)
         if (address := telemetry.metrics_address()) is not None:
             click.echo(f"Metrics for Prometheus: http://{address[0]}:{address[1]}/metrics")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from pydantic import ValidationError
 
+from bus.access import require_access
 from bus.limits import LimitsError, check_topics
 from bus.settings import Settings
 from bus.topics import ensure_topics
@@ -57,6 +58,7 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
         policy = load_policy(Path(policy_path))
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
+    require_access(settings)  # each worker's principal too: --role runs the same
     if not topics_ready:
         specs = [*settings.topics.catalogue(), *internal_topics(settings)]
         ensure_topics(settings.kafka_config(), specs)

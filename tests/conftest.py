@@ -2,7 +2,10 @@
 
 The broker, in order of preference: ``KAFKA_BOOTSTRAP_SERVERS`` if set; a testcontainers Kafka
 if a Docker engine answers; else the project's own local broker (``deploy/local``), started on
-free ports in a temporary home for this session and stopped afterwards.
+free ports in a temporary home for this session and stopped afterwards. That one is secured
+(SASL_SSL, SCRAM-SHA-512, the StandardAuthorizer) unless ``UNGEBUS_TEST_SECURE=0``; its admin
+login is put in the environment for the session (``UNGEBUS_KAFKA_*``), so that every settings
+object a test builds and every component a test starts authenticates.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from bus import telemetry
 from bus.ports import free_ports
 from bus.topics import TopicSpec, ensure_topics
 from deploy.local.broker import LocalKafka
+from deploy.local.security import ADMIN
+from tests.support.kafka_login import client_config
 from tests.support.traced import OTEL_VARIABLES
 
 # No test fails on wall-clock time: hypothesis's per-example deadline (200 ms by default) and its
@@ -30,6 +35,9 @@ hypothesis_settings.register_profile(
     "ungebus", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 hypothesis_settings.load_profile("ungebus")
+
+
+_SESSION_BROKER: dict[str, LocalKafka] = {}
 
 
 def _docker_answers() -> bool:
@@ -61,12 +69,29 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port=port,
         controller_port=controller_port,
         heap="512m",
+        secure=os.environ.get("UNGEBUS_TEST_SECURE", "1") != "0",
     )
     broker.up(echo=lambda _msg: None)
+    _SESSION_BROKER["broker"] = broker
     try:
-        yield broker.bootstrap_servers
+        with pytest.MonkeyPatch.context() as session_env:
+            session_env.delenv("UNGEBUS_KAFKA_SASL_PASSWORD", raising=False)
+            for name, value in broker.client_env(ADMIN).items():
+                session_env.setenv(name, value)
+            yield broker.bootstrap_servers
     finally:
         broker.down(echo=lambda _msg: None)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(kafka_bootstrap: str) -> LocalKafka:
+    """The session's local broker (its security files), for the tests of its security."""
+    broker = _SESSION_BROKER.get("broker")
+    if broker is None:
+        pytest.skip("the session broker is not the project's local broker")
+    if not broker.secure:
+        pytest.skip("the session broker is not secured (UNGEBUS_TEST_SECURE=0)")
+    return broker
 
 
 @pytest.fixture
@@ -86,9 +111,7 @@ def new_topic(kafka_bootstrap: str, unique: Callable[[str], str]) -> Callable[..
 
     def make(prefix: str = "topic", partitions: int = 1) -> str:
         name = unique(prefix)
-        ensure_topics(
-            {"bootstrap.servers": kafka_bootstrap}, [TopicSpec(name, partitions=partitions)]
-        )
+        ensure_topics(client_config(kafka_bootstrap), [TopicSpec(name, partitions=partitions)])
         return name
 
     return make

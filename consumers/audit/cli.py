@@ -25,6 +25,7 @@ def audit_store(metrics_port: int | None) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bus import services, telemetry
+    from bus.access import require_access
     from bus.processes import stop_on_signals
     from consumers.audit.service import serve
     from consumers.audit.settings import AuditSettings
@@ -33,6 +34,7 @@ def audit_store(metrics_port: int | None) -> None:
     try:
         overrides: dict[str, Any] = {} if metrics_port is None else {"metrics_port": metrics_port}
         settings = AuditSettings(**overrides)
+        require_access(settings)
         telemetry.setup(services.AUDIT_STORE.name, settings)
         if (address := telemetry.metrics_address()) is not None:
             click.echo(f"Metrics for Prometheus: http://{address[0]}:{address[1]}/metrics")

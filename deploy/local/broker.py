@@ -9,7 +9,6 @@ a :class:`LocalKafkaError` with a message that says what to do.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import socket
@@ -23,18 +22,20 @@ from typing import TYPE_CHECKING
 
 from bus import services
 from bus.ports import HOST, port_free
-from bus.settings import PROJECT_ROOT
 from bus.waiting import within
+from deploy.local.java import (
+    DEPLOY_DIR,
+    LocalKafkaError,
+    fetch_jars,
+    is_our_broker,
+    pid_alive,
+    require_java,
+    tail,
+)
+from deploy.local.security import ADMIN, BrokerSecurity, SecurityError, upsert_credentials
 
 if TYPE_CHECKING:
     from deploy.local.settings import LocalKafkaSettings
-
-DEPLOY_DIR = PROJECT_ROOT / "deploy" / "local"
-MIN_JAVA = 17
-
-
-class LocalKafkaError(RuntimeError):
-    """Something an operator must fix before the local broker can run; the message says what."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class LocalKafka:
     heap: str = "768m"
     start_timeout_s: float = 90.0
     port_setting: str = "UNGEBUS_LOCAL_KAFKA_PORT"
+    secure: bool = True
+    """SASL_SSL + SCRAM-SHA-512 and the StandardAuthorizer (deploy/local/security.py); False
+    only for ``UNGEBUS_KAFKA_SECURITY=plaintext``, an open broker."""
 
     @classmethod
     def from_settings(cls, settings: LocalKafkaSettings) -> LocalKafka:
@@ -56,12 +60,56 @@ class LocalKafka:
             controller_port=settings.local_kafka_controller_port,
             heap=settings.local_kafka_heap,
             start_timeout_s=settings.local_kafka_start_timeout_s,
+            secure=settings.kafka_security != "plaintext",
         )
 
     # -- where things are -------------------------------------------------------------------
     @property
     def bootstrap_servers(self) -> str:
         return f"{HOST}:{self.port}"
+
+    @property
+    def security(self) -> BrokerSecurity:
+        """Its CA, certificate and credentials (under ``home``)."""
+        return BrokerSecurity(self.home)
+
+    def client_env(self, principal: str = ADMIN) -> dict[str, str]:
+        """``UNGEBUS_KAFKA_*`` variables for a client of this broker, as ``principal``."""
+        if not self.secure:
+            return {"UNGEBUS_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
+        return self.security.client_env(principal)
+
+    def client_config(self, principal: str = ADMIN) -> dict[str, str]:
+        """The librdkafka configuration of a client of this broker, as ``principal``."""
+        conf = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": "PLAINTEXT"}
+        if self.secure:
+            conf.update(
+                {
+                    "security.protocol": "SASL_SSL",
+                    "sasl.mechanism": "SCRAM-SHA-512",
+                    "sasl.username": principal,
+                    "sasl.password": self.security.password(principal).get_secret_value(),
+                    "ssl.ca.location": str(self.security.ca_cert),
+                }
+            )
+        return conf
+
+    @property
+    def mode_file(self) -> Path:
+        """Written when storage is formatted: ``secured`` or ``plaintext``."""
+        return self.data_dir / "ungebus-security"
+
+    @property
+    def security_summary(self) -> str:
+        if not self.secure:
+            return (
+                "PLAINTEXT: no authentication, no ACLs: anyone who reaches the port reads and "
+                "writes every topic"
+            )
+        return (
+            f"secured: SASL_SSL + SCRAM-SHA-512, CA {self.security.ca_cert}, "
+            f"credentials in {self.security.credentials_dir}"
+        )
 
     @property
     def lib_dir(self) -> Path:
@@ -98,7 +146,7 @@ class LocalKafka:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        if _is_our_broker(pid, self.config_file):
+        if is_our_broker(pid, self.config_file):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -129,7 +177,13 @@ class LocalKafka:
         self._write_config()
         self._format_storage_if_needed(java)
         self._start(java)
+        if self.secure:
+            try:
+                upsert_credentials(self.client_config(), self.security)
+            except SecurityError as exc:
+                raise LocalKafkaError(str(exc)) from exc
         echo(f"Kafka {self.kafka_version()} is up at {self.bootstrap_servers} (data: {self.home})")
+        echo(f"Kafka is {self.security_summary}")
         return True
 
     def down(self, echo: Callable[[str], None] = print, timeout_s: float = 60.0) -> bool:
@@ -139,10 +193,10 @@ class LocalKafka:
             echo("Kafka is not running; nothing to stop.")
             return False
         os.kill(pid, signal.SIGTERM)
-        if not within(lambda: not _pid_alive(pid), timeout_s):
+        if not within(lambda: not pid_alive(pid), timeout_s):
             echo(f"Kafka (pid {pid}) did not stop within {timeout_s:.0f} s; killing it.")
             os.kill(pid, signal.SIGKILL)
-            within(lambda: not _pid_alive(pid), 10)
+            within(lambda: not pid_alive(pid), 10)
         self.pid_file.unlink(missing_ok=True)
         echo(f"Kafka at {self.bootstrap_servers} stopped.")
         return True
@@ -153,7 +207,21 @@ class LocalKafka:
             return f"Kafka is not running (would listen on {self.bootstrap_servers})."
         return (
             f"Kafka {self.kafka_version()} is running at {self.bootstrap_servers} "
-            f"(pid {pid}, data {self.data_dir}, log {self.log_file})."
+            f"(pid {pid}, data {self.data_dir}, log {self.log_file}); {self._running_mode()}."
+        )
+
+    def _running_mode(self) -> str:
+        """How the running broker was configured (its config file, not this object's wish)."""
+        try:
+            secured = "SASL_SSL" in self.config_file.read_text()
+        except OSError:
+            secured = self.secure
+        if secured == self.secure:
+            return self.security_summary
+        return (
+            "it runs "
+            + ("secured" if secured else "PLAINTEXT (open to anyone who reaches the port)")
+            + ", not as now configured; restart it (ungebus local down && ungebus local up)"
         )
 
     def wipe(self) -> None:
@@ -168,21 +236,44 @@ class LocalKafka:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         template = Template((DEPLOY_DIR / "server.properties.template").read_text())
-        self.config_file.write_text(
-            template.substitute(
-                host=HOST,
-                port=self.port,
-                controller_port=self.controller_port,
-                data_dir=self.data_dir,
+        if self.secure:
+            self.security.ensure_certificates()
+            listeners = self.security.server_properties(HOST, self.port, self.controller_port)
+        else:
+            listeners = _PLAINTEXT_LISTENERS.format(
+                host=HOST, port=self.port, controller_port=self.controller_port
             )
+        text = template.substitute(
+            host=HOST,
+            port=self.port,
+            controller_port=self.controller_port,
+            data_dir=self.data_dir,
+            listeners=listeners,
         )
+        # 0600: a secured broker's file holds admin's password (its inter-broker login).
+        fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        self.config_file.chmod(0o600)
 
     def _classpath(self) -> str:
         return str(self.lib_dir / "*")
 
     def _format_storage_if_needed(self, java: str) -> None:
+        wanted = "secured" if self.secure else "plaintext"
         if (self.data_dir / "meta.properties").exists():
+            formatted = (
+                self.mode_file.read_text().strip() if self.mode_file.exists() else "plaintext"
+            )
+            if formatted == "plaintext" and self.secure:
+                raise LocalKafkaError(
+                    f"the local broker's data ({self.data_dir}) was made by an open (PLAINTEXT) "
+                    "broker and has no admin credential; to secure it start afresh "
+                    "(ungebus local wipe: its topics are deleted), or keep it open with "
+                    "UNGEBUS_KAFKA_SECURITY=plaintext"
+                )
             return
+        scram = self.security.format_arguments() if self.secure else []
         result = subprocess.run(
             [
                 java,
@@ -197,6 +288,7 @@ class LocalKafka:
                 "--config",
                 str(self.config_file),
                 "--ignore-formatted",
+                *scram,
             ],
             capture_output=True,
             text=True,
@@ -205,8 +297,9 @@ class LocalKafka:
         if result.returncode != 0:
             raise LocalKafkaError(
                 f"formatting Kafka storage in {self.data_dir} failed:\n"
-                + _tail(result.stdout + result.stderr)
+                + tail(result.stdout + result.stderr)
             )
+        self.mode_file.write_text(wanted + "\n")
 
     def _start(self, java: str) -> None:
         command = [
@@ -242,7 +335,7 @@ class LocalKafka:
                 )
 
         ready = within(
-            lambda: _broker_ready(self.bootstrap_servers),
+            lambda: _broker_ready(self.client_config()),
             self.start_timeout_s,
             every_s=0.25,
             check=exited_while_starting,
@@ -262,61 +355,18 @@ class LocalKafka:
         parts = []
         for path in (self.console_file, self.log_file):
             if path.exists():
-                parts.append(_tail(path.read_text(errors="replace")))
+                parts.append(tail(path.read_text(errors="replace")))
         return "\n".join(parts) or "(no log written)"
 
 
-def require_java() -> str:
-    """The ``java`` executable, if it is version 17 or newer."""
-    java = shutil.which("java", path=_java_path())
-    if java is None:
-        raise LocalKafkaError(
-            f"Java {MIN_JAVA}+ is needed to run the local Kafka broker and none was found; "
-            "install it (Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
-        )
-    result = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', result.stderr + result.stdout)
-    major = int(match.group(1)) if match else 0
-    if major == 1 and match and match.group(2):  # "1.8.0" style
-        major = int(match.group(2))
-    if major < MIN_JAVA:
-        raise LocalKafkaError(
-            f"Java {MIN_JAVA}+ is needed to run the local Kafka broker, found {major or '?'} "
-            f"at {java}; install openjdk-17-jre-headless or newer, or set JAVA_HOME"
-        )
-    return java
-
-
-def fetch_jars(echo: Callable[[str], None] = print) -> Path:
-    """Download the broker jars with Maven unless they are already there."""
-    lib = DEPLOY_DIR / ".kafka" / "lib"
-    if any(lib.glob("kafka_2.13-*.jar")):
-        return lib
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise LocalKafkaError(
-            "Maven is needed once to fetch the Kafka broker jars from Maven Central and none "
-            "was found; install it (Debian: apt-get install maven)"
-        )
-    echo("Fetching the Apache Kafka broker jars from Maven Central (once)...")
-    result = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(DEPLOY_DIR / "pom.xml"), "package"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 or not any(lib.glob("kafka_2.13-*.jar")):
-        shutil.rmtree(lib, ignore_errors=True)
-        raise LocalKafkaError(
-            "Maven could not fetch the Kafka broker jars:\n" + _tail(result.stdout + result.stderr)
-        )
-    return lib
-
-
-def _java_path() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    path = os.environ.get("PATH", "")
-    return f"{java_home}/bin{os.pathsep}{path}" if java_home else path
+_PLAINTEXT_LISTENERS = """\
+# OPEN: no authentication, no ACLs (UNGEBUS_KAFKA_SECURITY=plaintext).
+listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
+advertised.listeners=PLAINTEXT://{host}:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+"""
 
 
 def _cluster_id() -> str:
@@ -326,9 +376,9 @@ def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def _broker_ready(bootstrap: str) -> bool:
+def _broker_ready(config: dict[str, str]) -> bool:
     """True once the broker answers a metadata request (not merely accepts TCP)."""
-    host, port = bootstrap.rsplit(":", 1)
+    host, port = config["bootstrap.servers"].rsplit(":", 1)
     try:
         with socket.create_connection((host, int(port)), timeout=0.5):
             pass
@@ -336,39 +386,9 @@ def _broker_ready(bootstrap: str) -> bool:
         return False
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({**config, "log_level": 0})
     try:
         metadata = admin.list_topics(timeout=2)
     except Exception:
         return False
     return bool(metadata.brokers)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); treat it as gone.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
-def _is_our_broker(pid: int, config_file: Path) -> bool:
-    """Alive, and running this home's config (a recycled pid belongs to someone else)."""
-    if not _pid_alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
-    return b"kafka.Kafka" in cmdline and str(config_file).encode() in cmdline
-
-
-def _tail(text: str, lines: int = 30) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])

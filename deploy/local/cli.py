@@ -1,15 +1,25 @@
-"""``ungebus local up|status|down``: the embedded single-node Kafka broker."""
+"""``ungebus local up|status|down|env|rotate``: the embedded single-node Kafka broker."""
 
 from __future__ import annotations
+
+import shlex
 
 import click
 
 from deploy.local.broker import LocalKafka, LocalKafkaError, fetch_jars
+from deploy.local.security import ADMIN, SecurityError, principals, upsert_credentials
 from deploy.local.settings import LocalKafkaSettings
 
+PLAINTEXT_WARNING = (
+    "WARNING: UNGEBUS_KAFKA_SECURITY=plaintext: the local Kafka broker is OPEN (no "
+    "authentication, no ACLs): anyone who reaches its port reads every municipality's tasks, "
+    "CPR numbers included, and writes any topic"
+)
 
-def _broker() -> LocalKafka:
-    return LocalKafka.from_settings(LocalKafkaSettings())
+
+def _broker(plaintext: bool = False) -> LocalKafka:
+    settings = LocalKafkaSettings(kafka_security="plaintext") if plaintext else LocalKafkaSettings()
+    return LocalKafka.from_settings(settings)
 
 
 @click.group()
@@ -18,17 +28,28 @@ def local() -> None:
 
 
 @local.command()
-def up() -> None:
-    """Fetch the broker jars if needed, format storage once, start the broker, wait until ready."""
+@click.option(
+    "--plaintext",
+    is_flag=True,
+    help="an OPEN broker, no authentication [UNGEBUS_KAFKA_SECURITY=plaintext]",
+)
+def up(plaintext: bool) -> None:
+    """Fetch the broker jars if needed, format storage once, start the broker, wait until ready.
+
+    Secured unless told otherwise: SASL_SSL with SCRAM-SHA-512, a CA and credentials made on
+    first start under the broker's home (``ungebus local env`` prints a login)."""
+    broker = _broker(plaintext)
+    if not broker.secure:
+        click.echo(PLAINTEXT_WARNING, err=True)
     try:
-        _broker().up(echo=click.echo)
+        broker.up(echo=click.echo)
     except LocalKafkaError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 @local.command()
 def status() -> None:
-    """Say whether the local broker runs, and where."""
+    """Say whether the local broker runs, where, and whether it is secured."""
     broker = _broker()
     click.echo(broker.status())
     if broker.running_pid() is None:
@@ -39,6 +60,55 @@ def status() -> None:
 def down() -> None:
     """Stop the local broker cleanly (its data is kept)."""
     _broker().down(echo=click.echo)
+
+
+@local.command()
+@click.argument("principal", default=ADMIN)
+def env(principal: str) -> None:
+    """Print the variables that log a command in as PRINCIPAL (default: admin), for
+    ``eval "$(ungebus local env)"``; the password stays in its file."""
+    broker = _broker()
+    try:
+        variables = {
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            **broker.client_env(principal),
+        }
+    except SecurityError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, value in variables.items():
+        click.echo(f"export {name}={shlex.quote(value)}")
+
+
+@local.command()
+@click.argument("principal")
+def rotate(principal: str) -> None:
+    """Give PRINCIPAL a new random password, on the running broker and in its file.
+
+    A component logged in as PRINCIPAL keeps its connections; restart it to log in anew. For
+    admin, restart the broker too (its own login is admin's)."""
+    broker = _broker()
+    if not broker.secure:
+        raise click.ClickException("the local broker is plaintext: it has no credentials")
+    if broker.running_pid() is None:
+        raise click.ClickException("start the broker first: ungebus local up")
+    if principal not in principals():
+        raise click.ClickException(
+            f"unknown principal {principal!r}; known: {', '.join(principals())}"
+        )
+    old_admin = broker.client_config(ADMIN)
+    broker.security.new_password(principal)
+    try:
+        upsert_credentials(old_admin, broker.security, [principal])
+    except SecurityError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"New password for {principal} in {broker.security.password_file(principal)}; "
+        + (
+            "restart the broker (ungebus local down && ungebus local up) and every client."
+            if principal == ADMIN
+            else f"restart what runs as {principal}."
+        )
+    )
 
 
 @local.command()

@@ -69,6 +69,7 @@ def run_scenario(scenario: Scenario, echo: Callable[[str], None] = click.echo) -
         if stop.is_set():
             failure = scenario.stopped_while_starting
         else:
+            settings = stack.settings  # with the stack's Kafka login
             watcher = TopicWatcher(settings)
             watcher.start()
             failure = scenario.play(RunningBus(settings, stack, watcher, stop, echo))

@@ -10,6 +10,7 @@ for them and to print their addresses), with the components' defaults from
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -37,6 +38,9 @@ class LocalKafkaSettings(Settings):
     local_kafka_home: Path = PROJECT_ROOT / "deploy" / "local" / ".kafka"
     local_kafka_start_timeout_s: float = Field(default=90.0, gt=0)
     local_kafka_heap: str = "768m"
+    # The local broker is secured (SASL_SSL, SCRAM-SHA-512, ACLs) unless this says
+    # ``plaintext``: an open broker, for pointing ungebus at a dev cluster set up that way.
+    kafka_security: Literal["secured", "plaintext"] = "secured"
 
 
 class StackSettings(LocalKafkaSettings):

@@ -29,6 +29,7 @@ from bus.processes import (
 )
 from bus.topics import ensure_topics
 from deploy.local.broker import LocalKafka, LocalKafkaError
+from deploy.local.security import ADMIN
 from deploy.local.settings import StackSettings
 
 __all__ = ["READY_TIMEOUT_S", "Stack", "StackError", "StackSettings", "child_env"]
@@ -84,9 +85,12 @@ def component_specs(settings: StackSettings) -> list[ComponentSpec]:
     ]
 
 
-def child_env(settings: StackSettings) -> dict[str, str]:
-    """The environment of every component: ours, with where Kafka and var/ are made explicit."""
-    env = {**DEMO_CLOCKS, **os.environ}
+def child_env(settings: StackSettings, kafka: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every component: ours, with where Kafka and var/ are made explicit,
+    and ``kafka`` (the ``UNGEBUS_KAFKA_*`` login on the local broker) over ours."""
+    env = {**DEMO_CLOCKS, **os.environ, **(kafka or {})}
+    if kafka:  # a password in our environment would win over the file's
+        env.pop("UNGEBUS_KAFKA_SASL_PASSWORD", None)
     env.update(
         {
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
@@ -99,15 +103,31 @@ def child_env(settings: StackSettings) -> dict[str, str]:
     return env
 
 
+def login_as(settings: StackSettings, env: dict[str, str]) -> StackSettings:
+    """``settings`` with the Kafka login of ``env`` (``UNGEBUS_KAFKA_*`` variables)."""
+    if not env:
+        return settings
+    fields: dict[str, object] = {
+        name.removeprefix("UNGEBUS_").lower(): value for name, value in env.items()
+    }
+    fields["kafka_sasl_password"] = None  # the file's
+    return type(settings)(**{**settings.model_dump(exclude_unset=True), **fields})
+
+
 class Stack:
     def __init__(self, settings: StackSettings, echo: Callable[[str], None]) -> None:
-        self.settings = settings
         self.echo = echo
         self.broker = LocalKafka.from_settings(settings)
+        self.local = settings.kafka_bootstrap_servers == self.broker.bootstrap_servers
+        # On the local broker every client of the stack (its own, the components') logs in
+        # with the broker home's credentials; elsewhere with the settings' own.
+        self.kafka_env = self.broker.client_env(ADMIN) if self.local else {}
+        self.settings = login_as(settings, self.kafka_env)
+        """The settings of the stack's own clients (the topic watcher's, the demo's)."""
         self.started_broker = False
         self.supervisor = Supervisor(
             settings.log_dir,
-            child_env(settings),
+            child_env(settings, self.kafka_env),
             cwd=Path.cwd(),
             budget=lambda: RestartBudget(settings.restart_limit, settings.restart_window_s),
             on_restart=echo,
@@ -118,6 +138,7 @@ class Stack:
         self._broker_up()
         if stop.is_set():
             return
+        self._say_how_secured()
         self._ensure_topics()
         self._check_ports()
         self.settings.drop_dir.mkdir(parents=True, exist_ok=True)
@@ -142,14 +163,31 @@ class Stack:
             self.broker.down(echo=self.echo)
 
     def _broker_up(self) -> None:
-        bootstrap = self.settings.kafka_bootstrap_servers
-        if bootstrap != self.broker.bootstrap_servers:
-            self.echo(f"Using the Kafka broker at {bootstrap}")
+        if not self.local:
+            self.echo(f"Using the Kafka broker at {self.settings.kafka_bootstrap_servers}")
             return
         try:
             self.started_broker = self.broker.up(echo=self.echo)
         except LocalKafkaError as exc:
             raise StackError(str(exc)) from exc
+
+    def _say_how_secured(self) -> None:
+        if not self.local:
+            return
+        if not self.broker.secure:
+            self.echo(
+                "WARNING: UNGEBUS_KAFKA_SECURITY=plaintext: the local Kafka broker is OPEN: no "
+                "authentication, no ACLs; anyone who reaches "
+                f"{self.broker.bootstrap_servers} reads every municipality's tasks (CPR numbers "
+                "included) and writes any topic"
+            )
+            return
+        # Until the ACLs are applied (issue 17, `ungebus acl apply`), only the super user may
+        # do anything on the secured broker.
+        self.echo(
+            f"Kafka is {self.broker.security_summary}. ACLs not applied yet: every component "
+            f"runs as {ADMIN}"
+        )
 
     def _ensure_topics(self) -> None:
         settings = self.settings

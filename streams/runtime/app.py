@@ -132,10 +132,36 @@ async def _freeze_start_up_objects() -> None:
     gc.freeze()
 
 
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """The settings' Kafka login for faust's aiokafka clients (the same principal, password
+    and CA as the confluent-kafka ones of :meth:`Settings.kafka_config`)."""
+    import ssl
+
+    from faust.auth import SASLCredentials, SSLCredentials
+
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol.endswith("SSL"):
+        ca = settings.kafka_ssl_ca_location
+        context = ssl.create_default_context(cafile=str(ca) if ca is not None else None)
+    if not protocol.startswith("SASL"):
+        return SSLCredentials(context)
+    password = settings.kafka_sasl_secret()
+    return SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=password.get_secret_value() if password is not None else None,
+        ssl_context=context,
+        mechanism=settings.kafka_sasl_mechanism,
+    )
+
+
 def _new_app(settings: WorkerSettings, role: Role, fetch_max_wait_ms: int) -> BusApp:
     app = BusApp(
         app_id_of(settings, role),
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=broker_credentials(settings),
         store="memory://",
         datadir=str(settings.var_dir / services.FAUST_DIR),
         web_enabled=False,

@@ -11,6 +11,7 @@ from confluent_kafka.admin import AdminClient
 
 from bus.cli import cli
 from bus.topics import Topics
+from tests.support.kafka_login import client_config
 
 
 def test_creates_the_whole_catalogue_once(
@@ -31,7 +32,7 @@ def test_creates_the_whole_catalogue_once(
     assert again.exit_code == 0, again.output
     assert f"0 topics created, {len(expected)} already there" in again.output
 
-    on_broker = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics
+    on_broker = AdminClient(client_config(kafka_bootstrap)).list_topics(timeout=10).topics
     for spec in expected:
         assert len(on_broker[spec.name].partitions) == spec.partitions, spec.name
 

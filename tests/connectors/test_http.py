@@ -29,6 +29,7 @@ from tests.support.connectors_harness import (
     connector_settings,
     read_all,
 )
+from tests.support.kafka_login import login_fields
 from tests.support.partner_payloads import partner_name, payloads, write_partners
 
 
@@ -104,7 +105,12 @@ def test_broker_outage_is_a_prompt_503_and_every_202_is_stored_exactly_once(
     broker.up(echo=lambda _msg: None)
     try:
         settings = connector_settings(
-            broker.bootstrap_servers, unique("t"), tmp_path, ack_timeout_s=1.5, retry_after_s=3
+            broker.bootstrap_servers,
+            unique("t"),
+            tmp_path,
+            ack_timeout_s=1.5,
+            retry_after_s=3,
+            **login_fields(broker),  # its own broker, not the session's
         )
         by_kind = payloads(seed=9, per_kind=2)
         tokens = write_partners(tmp_path / "partners.toml", by_kind)

@@ -11,9 +11,14 @@ from collections.abc import AsyncIterator
 
 import faust
 
+from bus.settings import Settings
+from streams.runtime.app import broker_credentials
+
 app = faust.App(
     os.environ["ECHO_APP_ID"],
     broker=f"kafka://{os.environ['ECHO_BROKER']}",
+    # The session broker's login, from the environment (tests/conftest.py).
+    broker_credentials=broker_credentials(Settings()),
     store="memory://",
     datadir=os.environ["ECHO_DATADIR"],
     web_enabled=False,

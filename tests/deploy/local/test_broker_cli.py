@@ -52,6 +52,7 @@ def test_up_status_down_is_idempotent(broker_env: dict[str, str]) -> None:
         status = _ungebus(broker_env, "local", "status")
         assert status.returncode == 0
         assert f"is running at 127.0.0.1:{port}" in status.stdout
+        assert "secured: SASL_SSL + SCRAM-SHA-512" in status.stdout
         with socket.create_connection(("127.0.0.1", int(port)), timeout=2):
             pass
     finally:

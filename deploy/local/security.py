@@ -1,0 +1,338 @@
+"""The local broker's security: a throwaway CA, the broker's certificate, SCRAM credentials.
+
+Everything is created once, on the broker's first secured start, under its home (never in
+git): ``<home>/security/`` holds the CA (``ca.pem``, which clients trust, and its key) and the
+broker's key and certificate chain (``broker.pem``, one PEM keystore); ``<home>/credentials/``
+holds one random SCRAM-SHA-512 password per principal (``<principal>.password``). Keys and
+passwords are mode 0600 in 0700 folders. The CA signs one certificate only, the broker's, for
+``localhost`` and ``127.0.0.1``, and is good for this machine and nothing else.
+
+The clients' listener is ``SASL_SSL`` with SCRAM-SHA-512. The KRaft controller listener is on
+loopback and takes mutual TLS only: the one certificate it accepts is the broker's own (the
+single process is broker and controller in one, and talks to its controller half over that
+listener), whose principal ``User:CN=ungebus-broker`` is the second super user. In KRaft the
+broker must be allowed CLUSTER_ACTION on the controller (registration, heartbeats, fetching the
+metadata log); SCRAM cannot authenticate there, because the SCRAM credentials live in that very
+metadata log, so the controller listener needs a mechanism of its own, and mutual TLS with a key
+that never leaves the broker's home is the one that adds no password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pydantic import SecretStr
+
+from schemas.domain import KOMMUNEKODER
+
+ADMIN = "admin"
+MECHANISM = "SCRAM-SHA-512"
+SCRAM_ITERATIONS = 8192
+BROKER_CN = "ungebus-broker"
+BROKER_PRINCIPAL = f"User:CN={BROKER_CN}"
+SUPER_USERS = (f"User:{ADMIN}", BROKER_PRINCIPAL)
+# The component roles' principals (issue 17's shared names); one inbox per municipality.
+ROLE_PRINCIPALS = (
+    "ops",
+    "router",
+    "tracker",
+    "connector-http",
+    "connector-files",
+    "connector-kafka",
+    "audit-store",
+)
+CA_DAYS = 825
+PRINCIPAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def principals() -> tuple[str, ...]:
+    """Every principal the local broker gets credentials for, admin first."""
+    inboxes = tuple(f"inbox-{kommunekode}" for kommunekode in KOMMUNEKODER)
+    return (ADMIN, *ROLE_PRINCIPALS, *inboxes)
+
+
+class SecurityError(RuntimeError):
+    """The broker's security files are missing or unusable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """Where one local broker's CA, certificate and credentials live, and how to make them."""
+
+    home: Path
+
+    @property
+    def security_dir(self) -> Path:
+        return self.home / "security"
+
+    @property
+    def credentials_dir(self) -> Path:
+        return self.home / "credentials"
+
+    @property
+    def ca_cert(self) -> Path:
+        """The CA certificate every client trusts (``UNGEBUS_KAFKA_SSL_CA_LOCATION``)."""
+        return self.security_dir / "ca.pem"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.security_dir / "ca.key"
+
+    @property
+    def broker_keystore(self) -> Path:
+        """The broker's private key and certificate chain, one PEM file."""
+        return self.security_dir / "broker.pem"
+
+    def password_file(self, principal: str) -> Path:
+        _check_principal(principal)
+        return self.credentials_dir / f"{principal}.password"
+
+    # -- creating ---------------------------------------------------------------------------
+    def ensure(self, names: Iterable[str] = ()) -> None:
+        """The CA, the broker's certificate and a password for admin and each of ``names``,
+        each created unless it is there."""
+        self.ensure_certificates()
+        for principal in (ADMIN, *names):
+            self.password(principal)
+
+    def ensure_certificates(self) -> None:
+        if self.ca_cert.exists() and self.broker_keystore.exists():
+            return
+        _private_dir(self.security_dir)
+        ca_key, ca_cert = _new_ca()
+        broker_key, broker_cert = _new_broker_certificate(ca_key, ca_cert)
+        _write_private(self.ca_key, _key_pem(ca_key))
+        _write_private(self.broker_keystore, _key_pem(broker_key) + _cert_pem(broker_cert))
+        self.ca_cert.write_bytes(_cert_pem(ca_cert))
+
+    def password(self, principal: str) -> SecretStr:
+        """``principal``'s password, created (random, 0600) the first time it is asked for."""
+        path = self.password_file(principal)
+        if not path.exists():
+            _private_dir(self.credentials_dir)
+            _write_private(path, secrets.token_urlsafe(32).encode(), exclusive=True)
+        return SecretStr(path.read_text().strip())
+
+    def new_password(self, principal: str) -> SecretStr:
+        """Replace ``principal``'s password file with a new random one (rotation)."""
+        path = self.password_file(principal)
+        _private_dir(self.credentials_dir)
+        _write_private(path, secrets.token_urlsafe(32).encode())
+        return SecretStr(path.read_text().strip())
+
+    # -- using ------------------------------------------------------------------------------
+    def client_env(self, principal: str) -> dict[str, str]:
+        """The ``UNGEBUS_KAFKA_*`` variables under which a component authenticates as
+        ``principal`` (the password by file: it never enters an environment)."""
+        self.password(principal)
+        return {
+            "UNGEBUS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "UNGEBUS_KAFKA_SASL_MECHANISM": MECHANISM,
+            "UNGEBUS_KAFKA_SASL_USERNAME": principal,
+            "UNGEBUS_KAFKA_SASL_PASSWORD_FILE": str(self.password_file(principal)),
+            "UNGEBUS_KAFKA_SSL_CA_LOCATION": str(self.ca_cert),
+        }
+
+    def server_properties(self, host: str, port: int, controller_port: int) -> str:
+        """The listener and authorizer lines of a secured ``server.properties``."""
+        admin = self.password(ADMIN).get_secret_value()
+        keystore = [
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={self.broker_keystore}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={self.ca_cert}",
+        ]
+        controller = [f"listener.name.controller.{line}" for line in keystore]
+        return "\n".join(
+            [
+                "# Secured (deploy/local/security.py): clients SASL_SSL + SCRAM-SHA-512,",
+                "# the controller on loopback with mutual TLS (the broker's own certificate).",
+                f"listeners=CLIENT://{host}:{port},CONTROLLER://{host}:{controller_port}",
+                f"advertised.listeners=CLIENT://{host}:{port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:SSL",
+                # One broker: its inter-broker traffic goes to itself, over the clients'
+                # listener, as admin (this file is 0600 in the broker's home).
+                "inter.broker.listener.name=CLIENT",
+                f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
+                f"sasl.enabled.mechanisms={MECHANISM}",
+                f"listener.name.client.sasl.enabled.mechanisms={MECHANISM}",
+                f"listener.name.client.{MECHANISM.lower()}.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{ADMIN}" password="{admin}";',
+                *[f"listener.name.client.{line}" for line in keystore],
+                *controller,
+                "listener.name.controller.ssl.client.auth=required",
+                "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                f"super.users={';'.join(SUPER_USERS)}",
+                "",
+            ]
+        )
+
+    def format_arguments(self) -> list[str]:
+        """``kafka-storage format`` arguments that store admin's SCRAM credential (KIP-900)."""
+        admin = self.password(ADMIN).get_secret_value()
+        return [
+            "--add-scram",
+            f"{MECHANISM}=[name={ADMIN},password={admin},iterations={SCRAM_ITERATIONS}]",
+        ]
+
+
+def upsert_credentials(
+    admin_config: dict[str, str], security: BrokerSecurity, names: Iterable[str] | None = None
+) -> None:
+    """Store the SCRAM credential of ``names`` (default: every principal but admin) on the
+    running broker, as admin (idempotent: the same password again changes nothing a client
+    sees)."""
+    from confluent_kafka.admin import (
+        AdminClient,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialAlteration,
+        UserScramCredentialUpsertion,
+    )
+
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+    upserts: list[UserScramCredentialAlteration] = [
+        UserScramCredentialUpsertion(
+            principal, info, security.password(principal).get_secret_value().encode()
+        )
+        for principal in (names if names is not None else principals()[1:])
+    ]
+    admin = AdminClient(dict(admin_config))
+    for principal, future in admin.alter_user_scram_credentials(upserts).items():
+        try:
+            future.result(timeout=30)
+        except Exception as exc:
+            raise SecurityError(
+                f"storing the SCRAM credential of {principal!r} as {ADMIN!r} failed: {exc}"
+            ) from exc
+
+
+def _check_principal(principal: str) -> None:
+    if not principal or not set(principal) <= PRINCIPAL_CHARS:
+        raise SecurityError(
+            f"{principal!r} is not a principal name (lower-case letters, digits, '-', '_', '.')"
+        )
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
+def _write_private(path: Path, content: bytes, *, exclusive: bool = False) -> None:
+    """Write ``content`` to ``path`` with mode 0600 from the start (never readable by others,
+    not even for a moment); with ``exclusive``, a file another process made first wins."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(content)
+    try:
+        if exclusive:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _new_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ungebus local"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "ungebus local broker CA"),
+        ]
+    )
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _new_broker_certificate(
+    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BROKER_CN)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            # Server for its listeners, client towards its own controller listener.
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
