@@ -38,7 +38,10 @@ def table(acls: Iterable[Acl]) -> list[str]:
         rows.setdefault(key, []).append(acl.operation)
     header = ("principal", "resource", "pattern", "name", "operations")
     order = {op: i for i, op in enumerate(Operation)}
-    body = [(*key, ", ".join(sorted(ops, key=order.__getitem__))) for key, ops in rows.items()]
+    body = [
+        (*key, ", ".join(op.value for op in sorted(ops, key=order.__getitem__)))
+        for key, ops in rows.items()
+    ]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(4)]
     return [
         "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
