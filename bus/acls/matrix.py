@@ -266,6 +266,31 @@ def matrix(topics: Topics, partners: Iterable[str]) -> tuple[Acl, ...]:
     return tuple(sorted(g.acls))
 
 
+def allowed(
+    acls: Iterable[Acl], principal: str, resource_type: ResourceType, name: str, op: Operation
+) -> bool:
+    """Whether Kafka's ACL authorizer lets ``principal`` do ``op`` on the named resource under
+    these (ALLOW-only) ACLs: a LITERAL name matches itself, ``*`` matches every name, a PREFIXED
+    one every name that starts with it; ALL allows everything, and READ, WRITE, DELETE, ALTER
+    imply DESCRIBE, ALTER_CONFIGS implies DESCRIBE_CONFIGS. (What a test observes on a real
+    broker is compared with this.)"""
+    wanted = {op, Operation.ALL}
+    if op is Operation.DESCRIBE:
+        wanted |= IMPLY_DESCRIBE
+    if op is Operation.DESCRIBE_CONFIGS:
+        wanted.add(Operation.ALTER_CONFIGS)
+    return any(
+        acl.principal == principal
+        and acl.permission == ALLOW
+        and acl.resource_type is resource_type
+        and acl.operation in wanted
+        and (
+            acl.name in (name, "*") if acl.pattern is Pattern.LITERAL else name.startswith(acl.name)
+        )
+        for acl in acls
+    )
+
+
 def principals(acls: Iterable[Acl]) -> list[str]:
     """The principals that hold these ACLs, in the matrix's order."""
     return sorted({a.principal for a in acls})
