@@ -120,6 +120,8 @@ def test_each_component_may_do_what_its_code_does() -> None:
     )
     for role in (ROUTER, TRACKER):  # `ungebus streams` checks all of the pair's topics
         for spec in T.catalogue():
+            if spec.name == "task-acks":  # the one shared topic, until task-acks.<kk>
+                continue
             assert may(role, D, spec.name) and may(role, Operation.DESCRIBE_CONFIGS, spec.name)
         assert not may(role, D, T.partner_events("skole-a"))
         for own in ("consents-changelog", "__assignor-__leader"):
