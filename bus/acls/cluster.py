@@ -71,7 +71,7 @@ def from_binding(binding: AclBinding) -> Acl | None:
     )
 
 
-def _bindings(acl: Acl) -> AclBindingFilter:
+def binding_filter(acl: Acl) -> AclBindingFilter:
     """A filter that matches exactly this binding (to delete it)."""
     b = to_binding(acl)
     return AclBindingFilter(
@@ -113,7 +113,8 @@ class ClusterAcls:
     def apply(self, wanted: Iterable[Acl]) -> AclDiff:
         """Create the missing ACLs and delete the unexpected ones; return what was changed.
         Idempotent: a second run finds nothing to do."""
-        changes = self.compare(wanted)
+        want = tuple(wanted)
+        changes = self.compare(want)
         if changes.missing:
             created = self._admin.create_acls(
                 [to_binding(a) for a in changes.missing], request_timeout=self._timeout_s
@@ -121,10 +122,24 @@ class ClusterAcls:
             _wait("creating", created.values())
         if changes.unexpected:
             deleted = self._admin.delete_acls(
-                [_bindings(a) for a in changes.unexpected], request_timeout=self._timeout_s
+                [binding_filter(a) for a in changes.unexpected], request_timeout=self._timeout_s
             )
             _wait("deleting", deleted.values())
+        if changes:
+            self._until_shown(want)
         return changes
+
+    def _until_shown(self, wanted: Iterable[Acl]) -> None:
+        """Return once the cluster reads back what was applied: the controller has committed
+        it, a broker answers from its own copy of the metadata, which follows shortly."""
+        from bus.waiting import within
+
+        if not within(lambda: not self.compare(wanted), self._timeout_s, every_s=0.1):
+            left = self.compare(wanted)
+            raise AclError(
+                f"the cluster accepted the changes but still shows {len(left.missing)} missing "
+                f"and {len(left.unexpected)} unexpected ACLs after {self._timeout_s:g} s"
+            )
 
 
 def _wait(doing: str, futures: Iterable[Any]) -> None:

@@ -47,6 +47,8 @@ class LocalKafka:
     heap: str = "768m"
     start_timeout_s: float = 90.0
     port_setting: str = "UNGEBUS_LOCAL_KAFKA_PORT"
+    extra_properties: tuple[tuple[str, str], ...] = ()
+    """Server properties appended to the template's (later lines win), e.g. an authorizer."""
 
     @classmethod
     def from_settings(cls, settings: LocalKafkaSettings) -> LocalKafka:
@@ -168,6 +170,7 @@ class LocalKafka:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         template = Template((DEPLOY_DIR / "server.properties.template").read_text())
+        extra = "".join(f"{key}={value}\n" for key, value in self.extra_properties)
         self.config_file.write_text(
             template.substitute(
                 host=HOST,
@@ -175,6 +178,7 @@ class LocalKafka:
                 controller_port=self.controller_port,
                 data_dir=self.data_dir,
             )
+            + ("\n" + extra if extra else "")
         )
 
     def _classpath(self) -> str:

@@ -223,3 +223,13 @@ def test_acl_show_prints_a_table_a_principal_or_json() -> None:
     assert all(r["permission"] == "ALLOW" for r in records)
     unknown = runner.invoke(acl, ["show", "--principal", "nobody"])
     assert unknown.exit_code != 0 and "not a principal" in unknown.output
+
+
+def test_a_cluster_without_an_authorizer_is_named_as_such() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    from bus.acls.cluster import _reason
+
+    assert "no authorizer" in _reason(KafkaException(KafkaError(KafkaError.SECURITY_DISABLED)))
+    denied = _reason(KafkaException(KafkaError(KafkaError.CLUSTER_AUTHORIZATION_FAILED)))
+    assert "CLUSTER_AUTHORIZATION_FAILED" in denied
