@@ -24,6 +24,7 @@ _COMMANDS: dict[str, str] = {
     "connect": "connectors.cli:connect",
     "inbox": "consumers.cli:inbox",
     "topics": "bus.topics_cli:topics",
+    "acl": "bus.acls.cli:acl",
     "deploy": "deploy.compose:deploy",
     "trace": "bus.telemetry.trace_cli:trace",
 }

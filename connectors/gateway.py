@@ -29,6 +29,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import schemas
 from bus import telemetry
+from bus.acls.matrix import gateway_group
 from bus.partners import SOURCES, Partner, PartnerRegistry
 from bus.topics import ORDERED_EVENTS
 from connectors.settings import ConnectorSettings
@@ -149,7 +150,7 @@ class Gateway:
         self._clock = clock
         self._consumer = Consumer(
             settings.member_config(
-                f"{settings.topic_prefix}ungebus-gateway",
+                gateway_group(settings.topic_prefix),
                 COMPONENT,
                 **{"enable.partition.eof": False},
             )

@@ -27,6 +27,7 @@ from bus.services import (
     ready_file,
 )
 from bus.settings import PROJECT_ROOT, Settings
+from deploy.strimzi import strimzi
 from streams.settings import TrackerSettings
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy"
@@ -348,6 +349,9 @@ def stale_files(directory: Path) -> list[str]:
 @click.group()
 def deploy() -> None:
     """Deployment files generated from the code."""
+
+
+deploy.add_command(strimzi)
 
 
 @deploy.command("compose")

@@ -38,6 +38,8 @@ from tests.support.partner_payloads import payloads
 from tests.support.pii import assert_no_personal_data
 from tests.support.traced import hex_id, metric_value
 
+pytestmark = pytest.mark.integration
+
 KIND = "dropout_notice"
 HOPS = {  # (service, operation, span kind) that one partner event passes
     ("ungebus-connector-http", "POST", "SpanKind.SERVER"),

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy.exc import OperationalError
 
 from bus import waiting
@@ -33,6 +34,8 @@ from tests.support.inbox_harness import (
     routed_task,
     task_rows,
 )
+
+pytestmark = pytest.mark.integration
 
 # From the start of the new process until the record published before it is handled. Measured
 # 3-4 s here (python -m bench.restart_bench: 3.0-3.9 s after SIGTERM, SIGKILL or a broker

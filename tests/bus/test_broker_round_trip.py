@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from confluent_kafka import Consumer, Message, Producer
 
 from bus.settings import Settings
 from bus.waiting import within
+
+pytestmark = pytest.mark.integration
 
 
 def _consume(consumer: Consumer, count: int, timeout_s: float = 30.0) -> list[Message]:

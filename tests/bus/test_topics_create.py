@@ -13,6 +13,8 @@ from bus.cli import cli
 from bus.topics import Topics
 from tests.support.kafka_login import client_config
 
+pytestmark = pytest.mark.integration
+
 
 def test_creates_the_whole_catalogue_once(
     kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Producer
 
 import schemas
@@ -19,6 +20,8 @@ from bus.topics import ensure_topics
 from tests.support import records
 from tests.support.connectors_harness import CE_HEADERS, TRACEPARENT
 from tests.support.harness import Reader, running, settings_env
+
+pytestmark = pytest.mark.integration
 
 SCHOOLS = "demo-ungdomsuddannelser"  # may send dropout notices for institution:9<code>0<n>
 

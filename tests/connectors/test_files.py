@@ -23,6 +23,8 @@ from schemas import pseudonym
 from tests.support.connectors_harness import check_record, connector_settings, read_all
 from tests.support.partner_payloads import partner_name, payloads, to_csv, write_partners
 
+pytestmark = pytest.mark.integration
+
 
 def jsonl(items: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(item) + "\n" for item in items)

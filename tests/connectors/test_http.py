@@ -32,6 +32,8 @@ from tests.support.connectors_harness import (
 from tests.support.kafka_login import login_fields
 from tests.support.partner_payloads import partner_name, payloads, write_partners
 
+pytestmark = pytest.mark.integration
+
 
 def test_every_kind_sent_over_http_is_the_exact_record_on_its_topic(
     kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path

@@ -31,7 +31,7 @@ from tests.support.partner_payloads import partner_name, payloads, write_partner
 from tests.support.pii import assert_no_personal_data
 from tests.support.traced import Traced, by_name, hex_id, metric_value
 
-pytestmark = pytest.mark.usefixtures("clean_telemetry")
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_telemetry")]
 KIND = "dropout_notice"
 PARTNER_TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Producer
 
 from bus.settings import PROJECT_ROOT, Settings
@@ -24,6 +25,8 @@ from streams.routing.decide import InboundEvent, decide
 from streams.routing.policy import load_policy
 from tests.support import records
 from tests.support.harness import Reader, fresh_bus, running, settings_env
+
+pytestmark = pytest.mark.integration
 
 POLICY = load_policy()
 T0 = records.OCCURRED + dt.timedelta(minutes=5)

@@ -29,6 +29,8 @@ from tests.support.inbox_harness import (
     wait_until,
 )
 
+pytestmark = pytest.mark.integration
+
 
 def drain(inbox: Inbox, until: Callable[[], bool], what: str) -> None:
     """Poll the feed in this thread until ``until()``."""

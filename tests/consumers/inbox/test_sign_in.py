@@ -20,6 +20,8 @@ from tests.support.inbox_harness import (
     running_inbox,
 )
 
+pytestmark = pytest.mark.integration
+
 PASSWORD = "correct horse battery"  # add_caseworker's default
 OFFICE, HOME, ELSEWHERE = "192.0.2.10", "198.51.100.20", "203.0.113.30"
 

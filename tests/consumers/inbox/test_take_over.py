@@ -25,6 +25,8 @@ from tests.support.inbox_harness import (
     wait_until,
 )
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def settings(kafka_bootstrap: str, unique: Callable[[str], str], tmp_path: Path) -> InboxSettings:

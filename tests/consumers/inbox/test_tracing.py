@@ -27,7 +27,7 @@ from tests.support.inbox_harness import (
 from tests.support.pii import assert_no_personal_data
 from tests.support.traced import Traced, by_name, hex_id, metric_value
 
-pytestmark = pytest.mark.usefixtures("clean_telemetry")
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_telemetry")]
 _, TRACE_ID, PARENT_ID, _ = TRACEPARENT.split("-")
 BROKEN_TRACE = "00-" + "e" * 32 + "-" + "f" * 16 + "-01"
 

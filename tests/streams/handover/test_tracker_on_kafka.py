@@ -28,6 +28,8 @@ from streams.routing.policy import DEFAULT_POLICY
 from tests.support import records
 from tests.support.harness import Reader, Seen, produce, running, settings_env
 
+pytestmark = pytest.mark.integration
+
 
 @dataclass(frozen=True)
 class Bus:

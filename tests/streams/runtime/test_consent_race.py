@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from bus.demo_partners import TOKENS_FILE, load_or_create_partners
 from connectors.http_api import create_app
@@ -26,6 +27,8 @@ from connectors.server import serving
 from connectors.settings import ConnectorSettings
 from schemas.synthetic import birth_date_for_age, synthetic_cpr
 from tests.support.harness import Reader, Seen, fresh_bus, running, settings_env
+
+pytestmark = pytest.mark.integration
 
 PEOPLE = 200
 AT_ONCE = 25

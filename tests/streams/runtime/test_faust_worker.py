@@ -9,10 +9,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, Producer
 
 from bus.settings import PROJECT_ROOT, Settings
 from bus.waiting import within
+
+pytestmark = pytest.mark.integration
 
 
 def test_faust_worker_consumes_one_topic_and_produces_to_another(

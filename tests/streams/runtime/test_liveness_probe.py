@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams.runtime.liveness import LagProbe
 from tests.support.kafka_login import client_config
+
+pytestmark = pytest.mark.integration
 
 
 def test_lag_is_the_records_after_the_committed_offset(

@@ -15,6 +15,8 @@ import textwrap
 import uuid
 from pathlib import Path
 
+import pytest
+
 import schemas
 from bus.processes import ComponentSpec, Supervisor
 from bus.settings import PROJECT_ROOT
@@ -23,6 +25,8 @@ from streams.routing.decide import InboundEvent, decide
 from streams.routing.policy import load_policy
 from tests.support import records
 from tests.support.harness import Reader, fresh_bus, publish_to_router, settings_env
+
+pytestmark = pytest.mark.integration
 
 KIND = "dropout_notice"
 CRASH_LIMIT = 3

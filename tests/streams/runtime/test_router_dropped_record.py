@@ -15,6 +15,8 @@ import textwrap
 import uuid
 from pathlib import Path
 
+import pytest
+
 from bus.processes import ComponentSpec, Supervisor
 from bus.settings import PROJECT_ROOT
 from streams.routing.consent import ConsentState
@@ -22,6 +24,8 @@ from streams.routing.decide import InboundEvent, decide
 from streams.routing.policy import load_policy
 from tests.support import records
 from tests.support.harness import Reader, fresh_bus, produce, settings_env
+
+pytestmark = pytest.mark.integration
 
 EVENTS = 12
 

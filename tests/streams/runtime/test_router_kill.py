@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bus.processes import ComponentSpec, Supervisor
 from bus.settings import PROJECT_ROOT, Settings
 from streams.routing.consent import ConsentState
@@ -19,6 +21,8 @@ from streams.routing.decide import InboundEvent, decide
 from streams.routing.policy import load_policy
 from tests.support import records
 from tests.support.harness import Reader, fresh_bus, produce, running, settings_env
+
+pytestmark = pytest.mark.integration
 
 EVENTS = 1500
 

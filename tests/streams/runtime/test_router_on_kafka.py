@@ -29,6 +29,8 @@ from tests.support.harness import (
     settings_env,
 )
 
+pytestmark = pytest.mark.integration
+
 POLICY = load_policy()
 
 

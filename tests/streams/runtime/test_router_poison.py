@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import schemas
 from bus.processes import ComponentSpec, Supervisor
 from bus.settings import PROJECT_ROOT
@@ -27,6 +29,8 @@ from streams.routing.decide import InboundEvent, decide
 from streams.routing.policy import load_policy
 from tests.support import records
 from tests.support.harness import Reader, fresh_bus, publish_to_router, settings_env
+
+pytestmark = pytest.mark.integration
 
 KIND = "dropout_notice"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiokafka.partitioner import murmur2
 from confluent_kafka import Producer
 
@@ -24,6 +25,8 @@ from streams.routing.consent import Consent, ConsentState
 from streams.runtime.app import internal_topics, router_app_id
 from tests.support import records
 from tests.support.harness import Reader, produce, running, settings_env
+
+pytestmark = pytest.mark.integration
 
 PEOPLE_IN_TABLE = 30_000  # a few seconds of recovery on this machine
 EVENTS = 30

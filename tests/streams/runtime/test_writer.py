@@ -23,6 +23,8 @@ from streams.runtime.window import Window
 from streams.runtime.writer import OutputWriter
 from tests.support.harness import Reader
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def small(
