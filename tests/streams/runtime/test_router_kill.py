@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from bus.processes import ComponentSpec, Supervisor
+from bus.services import ready_file
 from bus.settings import PROJECT_ROOT, Settings
+from bus.waiting import wait_until
 from streams.routing.consent import ConsentState
 from streams.routing.decide import InboundEvent, decide
 from streams.routing.policy import load_policy
@@ -25,6 +27,7 @@ from tests.support.harness import Reader, fresh_bus, produce, running, settings_
 pytestmark = pytest.mark.integration
 
 EVENTS = 1500
+STARTED_WITHIN_S = 180.0  # a cold start of both workers on a loaded 2-core machine
 
 
 def test_sigkill_mid_stream_loses_nothing_and_repeats_no_task_id(
@@ -65,6 +68,9 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_no_task_id(
         return [s.record["task_id"] for s in reader.seen if s.name == "routed_task"]
 
     with running(["streams", "--loglevel", "info"], env, log) as first:
+        # A cold start (two workers, TLS logins, faust's recovery) is not what is bounded here.
+        started = ready_file(settings.var_dir, "router")
+        wait_until(started.exists, STARTED_WITHIN_S, "the router's ready file")
         produce(settings, [(settings.topics.inbound_events, n, r) for n, r in events])
         reader.wait_for(lambda _: len(task_ids()) >= 200, what="the router to be mid-stream")
         first.send_signal(signal.SIGKILL)
