@@ -252,7 +252,12 @@ def run(
         )
         (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
         prefixes.append(settings.topic_prefix)
-        ensure_topics(settings.kafka_config(), settings.topics.catalogue())
+        # Every topic, faust's own too, made here as the bench's login (the router starts
+        # with --topics-ready: under its own principal it may not create the bus's topics).
+        from streams.runtime.app import internal_topics
+
+        specs = [*settings.topics.catalogue(), *internal_topics(settings)]
+        ensure_topics(settings.kafka_config(), specs)
         if router_login:  # this measure's ACLs (the previous measure's are removed)
             ClusterAcls(settings.kafka_config()).apply(matrix(settings.topics, []))
         return settings
