@@ -1,20 +1,26 @@
 """``make bench``: every benchmark on one throwaway local broker, in one run.
 
-Each figure is reported beside a raw confluent-kafka baseline measured on the same broker in
-the same run, as a ratio; results go to ``bench/results.json`` and a table on stdout (paste
-it into the README). Benchmarks, not tests: nothing here asserts a speed.
+The broker is secured as the local one is (SASL_SSL + SCRAM-SHA-512, ACLs): the bench's own
+clients log in as admin, the router as ``router`` under the ACL matrix (``bus.acls``). What
+the security costs is measured after it, on two fresh brokers in turn, secured and plaintext
+(``bench/security_bench.py``). Each figure is reported beside a raw confluent-kafka baseline
+measured on the same broker in the same run, as a ratio; results go to ``bench/results.json``
+and a table on stdout (paste it into the README). Benchmarks, not tests: nothing here
+asserts a speed.
 ``python -m bench audit`` runs only the audit store's query (no broker needed).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import platform
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,7 @@ from bench import audit_bench
 from bus.ports import free_ports
 from bus.settings import PROJECT_ROOT
 from deploy.local.broker import LocalKafka
+from deploy.local.security import ADMIN
 
 RESULTS = PROJECT_ROOT / "bench" / "results.json"
 
@@ -67,6 +74,10 @@ def table(results: dict[str, Any]) -> str:
          f"(empty table: {recovery['restart_empty_s']:.0f} s; "
          f"watchdog restarts: {recovery['watchdog_restarts']})", "—"),
     ]  # fmt: skip
+    if "security" in results:
+        from bench.security_bench import row
+
+        rows.insert(2, row(results["security"]))
     if "audit_query" in results:
         rows.append(audit_bench.row(results["audit_query"]))
     lines = ["| measure | result | ratio / baseline |", "|---|---|---|"]
@@ -94,8 +105,24 @@ def audit_only(decisions: int) -> None:
     print(f"bench: results in {RESULTS}")
 
 
+@contextlib.contextmanager
+def environment(variables: dict[str, str]) -> Iterator[None]:
+    """``variables`` in this process's environment (so every ``Settings`` built and every
+    process started logs in), as they were afterwards."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def main() -> None:
-    from bench import codec_bench, ingest_bench, router_bench
+    from bench import codec_bench, ingest_bench, router_bench, security_bench
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -115,21 +142,26 @@ def main() -> None:
         audit = audit_bench.run(Path(tmp) / "audit", decisions=args.decisions)
         port, controller = free_ports(2)
         broker = LocalKafka(home=Path(tmp) / "kafka", port=port, controller_port=controller,
-                            heap="1g", secure=False)  # fmt: skip
-        print(f"bench: starting a throwaway Kafka broker on {broker.bootstrap_servers}")
+                            heap="1g")  # fmt: skip
+        print(f"bench: starting a throwaway secured Kafka broker on {broker.bootstrap_servers}")
         broker.up(echo=lambda _m: None)
         try:
-            print("bench: codec")
-            results: dict[str, Any] = {"codec": codec_bench.run(), "audit_query": audit}
-            print("bench: HTTP ingestion")
-            results["ingest"] = ingest_bench.run(broker.bootstrap_servers, count=args.http_events)
-            print("bench: router")
-            results["router"] = router_bench.run(
-                broker.bootstrap_servers, count=args.events, people=args.people,
-                work=Path(tmp) / "router",
-            )  # fmt: skip
+            with environment(broker.client_env(ADMIN)):
+                print("bench: codec")
+                results: dict[str, Any] = {"codec": codec_bench.run(), "audit_query": audit}
+                print("bench: HTTP ingestion")
+                results["ingest"] = ingest_bench.run(
+                    broker.bootstrap_servers, count=args.http_events
+                )
+                print("bench: router (as the router principal, under the ACL matrix)")
+                results["router"] = router_bench.run(
+                    broker.bootstrap_servers, count=args.events, people=args.people,
+                    work=Path(tmp) / "router", router_login=broker.client_env("router"),
+                )  # fmt: skip
         finally:
             broker.down(echo=lambda _m: None)
+        print("bench: TLS + SASL/SCRAM vs plaintext (a broker of each, in turn)")
+        results["security"] = security_bench.run(Path(tmp) / "security", count=args.events)
     results["meta"] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",

@@ -18,9 +18,10 @@ RECOVERY_TIMEOUT_S = 420.0
 MAX_RESTARTS = 2
 
 
-def recovery(settings: Settings, people: int, log: Path) -> dict[str, float]:
-    """Restart time of the router over a consent table of ``people`` (written to its changelog)."""
-    empty, _ = _time_to_first_route(settings, log, "empty")
+def recovery(settings: Settings, people: int, log: Path, **env: str) -> dict[str, float]:
+    """Restart time of the router (``env`` added to its environment) over a consent table of
+    ``people`` (written to its changelog)."""
+    empty, _ = _time_to_first_route(settings, log, "empty", env)
     changelog = f"{settings.topic_prefix}ungebus-router-consents-changelog"
     state = ConsentState(
         (
@@ -42,7 +43,7 @@ def recovery(settings: Settings, people: int, log: Path) -> dict[str, float]:
                 producer.poll(0.05)
     producer.flush(120)
     written = time.monotonic() - start
-    full, restarts = _time_to_first_route(settings, log, "full")
+    full, restarts = _time_to_first_route(settings, log, "full", env)
     return {
         "people": people,
         "changelog_write_s": written,
@@ -59,7 +60,9 @@ def _partition(key: bytes) -> int:
     return int((murmur2(key) & 0x7FFFFFFF) % 3)
 
 
-def _time_to_first_route(settings: Settings, log: Path, label: str) -> tuple[float, int]:
+def _time_to_first_route(
+    settings: Settings, log: Path, label: str, env: dict[str, str]
+) -> tuple[float, int]:
     """Seconds from starting the router until it routed one event, and how often it had to be
     started again: a router whose watchdog finds it stalled exits with EXIT_RESTART, and this,
     like its supervisor in production, starts it again (at most MAX_RESTARTS times)."""
@@ -71,7 +74,7 @@ def _time_to_first_route(settings: Settings, log: Path, label: str) -> tuple[flo
     found, restarts = False, 0
     try:
         while not found and time.monotonic() < deadline and restarts <= MAX_RESTARTS:
-            with router_process(settings, log) as process:
+            with router_process(settings, log, **env) as process:
                 if restarts == 0:
                     produce_all(settings, wire(settings, [(name, record)]))
                 while not found and time.monotonic() < deadline and process.poll() is None:

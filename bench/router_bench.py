@@ -42,6 +42,8 @@ from bench.router_load import (
     utc_now,
     wire,
 )
+from bus.acls.cluster import ClusterAcls
+from bus.acls.matrix import matrix
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import delete_topics, ensure_topics
 from streams.routing.consent import ConsentState
@@ -121,7 +123,7 @@ def latency_at(
     log: Path,
     warm_s: float = 5.0,
     raw: bool = False,
-    **env: str,
+    env: dict[str, str] | None = None,
 ) -> dict[str, float | None]:
     """Open loop: publish at ``rate``/s regardless of the router; latency publish -> task on
     its topic, for the events published after the first ``warm_s`` seconds of load (the
@@ -151,6 +153,7 @@ def latency_at(
         for name, record in events[first_timed:]
         if raw or decide(InboundEvent(name, record), ConsentState(), policy, decided_at).routes
     }
+    env = env or {}
     process = raw_relay_process(settings, log) if raw else router_process(settings, log, **env)
     with process as under_test:
         _warm_up(settings, consumer, read_id)
@@ -226,8 +229,15 @@ def _drain(
 
 
 def run(
-    bootstrap: str, count: int = 20_000, people: int = 1_000_000, work: Path | None = None
+    bootstrap: str,
+    count: int = 20_000,
+    people: int = 1_000_000,
+    work: Path | None = None,
+    router_login: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """Every router measure. With ``router_login`` (a principal's ``UNGEBUS_KAFKA_*``) the
+    router runs under it, each measure's topics under the ACL matrix (applied as the bench's
+    own login, which must be admin's); else the router logs in as the bench does."""
     work = work or PROJECT_ROOT / "var" / "bench"
     work.mkdir(parents=True, exist_ok=True)
     log = work / "router.log"
@@ -242,11 +252,18 @@ def run(
         )
         (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
         prefixes.append(settings.topic_prefix)
-        ensure_topics(settings.kafka_config(), settings.topics.catalogue())
+        # Every topic, faust's own too, made here as the bench's login (the router starts
+        # with --topics-ready: under its own principal it may not create the bus's topics).
+        from streams.runtime.app import internal_topics
+
+        specs = [*settings.topics.catalogue(), *internal_topics(settings)]
+        ensure_topics(settings.kafka_config(), specs)
+        if router_login:  # this measure's ACLs (the previous measure's are removed)
+            ClusterAcls(settings.kafka_config()).apply(matrix(settings.topics, []))
         return settings
 
     try:
-        return _measure(fresh, count, people, log)
+        return _measure(fresh, count, people, log, router_login or {})
     finally:  # a broker that keeps every run's topics runs out of file handles
         admin = Settings(kafka_bootstrap_servers=bootstrap).kafka_config()
         for prefix in prefixes:
@@ -254,7 +271,7 @@ def run(
 
 
 def _measure(
-    fresh: Callable[[str], Settings], count: int, people: int, log: Path
+    fresh: Callable[[str], Settings], count: int, people: int, log: Path, login: dict[str, str]
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"events": count}
     settings = fresh("throughput")
@@ -263,7 +280,9 @@ def _measure(
     _step("raw confluent-kafka pass-through")
     results["raw_events_per_s"] = raw_pass_through(settings, count)
     _step("router (tracing on: a span per record and per output, to the local trace file)")
-    results["router_events_per_s"], results["router_cpu"] = router_throughput(settings, count, log)
+    results["router_events_per_s"], results["router_cpu"] = router_throughput(
+        settings, count, log, **login
+    )
     results["ratio"] = results["router_events_per_s"] / results["raw_events_per_s"]
     _step("the router's own work on a record, in this process (no Kafka, no faust, no spans)")
     results["logic_events_per_s"] = logic_rate(settings, synthetic_events(2000, seed=7), 5.0)
@@ -272,7 +291,7 @@ def _measure(
     _step(f"router with telemetry off (OTEL_SDK_DISABLED=true), {count} more events")
     produce_all(untraced, wire(untraced, synthetic_events(count, seed=12)))
     results["router_untraced_events_per_s"], results["router_untraced_cpu"] = router_throughput(
-        untraced, count, log, OTEL_SDK_DISABLED="true"
+        untraced, count, log, OTEL_SDK_DISABLED="true", **login
     )
     results["tracing_on_to_off"] = (
         results["router_events_per_s"] / results["router_untraced_events_per_s"]
@@ -282,10 +301,10 @@ def _measure(
     # 25-second runs in a row on a new broker here gave p99 5.3 s, 2.5 s, 0.32 s while its
     # compiler threads went from 30 % to 6 % of a core. Warm it with the same load first.
     _step(f"warming the broker up: {BROKER_WARM_UP_S:.0f} s at {half:.0f} events/s, not timed")
-    latency_at(fresh("broker-warm-up"), half, BROKER_WARM_UP_S, log)
+    latency_at(fresh("broker-warm-up"), half, BROKER_WARM_UP_S, log, env=login)
     results["broker_warm_up_s"] = BROKER_WARM_UP_S
     _step(f"latency at half the router's maximum ({half:.0f} events/s)")
-    results["latency_at_half_load"] = latency_at(fresh("latency"), half, 20.0, log)
+    results["latency_at_half_load"] = latency_at(fresh("latency"), half, 20.0, log, env=login)
     _step(f"latency of the raw reference at the same rate ({half:.0f} events/s)")
     results["raw_latency_at_half_load"] = latency_at(
         fresh("raw-latency"), half, 20.0, log, raw=True
@@ -298,7 +317,7 @@ def _measure(
     }
     _step(f"consent-table recovery with {people:,} people")
     try:
-        results["consent_recovery"] = recovery(fresh("recovery"), people, log)
+        results["consent_recovery"] = recovery(fresh("recovery"), people, log, **login)
     except RuntimeError as exc:  # report what was measured; say what was not
         results["consent_recovery"] = {"people": people, "failed": str(exc)}
     return results

@@ -75,9 +75,10 @@ def produce_all(settings: Settings, wire: list[tuple[str, bytes, bytes]]) -> Non
 
 @contextmanager
 def router_process(settings: Settings, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
-    with _process(
-        ["bus", "streams", "--role", "router", "--loglevel", "warn"], settings, log, **env
-    ) as process:
+    """The router, on topics the bench has made (``--topics-ready``, as under its own
+    principal, which may not create the bus's topics); ``env`` added to its environment."""
+    args = ["bus", "streams", "--role", "router", "--loglevel", "warn", "--topics-ready"]
+    with _process(args, settings, log, **env) as process:
         yield process
 
 
