@@ -88,10 +88,13 @@ def _without_secrets(message: str) -> str:
 
 
 def require_access(settings: Settings, topics: Iterable[str] = ()) -> None:
-    """:func:`check_access` for a command: a refusal is its error message and exit code 1."""
+    """:func:`check_access` for a command: a refusal is its error message and exit code 1; a
+    login says who this process is to Kafka (its log's first line naming the principal)."""
     import click
 
     try:
         check_access(settings, topics)
     except KafkaAccessError as exc:
         raise click.ClickException(str(exc)) from exc
+    click.echo(f"Kafka at {settings.kafka_bootstrap_servers} lets in principal "
+               f"{settings.kafka_principal}")  # fmt: skip

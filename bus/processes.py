@@ -100,13 +100,22 @@ def exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def run_together(commands: Sequence[Sequence[str]], grace_s: float = STOP_GRACE_S) -> int:
+def run_together(
+    commands: Sequence[Sequence[str]],
+    grace_s: float = STOP_GRACE_S,
+    envs: Sequence[Mapping[str, str] | None] | None = None,
+) -> int:
     """Run ``commands`` side by side as one: SIGTERM and SIGINT to this process go to each;
     when one exits on its own the others are stopped, and the result is the first one's exit
     code (0 when a signal stopped them), so that a supervisor restarts them together. If this
     process is killed, the kernel kills them (SIGKILL): they fail as one, as one process would.
+    ``envs``: each command's environment (None: this process's).
     """
-    children = [start_child(argv, death_signal=signal.SIGKILL) for argv in commands]
+    envs = envs if envs is not None else [None] * len(commands)
+    children = [
+        start_child(argv, death_signal=signal.SIGKILL, env=env)
+        for argv, env in zip(commands, envs, strict=True)
+    ]
     stopping: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:

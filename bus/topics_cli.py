@@ -1,8 +1,10 @@
 """``ungebus topics``: the topic catalogue, and creating it on the configured Kafka.
 
-``ungebus topics create`` is what a deployment runs once before the components start (the
-``topics`` service of ``deploy/compose.yaml``); the components also create what they need, so
-running it twice or after them changes nothing.
+``ungebus topics create`` is what a deployment runs once, as the admin, before the components
+start (the ``topics`` service of ``deploy/compose.yaml``; ``ungebus run`` does it at start):
+on a secured cluster only the admin may create topics (``bus/acls``), the components merely
+find theirs. It includes the partners' ``partner.<name>.events`` topics (the partners file, or
+the local run's demo partners). Running it twice changes nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from bus.topics import TopicSpec
 
 
 def catalogue(settings: Settings) -> list[TopicSpec]:
-    """Every topic of the bus, with the deployment's prefix and replication factor."""
+    """Every topic of the bus, with the deployment's prefix and replication factor: the
+    catalogue's, and each partner's direct-publishing topic."""
+    from bus.acls.cli import partner_names
+
+    topics = settings.topics
     return [
         dataclasses.replace(spec, replication_factor=settings.replication_factor)
-        for spec in settings.topics.catalogue()
+        for spec in [*topics.catalogue(), *topics.partner_catalogue(partner_names(settings))]
     ]
 
 

@@ -2,10 +2,18 @@
 
 Without ``--role`` it runs both, each in its own process (a core each; a crash of one stops
 both, so the supervisor restarts the pair); ``--role router`` or ``--role tracker`` runs one.
+
+Each worker may log in to Kafka as its own principal: ``UNGEBUS_ROUTER_KAFKA_*`` and
+``UNGEBUS_TRACKER_KAFKA_*`` (e.g. ``UNGEBUS_TRACKER_KAFKA_SASL_USERNAME``,
+``..._SASL_PASSWORD_FILE``), when set, are that worker's ``UNGEBUS_KAFKA_*``; the parent of the
+pair, and a worker without its own, use ``UNGEBUS_KAFKA_*``. ``ungebus run`` starts the pair
+as ``router`` with ``UNGEBUS_TRACKER_KAFKA_*`` of ``tracker``.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -20,6 +28,30 @@ from streams.routing.policy import DEFAULT_POLICY, Policy, PolicyError, load_pol
 if TYPE_CHECKING:
     from streams.routing.senders import Senders
     from streams.settings import RouterSettings, TrackerSettings
+
+
+KAFKA_LOGIN = "UNGEBUS_KAFKA_"
+SECRETS = ("UNGEBUS_KAFKA_SASL_PASSWORD", "UNGEBUS_KAFKA_SASL_PASSWORD_FILE")
+
+
+def role_login_prefix(role: str) -> str:
+    """``UNGEBUS_TRACKER_KAFKA_``: the variables of ``role``'s own Kafka login."""
+    return f"UNGEBUS_{role.upper()}_KAFKA_"
+
+
+def role_env(role: str, environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The environment of the pair's ``role`` worker: ``environ`` with its own
+    ``UNGEBUS_<ROLE>_KAFKA_*`` as its ``UNGEBUS_KAFKA_*``, and no other worker's login; None
+    (``environ`` as it is) when ``role`` has no login of its own."""
+    from streams.runtime.app import ROLES
+
+    own = role_login_prefix(role)
+    login = {KAFKA_LOGIN + k.removeprefix(own): v for k, v in environ.items() if k.startswith(own)}
+    if not login:
+        return None
+    others = tuple(role_login_prefix(r) for r in ROLES)
+    env = {k: v for k, v in environ.items() if not k.startswith(others) and k not in SECRETS}
+    return {**env, **login}
 
 
 @click.command()
@@ -76,7 +108,7 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
 
         options = ["--policy", policy_path, "--loglevel", loglevel, "--topics-ready"]
         pair = [bus_command("streams", "--role", name, *options) for name in ROLES]
-        raise SystemExit(run_together(pair))
+        raise SystemExit(run_together(pair, envs=[role_env(name, os.environ) for name in ROLES]))
     if role == "tracker":
         _run_tracker(tracker_settings, policy, loglevel)
     else:
@@ -113,7 +145,8 @@ def _run(app: Any, role: str, settings: Settings, policy: Policy, loglevel: str)
     from streams.runtime.faust_fixes import quiet_worker
 
     click.echo(
-        f"The {role} starts on {settings.kafka_bootstrap_servers} with policy {policy.version} "
+        f"The {role} starts on {settings.kafka_bootstrap_servers} as principal "
+        f"{settings.kafka_principal} with policy {policy.version} "
         f"({len(policy.rules)} rules)"
     )
     ready = ReadyFile.of_this_process(services.ready_file(settings.var_dir, role))

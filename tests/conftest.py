@@ -94,6 +94,13 @@ def kafka_broker(kafka_bootstrap: str) -> LocalKafka:
     return broker
 
 
+@pytest.fixture(scope="session")
+def local_broker(kafka_bootstrap: str) -> LocalKafka | None:
+    """The session's broker when it is the project's local one (a dev stack on it runs each
+    component under its own principal), else None."""
+    return _SESSION_BROKER.get("broker")
+
+
 @pytest.fixture
 def unique(request: pytest.FixtureRequest) -> Callable[[str], str]:
     """unique("tasks") -> "tasks.test_round_trip.3f9a1c": a fresh topic or group name."""

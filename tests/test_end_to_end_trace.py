@@ -26,6 +26,7 @@ from bus.telemetry.trace_cli import load_spans
 from bus.waiting import within
 from consumers.inbox.caseworkers import Caseworker, add_account
 from consumers.inbox.settings import InboxSettings
+from deploy.local.broker import LocalKafka
 from deploy.local.settings import METRICS_PORT_COUNT, StackSettings
 from deploy.local.stack import Stack
 from deploy.local.traffic import DemoPartners
@@ -52,10 +53,23 @@ HOPS = {  # (service, operation, span kind) that one partner event passes
 
 
 @pytest.fixture(scope="module")
-def bus(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSettings]:
+def bus(
+    kafka_bootstrap: str, local_broker: LocalKafka | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StackSettings]:
     tmp = tmp_path_factory.mktemp("e2e")
     http_port, inbox_port = free_ports(2)
+    # On the project's local broker the stack applies the ACLs and runs each component under
+    # its own principal, as `make run` does (the broker is the session's: the stack leaves it).
+    local: dict[str, Any] = {}
+    if local_broker is not None:
+        local = {
+            "local_kafka_home": local_broker.home,
+            "local_kafka_port": local_broker.port,
+            "local_kafka_controller_port": local_broker.controller_port,
+            "kafka_security": "secured" if local_broker.secure else "plaintext",
+        }
     settings = StackSettings(
+        **local,
         kafka_bootstrap_servers=kafka_bootstrap,
         topic_prefix=f"e2e-{uuid.uuid4().hex[:8]}.",
         var_dir=tmp,
@@ -238,3 +252,25 @@ def test_the_components_count_the_workload_on_their_metrics_endpoints(
     inbox = _scrape(bus, "inbox")
     assert metric_value(inbox, "ungebus_tasks_taken_over_total",
                         ungebus_unit=unit, ungebus_kommunekode="161") == 1  # fmt: skip
+
+
+def test_each_component_logs_in_as_its_own_principal(
+    bus: StackSettings, local_broker: LocalKafka | None
+) -> None:
+    if local_broker is None or not local_broker.secure:
+        pytest.skip("only the secured local broker has a principal per component")
+    logs = {c: (bus.log_dir / f"{c}.log").read_text() for c in WHO}
+    for component, principals in WHO.items():
+        for principal in principals:
+            assert f"lets in principal {principal}\n" in logs[component], component
+        assert "lets in principal admin\n" not in logs[component], component
+
+
+WHO = {  # as `make run` starts them (README: Who may do what)
+    "streams": ("router", "tracker"),
+    "connect-http": ("connector-http",),
+    "connect-files": ("connector-files",),
+    "connect-kafka": ("connector-kafka",),
+    "inbox": ("inbox-161",),
+    "audit-store": ("audit-store",),
+}

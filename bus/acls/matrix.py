@@ -37,9 +37,8 @@ changelogs and ``<app_id>-__assignor-__leader`` themselves (``streams.runtime.ap
 each may CREATE (and READ, WRITE) topics under its own ``<app_id>-`` prefix, nothing else.
 ``ungebus streams`` checks every topic of the pair (exists, ``max.message.bytes``) in whichever
 process starts it, so both get DESCRIBE and DESCRIBE_CONFIGS on all of the pair's topics.
-The partners' ``partner.<name>.events`` are the admin's to create too (the Kafka gateway
-creates them today when they are missing; as ``connector-kafka`` it may not, so
-``ungebus topics create`` has to include them before the gateway runs under its principal).
+The partners' ``partner.<name>.events`` are the admin's to create too: ``ungebus topics
+create`` and ``ungebus run`` include them, so the gateway, as ``connector-kafka``, finds them.
 
 Idempotent producers (every producer of the bus) need no IDEMPOTENT_WRITE on the cluster:
 since Kafka 3.0 WRITE on any topic allows it (KIP-679). No component uses a transactional id,

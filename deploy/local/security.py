@@ -56,10 +56,12 @@ CA_DAYS = 825
 PRINCIPAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-def principals() -> tuple[str, ...]:
-    """Every principal the local broker gets credentials for, admin first."""
+def principals(partners: Iterable[str] = ()) -> tuple[str, ...]:
+    """Every principal the local broker gets credentials for, admin first: the roles', each
+    municipality's inbox, and ``partner-<name>`` for each of ``partners`` (the partner
+    registry's names; ``ungebus run`` passes them)."""
     inboxes = tuple(f"inbox-{kommunekode}" for kommunekode in KOMMUNEKODER)
-    return (ADMIN, *ROLE_PRINCIPALS, *inboxes)
+    return (ADMIN, *ROLE_PRINCIPALS, *inboxes, *(f"partner-{name}" for name in partners))
 
 
 class SecurityError(RuntimeError):

@@ -1,9 +1,11 @@
 """The whole bus on this machine: the broker (when it is the local one), topics, components.
 
 ``Stack.up`` starts the local broker unless ``KAFKA_BOOTSTRAP_SERVERS`` points elsewhere,
-creates the topic catalogue, and starts every component as a supervised child process, each
-once what it needs is there; ``Stack.down`` stops what ``up`` started, the broker last and only
-if ``up`` started it.
+creates the topics (as the admin: the catalogue, the partners' topics, faust's internal ones),
+on the secured local broker stores every principal's credential and applies the ACL matrix
+(``bus.acls``), and starts every component as a supervised child process under its own
+principal (:data:`PRINCIPALS`), each once what it needs is there; ``Stack.down`` stops what
+``up`` started, the broker last and only if ``up`` started it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,20 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 
 from bus import services
+from bus.acls.cluster import AclError, ClusterAcls
+from bus.acls.matrix import (
+    AUDIT_STORE,
+    CONNECTOR_FILES,
+    CONNECTOR_HTTP,
+    CONNECTOR_KAFKA,
+    ROUTER,
+    TRACKER,
+    inbox_principal,
+)
+from bus.acls.matrix import matrix as acl_matrix
+from bus.acls.matrix import principals as acl_principals
+from bus.demo_partners import load_or_create_partners
+from bus.partners import PartnerConfigError
 from bus.ports import port_free
 from bus.processes import (
     ComponentFailed,
@@ -28,8 +44,9 @@ from bus.processes import (
     http_ok,
 )
 from bus.topics import ensure_topics
+from bus.topics_cli import catalogue
 from deploy.local.broker import LocalKafka, LocalKafkaError
-from deploy.local.security import ADMIN
+from deploy.local.security import ADMIN, SecurityError, principals, upsert_credentials
 from deploy.local.settings import StackSettings
 
 __all__ = ["READY_TIMEOUT_S", "Stack", "StackError", "StackSettings", "child_env"]
@@ -38,6 +55,37 @@ READY_TIMEOUT_S = 90.0  # streams needs 5-10 s on an idle machine, more on a bus
 # Quicker clocks for a demo on one machine, unless set: overdue tasks are escalated within
 # seconds, and a dropped file is picked up within a second.
 DEMO_CLOCKS = {"UNGEBUS_TRACKER_CHECK_INTERVAL_S": "5", "UNGEBUS_FILE_POLL_INTERVAL_S": "1"}
+
+
+# Who each component is to Kafka on the local broker (the ACL matrix's principals); the
+# streams pair's parent and router are ``router``, its tracker ``tracker`` (streams.cli).
+PRINCIPALS = {
+    services.ROUTER: ROUTER,
+    services.CONNECTOR_HTTP: CONNECTOR_HTTP,
+    services.CONNECTOR_FILES: CONNECTOR_FILES,
+    services.CONNECTOR_KAFKA: CONNECTOR_KAFKA,
+    services.AUDIT_STORE: AUDIT_STORE,
+}
+TRACKER_LOGIN = "UNGEBUS_TRACKER_KAFKA_"  # the tracker's own login (streams.cli.role_env)
+
+Login = Callable[[str], dict[str, str]]
+"""A principal's ``UNGEBUS_KAFKA_*`` variables (:meth:`LocalKafka.client_env`)."""
+
+
+def principal_of(settings: StackSettings, service: services.Service) -> str:
+    if service is services.INBOX:
+        return inbox_principal(settings.inbox_kommunekode)
+    return PRINCIPALS[service]
+
+
+def who_is_who(settings: StackSettings) -> str:
+    """``streams as router (its tracker as tracker), connect-http as connector-http, ...``"""
+    said = []
+    for service in services.SERVICES:
+        said.append(f"{service.component} as {principal_of(settings, service)}")
+        if service is services.ROUTER:
+            said[-1] += f" (its tracker as {TRACKER})"
+    return ", ".join(said)
 
 
 class StackError(RuntimeError):
@@ -55,13 +103,20 @@ def ready_check(settings: StackSettings, service: services.Service, since: float
     return files_written(ready, after=since)
 
 
-def component_specs(settings: StackSettings) -> list[ComponentSpec]:
+def component_specs(settings: StackSettings, login: Login | None = None) -> list[ComponentSpec]:
+    """The components; with ``login``, each logs in to Kafka as its own principal."""
     since = time.time()
 
     def spec(service: services.Service, *args: str, after: str | None = None) -> ComponentSpec:
         env: tuple[tuple[str, str], ...] = ()
+        if login is not None:
+            env += tuple(login(principal_of(settings, service)).items())
+            if service is services.ROUTER:
+                tracker_login = login(TRACKER).items()
+                env += tuple((TRACKER_LOGIN + k.removeprefix("UNGEBUS_KAFKA_"), v)
+                             for k, v in tracker_login)  # fmt: skip
         if (port := settings.component_metrics_port(service.component)) is not None:
-            env = (("UNGEBUS_METRICS_PORT", str(port)),)
+            env += (("UNGEBUS_METRICS_PORT", str(port)),)
             if service is services.ROUTER:  # and the tracker's, beside the others
                 tracker = settings.component_metrics_port("tracker")
                 env += (("UNGEBUS_TRACKER_METRICS_PORT", str(tracker)),)
@@ -139,13 +194,15 @@ class Stack:
         if stop.is_set():
             return
         self._say_how_secured()
+        partners = self._partners()
         self._ensure_topics()
+        login = self._logins(partners)
         self._check_ports()
         self.settings.drop_dir.mkdir(parents=True, exist_ok=True)
         self.echo(f"Starting the components (logs in {self.settings.log_dir})...")
         try:
             self.supervisor.start_all(
-                component_specs(self.settings), ready_timeout_s, stop, self.echo
+                component_specs(self.settings, login), ready_timeout_s, stop, self.echo
             )
         except ComponentFailed as exc:
             raise StackError(str(exc)) from exc
@@ -182,17 +239,52 @@ class Stack:
                 "included) and writes any topic"
             )
             return
-        # Until the ACLs are applied (issue 17, `ungebus acl apply`), only the super user may
-        # do anything on the secured broker.
-        self.echo(
-            f"Kafka is {self.broker.security_summary}. ACLs not applied yet: every component "
-            f"runs as {ADMIN}"
-        )
+        if not self.started_broker:  # else its start said so
+            self.echo(f"Kafka is {self.broker.security_summary}")
 
-    def _ensure_topics(self) -> None:
+    def _partners(self) -> list[str]:
+        """The partners' names; a local run without a partners file gets the demo partners,
+        written here (before the components, which read them) with their tokens."""
+        try:
+            registry, tokens = load_or_create_partners(self.settings)
+        except PartnerConfigError as exc:
+            raise StackError(str(exc)) from exc
+        if tokens is not None:
+            self.echo(f"Demo partners written to {self.settings.resolved_partners_file()}; "
+                      f"their bearer tokens are in {tokens}")  # fmt: skip
+        return sorted(registry.by_name)
+
+    def _logins(self, partners: list[str]) -> Login | None:
+        """On the secured local broker: every principal's credential stored, the ACL matrix
+        applied (as the admin; both idempotent), and each component's own login. Elsewhere
+        (another Kafka, or the open local broker) every component uses the settings' login."""
+        if not (self.local and self.broker.secure):
+            return None
         settings = self.settings
         try:
-            ensure_topics(settings.kafka_config(), settings.topics.catalogue())
+            upsert_credentials(
+                self.broker.client_config(ADMIN), self.broker.security, principals(partners)[1:]
+            )
+            wanted = acl_matrix(settings.topics, partners)
+            changes = ClusterAcls(settings.kafka_config()).apply(wanted)
+        except (SecurityError, AclError) as exc:
+            raise StackError(f"{exc} (on {settings.kafka_bootstrap_servers})") from exc
+        self.echo(
+            f"ACLs applied: {len(wanted)} for {len(acl_principals(wanted))} principals "
+            f"({len(changes.missing)} created, {len(changes.unexpected)} deleted); each component "
+            f"logs in as its own: {who_is_who(settings)}"
+        )
+        return self.broker.client_env
+
+    def _ensure_topics(self) -> None:
+        """Every topic, as the admin: on a secured cluster no component may create one (but
+        faust's own, under its prefix)."""
+        from streams.runtime.app import internal_topics  # imports faust: only here
+
+        settings = self.settings
+        try:
+            specs = [*catalogue(settings), *internal_topics(settings)]
+            ensure_topics(settings.kafka_config(), specs)
         except (KafkaException, TimeoutError) as exc:
             raise StackError(
                 f"Kafka at {settings.kafka_bootstrap_servers} did not answer ({exc}); is it "

@@ -64,6 +64,16 @@ def stored_tasks(var_dir: Path) -> int:
     return int(count)
 
 
+WHO = {  # who each component is to Kafka (README: Who may do what)
+    "streams": ("router", "tracker"),
+    "connect-http": ("connector-http",),
+    "connect-files": ("connector-files",),
+    "connect-kafka": ("connector-kafka",),
+    "inbox": ("inbox-161",),
+    "audit-store": ("audit-store",),
+}
+
+
 def test_demo_three_times_in_one_clone_summarises_and_stops_everything(tmp_path: Path) -> None:
     http_port, inbox_port, kafka_port, controller_port = free_ports(4)
     prefix = f"demo-{uuid.uuid4().hex[:8]}."
@@ -122,6 +132,14 @@ def test_demo_three_times_in_one_clone_summarises_and_stops_everything(tmp_path:
     for hop in ("ungebus-router", "ungebus-inbox", "taken_over"):
         assert hop in trace, f"{hop} missing from the printed trace:\n{trace}"
     assert (tmp_path / "logs" / "streams.log").exists()
+    # Each component logged in as its own principal under the ACL matrix, none as the admin.
+    assert "ACLs applied: " in output
+    for component, principals in WHO.items():
+        log = (tmp_path / "logs" / f"{component}.log").read_text()
+        for principal in principals:
+            assert f"lets in principal {principal}\n" in log, component
+        assert "lets in principal admin\n" not in log, component
+        assert "AUTHORIZATION_FAILED" not in log, component
     stored = [stored_tasks(tmp_path)]
 
     # Again, twice, small: seeds whose sample day routes a task to Glostrup, so that the
