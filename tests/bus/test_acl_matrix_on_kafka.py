@@ -15,15 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from bus.acls.cluster import ClusterAcls
 from bus.acls.matrix import (
     ADMIN,
-    Acl,
     Operation,
     ResourceType,
     inbox_principal,
@@ -33,11 +30,17 @@ from bus.acls.matrix import (
 )
 from bus.ports import free_ports
 from bus.settings import Settings
-from bus.topics import Topics, ensure_topics, TopicSpec
+from bus.topics import Topics, TopicSpec, ensure_topics
 from deploy.local.broker import LocalKafka
 from deploy.local.security import upsert_credentials
 from streams.runtime.app import internal_topics
-from tests.support.acl_observations import Check, Observation, Op, counts, mismatch_table, mismatches
+from tests.support.acl_observations import (
+    Observation,
+    Op,
+    counts,
+    mismatch_table,
+    mismatches,
+)
 from tests.support.acl_probe import Client, writers
 
 pytestmark = pytest.mark.integration
@@ -66,15 +69,24 @@ DOOMED = [f"{t}-doomed" for t in FAMILIES]  # what a client asks to delete
 
 
 def own_group(principal: str) -> str | None:
-    held = [a.name for a in MATRIX if a.principal == principal
-            and a.resource_type is ResourceType.GROUP and a.operation is Operation.READ]  # fmt: skip
+    held = [
+        a.name
+        for a in MATRIX
+        if a.principal == principal
+        and a.resource_type is ResourceType.GROUP
+        and a.operation is Operation.READ
+    ]
     return held[0] if held else None
 
 
 def foreign_group(principal: str) -> str:
     """Another component's group: the nearest one a mistake would hand out."""
-    others = {"router": "tracker", "tracker": "router", "connector-kafka": "audit-store",
-              "audit-store": "connector-kafka"}  # fmt: skip
+    others = {
+        "router": "tracker",
+        "tracker": "router",
+        "connector-kafka": "audit-store",
+        "audit-store": "connector-kafka",
+    }
     if principal in others:
         group = own_group(others[principal])
     else:
@@ -92,8 +104,13 @@ class Run:
 @pytest.fixture(scope="module")
 def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     port, controller_port = free_ports(2)
-    broker = LocalKafka(home=tmp_path_factory.mktemp("kafka-acl-matrix"), port=port,
-                        controller_port=controller_port, heap="384m", secure=True)  # fmt: skip
+    broker = LocalKafka(
+        home=tmp_path_factory.mktemp("kafka-acl-matrix"),
+        port=port,
+        controller_port=controller_port,
+        heap="384m",
+        secure=True,
+    )
     broker.up(echo=lambda _msg: None)
     try:
         yield broker
@@ -103,9 +120,15 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKa
 
 def client(broker: LocalKafka, label: str) -> Client:
     if label == ANONYMOUS:
-        return Client(label, {"bootstrap.servers": broker.bootstrap_servers,
-                              "security.protocol": "SSL",
-                              "ssl.ca.location": str(broker.security.ca_cert)})  # fmt: skip
+        return Client(
+            label,
+            {
+                "bootstrap.servers": broker.bootstrap_servers,
+                "security.protocol": "SSL",
+                "ssl.ca.location": str(broker.security.ca_cert),
+            },
+            shut_out=True,
+        )
     if label == WRONG_PASSWORD:
         return Client(label, {**broker.client_config("router"), "sasl.password": "not-it"})
     return Client(label, broker.client_config(label))
@@ -147,3 +170,56 @@ def test_every_client_is_let_do_what_the_matrix_says_and_nothing_else(run: Run) 
         f"{allows} unexpected allows, {denies} unexpected denies "
         f"(of {len(run.observations)} checks):\n{mismatch_table(found)}"
     )
+
+
+def answers(run: Run, principal: str, *ops: Op) -> dict[tuple[Op, str], bool]:
+    return {
+        (o.check.op, o.check.target): o.allowed
+        for o in run.observations
+        if o.check.principal == principal and o.check.op in ops
+    }
+
+
+READS = (Op.READ, Op.CONSUME_OWN, Op.CONSUME_FOREIGN)
+
+
+def test_what_each_topic_holds_is_what_the_acknowledged_writes_say(run: Run) -> None:
+    acknowledged = {t: {"seed"} for t in FAMILIES}
+    for o in run.observations:
+        if o.check.op is Op.PRODUCE and o.allowed:
+            acknowledged[o.check.target].add(o.check.principal)
+    assert run.writers == acknowledged
+
+
+@pytest.mark.parametrize("stranger", [ANONYMOUS, WRONG_PASSWORD])
+def test_a_client_without_a_login_writes_nothing_and_reads_nothing(run: Run, stranger: str) -> None:
+    assert not any(stranger in written for written in run.writers.values())
+    tried = [o for o in run.observations if o.check.principal == stranger]
+    assert len(tried) > 5 * len(FAMILIES)
+    assert not [o.check for o in tried if o.allowed]
+
+
+def test_an_inbox_cannot_read_join_or_acknowledge_for_another_municipality(run: Run) -> None:
+    inbox = answers(run, "inbox-161", *READS, Op.PRODUCE)
+    for op in READS:
+        assert inbox.get((op, TOPICS.tasks("165", "jobcentre"))) in (False, None)
+        assert inbox.get((op, TOPICS.escalations("165", "ssp"))) in (False, None)
+    assert inbox[(Op.READ, TOPICS.tasks("165", "jobcentre"))] is False
+    assert inbox[(Op.CONSUME_OWN, TOPICS.tasks("161", "youth_unit"))] is True
+    joined = [
+        o
+        for o in run.observations
+        if o.check.principal == "inbox-161" and o.check.group == "inbox.165"
+    ]
+    assert joined and not [o for o in joined if o.allowed]  # not even its own tasks in 165's group
+    assert inbox[(Op.PRODUCE, TOPICS.task_acks_of("165"))] is False
+    assert inbox[(Op.PRODUCE, TOPICS.task_acks_of("161"))] is True
+
+
+@pytest.mark.parametrize("partner", PARTNERS)
+def test_a_partner_reads_no_task_and_writes_only_its_own_topic(run: Run, partner: str) -> None:
+    principal = partner_principal(partner)
+    reads = answers(run, principal, *READS)
+    assert reads and not [key for key, ok in reads.items() if ok]
+    writes = answers(run, principal, Op.PRODUCE)
+    assert [t for (_, t), ok in writes.items() if ok] == [TOPICS.partner_events(partner)]

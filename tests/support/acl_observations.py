@@ -123,8 +123,9 @@ def mismatch_table(found: Iterable[Mismatch]) -> str:
     rows = [("", "principal", "operation", "target", "group", "broker answered")]
     for m in found:
         c = m.observation.check
-        rows.append((m.kind, c.principal, c.op.value, c.target, c.group or "-",
-                     m.observation.detail))  # fmt: skip
+        rows.append(
+            (m.kind, c.principal, c.op.value, c.target, c.group or "-", m.observation.detail)
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
