@@ -180,7 +180,14 @@ def test_one_partner_event_is_one_trace_from_request_to_take_over(
             and _attr(s, "ungebus.outcome") == "taken_over"
             for s in found
         )
-        return hops >= HOPS and closed
+        # and the caseworker's own request, exported in its own batch: asserted on below
+        asked = any(
+            (_service(s), s["kind"]) == ("ungebus-inbox", "SpanKind.SERVER")
+            and _attr(s, "ungebus.event_id") == event_id
+            and s["context"]["trace_id"] not in {t["context"]["trace_id"] for t in found}
+            for s in spans()
+        )
+        return hops >= HOPS and closed and asked
 
     acks.wait_for(complete, timeout=60, what="every hop of the event's trace")
     acks.close()
