@@ -28,7 +28,6 @@ from bus.acls.matrix import (
     partner_principal,
     principals,
 )
-from bus.ports import free_ports
 from bus.settings import Settings
 from bus.topics import Topics, TopicSpec, ensure_topics
 from deploy.local.broker import LocalKafka
@@ -42,6 +41,7 @@ from tests.support.acl_observations import (
     mismatches,
 )
 from tests.support.acl_probe import Client, writers
+from tests.support.kafka_login import own_secured_broker
 
 pytestmark = pytest.mark.integration
 
@@ -103,19 +103,8 @@ class Run:
 
 @pytest.fixture(scope="module")
 def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
-    port, controller_port = free_ports(2)
-    broker = LocalKafka(
-        home=tmp_path_factory.mktemp("kafka-acl-matrix"),
-        port=port,
-        controller_port=controller_port,
-        heap="384m",
-        secure=True,
-    )
-    broker.up(echo=lambda _msg: None)
-    try:
+    with own_secured_broker(tmp_path_factory.mktemp("kafka-acl-matrix")) as broker:
         yield broker
-    finally:
-        broker.down(echo=lambda _msg: None)
 
 
 def client(broker: LocalKafka, label: str) -> Client:

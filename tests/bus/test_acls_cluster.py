@@ -20,12 +20,11 @@ from bus.acls.cluster import ClusterAcls, binding_filter, to_binding
 from bus.acls.matrix import Acl, Operation, Pattern, ResourceType, matrix
 from bus.cli import cli
 from bus.demo_partners import demo_partners
-from bus.ports import free_ports
 from bus.settings import Settings
 from bus.topics import Topics
 from bus.waiting import wait_until
 from deploy.local.broker import LocalKafka
-from tests.support.kafka_login import login_fields
+from tests.support.kafka_login import login_fields, own_secured_broker
 
 pytestmark = pytest.mark.integration
 
@@ -36,19 +35,8 @@ MATRIX = matrix(Topics(), [p.name for p in demo_partners()])
 def authorizing_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     """A secured broker of its own (StandardAuthorizer, admin the super user), so that the
     ACLs these tests apply and break never reach the session broker's other tests."""
-    port, controller_port = free_ports(2)
-    broker = LocalKafka(
-        home=tmp_path_factory.mktemp("kafka-acl"),
-        port=port,
-        controller_port=controller_port,
-        heap="384m",
-        secure=True,
-    )
-    broker.up(echo=lambda _msg: None)
-    try:
+    with own_secured_broker(tmp_path_factory.mktemp("kafka-acl")) as broker:
         yield broker
-    finally:
-        broker.down(echo=lambda _msg: None)
 
 
 def admin_config(broker: LocalKafka) -> dict[str, Any]:
