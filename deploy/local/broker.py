@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from deploy.local.java import (
     require_java,
     tail,
 )
+from deploy.local.readiness import answers_metadata, hands_out_producer_ids
 from deploy.local.security import ADMIN, BrokerSecurity, SecurityError, upsert_credentials
 
 if TYPE_CHECKING:
@@ -182,6 +182,12 @@ class LocalKafka:
                 upsert_credentials(self.client_config(), self.security)
             except SecurityError as exc:
                 raise LocalKafkaError(str(exc)) from exc
+        if not hands_out_producer_ids(self.client_config(), self.start_timeout_s):
+            raise LocalKafkaError(
+                f"Kafka at {self.bootstrap_servers} answers but gave no producer id within "
+                f"{self.start_timeout_s:.0f} s (its controller may be stuck); the end of its "
+                f"log ({self.log_file}):\n{self._log_tail()}"
+            )
         echo(f"Kafka {self.kafka_version()} is up at {self.bootstrap_servers} (data: {self.home})")
         echo(f"Kafka is {self.security_summary}")
         return True
@@ -256,7 +262,8 @@ class LocalKafka:
             file.write(text)
         self.config_file.chmod(0o600)
 
-    def _classpath(self) -> str:
+    def classpath(self) -> str:
+        """The Java class path of the Kafka jars (broker and its tools)."""
         return str(self.lib_dir / "*")
 
     def _format_storage_if_needed(self, java: str) -> None:
@@ -278,7 +285,7 @@ class LocalKafka:
             [
                 java,
                 "-cp",
-                self._classpath(),
+                self.classpath(),
                 f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.yaml'}",
                 f"-Dkafka.logs.dir={self.log_dir}",
                 "kafka.tools.StorageTool",
@@ -311,7 +318,7 @@ class LocalKafka:
             f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.yaml'}",
             f"-Dkafka.logs.dir={self.log_dir}",
             "-cp",
-            self._classpath(),
+            self.classpath(),
             "kafka.Kafka",
             str(self.config_file),
         ]
@@ -335,7 +342,7 @@ class LocalKafka:
                 )
 
         ready = within(
-            lambda: _broker_ready(self.client_config()),
+            lambda: answers_metadata(self.client_config()),
             self.start_timeout_s,
             every_s=0.25,
             check=exited_while_starting,
@@ -374,21 +381,3 @@ def _cluster_id() -> str:
     import base64
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-def _broker_ready(config: dict[str, str]) -> bool:
-    """True once the broker answers a metadata request (not merely accepts TCP)."""
-    host, port = config["bootstrap.servers"].rsplit(":", 1)
-    try:
-        with socket.create_connection((host, int(port)), timeout=0.5):
-            pass
-    except OSError:
-        return False
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({**config, "log_level": 0})
-    try:
-        metadata = admin.list_topics(timeout=2)
-    except Exception:
-        return False
-    return bool(metadata.brokers)

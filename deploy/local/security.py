@@ -10,11 +10,13 @@ passwords are mode 0600 in 0700 folders. The CA signs one certificate only, the 
 The clients' listener is ``SASL_SSL`` with SCRAM-SHA-512. The KRaft controller listener is on
 loopback and takes mutual TLS only: the one certificate it accepts is the broker's own (the
 single process is broker and controller in one, and talks to its controller half over that
-listener), whose principal ``User:CN=ungebus-broker`` is the second super user. In KRaft the
-broker must be allowed CLUSTER_ACTION on the controller (registration, heartbeats, fetching the
-metadata log); SCRAM cannot authenticate there, because the SCRAM credentials live in that very
-metadata log, so the controller listener needs a mechanism of its own, and mutual TLS with a key
-that never leaves the broker's home is the one that adds no password.
+listener). In KRaft the broker must be allowed CLUSTER_ACTION on the controller (registration,
+heartbeats, fetching the metadata log); SCRAM cannot authenticate there, because the SCRAM
+credentials live in that very metadata log, so the controller listener needs a mechanism of its
+own, and mutual TLS with a key that never leaves the broker's home is the one that adds no
+password. That listener maps the certificate's subject ``CN=ungebus-broker`` to the principal
+``admin`` (``ssl.principal.mapping.rules``; any other subject is refused), so ``admin`` is the
+one and only super user.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ ADMIN = "admin"
 MECHANISM = "SCRAM-SHA-512"
 SCRAM_ITERATIONS = 8192
 BROKER_CN = "ungebus-broker"
-BROKER_PRINCIPAL = f"User:CN={BROKER_CN}"
-SUPER_USERS = (f"User:{ADMIN}", BROKER_PRINCIPAL)
+SUPER_USER = f"User:{ADMIN}"
+# The controller listener's principal for the broker's own certificate, and nobody else's.
+BROKER_CERTIFICATE_MAPPING = f"RULE:^CN={BROKER_CN}$/{ADMIN}/"
 # The component roles' principals (issue 17's shared names); one inbox per municipality.
 ROLE_PRINCIPALS = (
     "ops",
@@ -176,8 +179,9 @@ class BrokerSecurity:
                 *[f"listener.name.client.{line}" for line in keystore],
                 *controller,
                 "listener.name.controller.ssl.client.auth=required",
+                f"listener.name.controller.ssl.principal.mapping.rules={BROKER_CERTIFICATE_MAPPING}",
                 "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                f"super.users={';'.join(SUPER_USERS)}",
+                f"super.users={SUPER_USER}",
                 "",
             ]
         )

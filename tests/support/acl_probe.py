@@ -117,6 +117,7 @@ class Client:
         within(answered, WAIT_S, every_s=0.05)
         producer.purge()
         producer.flush(0)
+        producer.close()
         final = errors.final
         return [
             Observation(

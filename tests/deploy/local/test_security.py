@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from bus.access import KafkaAccessError, check_access
 from bus.settings import Settings
 from deploy.local.broker import LocalKafka
+from deploy.local.java import DEPLOY_DIR, require_java
 from deploy.local.security import ADMIN
 from tests.support.kafka_login import client_config
 
@@ -199,3 +200,85 @@ def _controller_port(broker: LocalKafka) -> int:
         if line.startswith("controller.quorum.voters="):
             return int(line.rsplit(":", 1)[1])
     raise AssertionError("no controller.quorum.voters")
+
+
+def _ask_the_controller(broker: LocalKafka, keystore: Path, folder: Path) -> str:
+    """Kafka's Java admin client asks the controller listener for the cluster id over mutual
+    TLS with ``keystore``; its answer, or the error that refused it."""
+    login = folder / "controller-login.properties"
+    login.write_text(
+        "security.protocol=SSL\n"
+        "ssl.keystore.type=PEM\n"
+        f"ssl.keystore.location={keystore}\n"
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={broker.security.ca_cert}\n"
+    )
+    probe = Path(__file__).parents[2] / "support" / "ControllerProbe.java"
+    result = subprocess.run(
+        [
+            require_java(),
+            "-cp",
+            broker.classpath(),
+            f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.yaml'}",
+            str(probe),
+            f"127.0.0.1:{_controller_port(broker)}",
+            str(login),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return result.stdout.strip() or result.stderr.strip()
+
+
+def _certificate_from_the_brokers_ca(broker: LocalKafka, subject: str, folder: Path) -> Path:
+    """A key and certificate for ``CN=subject`` signed by the broker's own CA (as if its key
+    had leaked): only the subject tells it from the broker's."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_key = serialization.load_pem_private_key(broker.security.ca_key.read_bytes(), None)
+    ca_cert = x509.load_pem_x509_certificate(broker.security.ca_cert.read_bytes())
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = folder / f"{subject}.pem"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + cert.public_bytes(serialization.Encoding.PEM)
+    )
+    return pem
+
+
+def test_on_the_controller_listener_the_brokers_certificate_is_admin_and_no_other_gets_in(
+    kafka_broker: LocalKafka, tmp_path: Path
+) -> None:
+    """super.users is ``User:admin`` alone: the broker's certificate is mapped to admin there
+    (so the broker may act on its controller), a certificate with another subject from the
+    same CA is refused."""
+    assert "super.users=User:admin\n" in kafka_broker.config_file.read_text()
+    own = _ask_the_controller(kafka_broker, kafka_broker.security.broker_keystore, tmp_path)
+    assert own.startswith("cluster "), own
+    for subject in ("intruder", ADMIN):  # a subject naming admin is not admin either
+        other = _certificate_from_the_brokers_ca(kafka_broker, subject, tmp_path)
+        refused = _ask_the_controller(kafka_broker, other, tmp_path)
+        assert refused.startswith("refused: "), (subject, refused)
