@@ -55,6 +55,7 @@ def hands_out_producer_ids(config: dict[str, str], timeout_s: float) -> bool:
             "log_level": 0,
         }
     )
+
     def assigned() -> bool:
         producer.poll(0.1)  # serves the statistics callback
         return bool(states) and states[-1] == "Assigned"
