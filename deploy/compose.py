@@ -2,9 +2,10 @@
 from the code, so its service names, topics and settings cannot drift from it.
 
 Service names, commands and ports come from :mod:`bus.services`, topics from
-:class:`bus.topics.Topics` (created by the one-shot ``topics`` service), setting names from
-:class:`bus.settings.Settings`, the Kafka version from ``deploy/local/pom.xml`` (the broker
-that ``ungebus local`` runs). ``--check`` fails when the committed files differ.
+:class:`bus.topics.Topics` (created by the one-shot ``kafka-setup`` service, which also stores
+the logins and applies the ACLs: ``deploy/compose_kafka.py``, the secured Kafka), setting
+names from :class:`bus.settings.Settings`, the Kafka version from ``deploy/local/pom.xml``
+(the broker that ``ungebus local`` runs). ``--check`` fails when the committed files differ.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ from bus.services import (
     ready_file,
 )
 from bus.settings import PROJECT_ROOT, Settings
+from deploy.compose_kafka import (
+    KAFKA_HOST,
+    KAFKA_PORT,
+    SETUP_COMMAND,
+    component_login,
+    kafka_service,
+    secrets,
+    secrets_command,
+    setup_login,
+)
 from deploy.strimzi import strimzi
 from streams.settings import TrackerSettings
 
@@ -39,14 +50,14 @@ JAEGER_IMAGE = "jaegertracing/jaeger:2.14.0"
 PROMETHEUS_IMAGE = "prom/prometheus:v3.6.0"
 UNGEBUS_IMAGE = "ungebus:local"
 
-KAFKA = "kafka:9092"  # inside the compose network
-KAFKA_HOST_PORT = 19092  # from the host: localhost:19092 (9092 is the local broker's)
+KAFKA = f"{KAFKA_HOST}:{KAFKA_PORT}"  # inside the compose network
 COLLECTOR_OTLP_HTTP = "http://otel-collector:4318"
 COLLECTOR_PROMETHEUS_PORT = 8889
 VAR_DIR = "/var/lib/ungebus"  # made, owned by the ungebus user, in deploy/Dockerfile
 DROP_DIR = "/srv/ungebus-drop"
 # Where the router reads the connectors' partners file (it checks every record's sender).
 PARTNERS_DIR = "/srv/ungebus-partners"
+SETUP = "kafka-setup"  # the one-shot service: topics, logins, ACLs
 SECRET_HINT = "set it in deploy/.env, e.g. to the output of: openssl rand -hex 32"
 
 HEADER = """\
@@ -71,48 +82,6 @@ def kafka_version(pom: Path = DEPLOY_DIR / "local" / "pom.xml") -> str:
 
 
 # -- services ---------------------------------------------------------------------------------
-
-
-def kafka_service() -> dict[str, Any]:
-    """A single-node KRaft broker (broker and controller in one), auto-creation off."""
-    return {
-        "image": f"apache/kafka:{kafka_version()}",
-        "environment": {
-            # base64url of uuid5(NAMESPACE_DNS, "compose.ungebus"): one fixed KRaft cluster id.
-            "CLUSTER_ID": "fJtnD9vlXOqBZDfW3VX4VQ",
-            "KAFKA_NODE_ID": "1",
-            "KAFKA_PROCESS_ROLES": "broker,controller",
-            "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@kafka:9093",
-            "KAFKA_LISTENERS": f"PLAINTEXT://:9092,CONTROLLER://:9093,HOST://:{KAFKA_HOST_PORT}",
-            "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://{KAFKA},HOST://localhost:{KAFKA_HOST_PORT}",
-            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
-            "HOST:PLAINTEXT",
-            "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
-            "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
-            "KAFKA_LOG_DIRS": "/var/lib/kafka/data",
-            "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
-            "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
-            "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
-            "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
-            "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
-            "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1",
-            "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
-        },
-        "ports": [f"127.0.0.1:{KAFKA_HOST_PORT}:{KAFKA_HOST_PORT}"],
-        "volumes": ["kafka-data:/var/lib/kafka/data"],
-        "healthcheck": {
-            "test": [
-                "CMD-SHELL",
-                "/opt/kafka/bin/kafka-broker-api-versions.sh --bootstrap-server localhost:9092"
-                " > /dev/null 2>&1",
-            ],
-            "interval": "5s",
-            "timeout": "20s",
-            "retries": 30,
-            "start_period": "15s",
-        },
-        "restart": "unless-stopped",
-    }
 
 
 def base_environment(service_name: str) -> dict[str, str]:
@@ -165,12 +134,16 @@ def ungebus_image() -> dict[str, Any]:
     }
 
 
-def topics_service() -> dict[str, Any]:
-    """One-shot: create every topic of ``Topics.catalogue()`` once Kafka is healthy."""
+def setup_service() -> dict[str, Any]:
+    """One-shot, as admin, once Kafka is healthy: every topic of ``Topics.catalogue()``, every
+    principal's SCRAM credential, the ACL matrix (``deploy/compose_kafka.py``)."""
+    environment, mounted, volumes = setup_login()
     return {
         **ungebus_image(),
-        "command": ["ungebus", "topics", "create"],
-        "environment": base_environment(TOPICS_TOOL),
+        "command": SETUP_COMMAND,
+        "environment": base_environment(TOPICS_TOOL) | environment,
+        "secrets": mounted,
+        "volumes": volumes,
         "depends_on": {"kafka": {"condition": "service_healthy"}},
         "restart": "no",
     }
@@ -210,11 +183,12 @@ def component_service(service: Service) -> dict[str, Any]:
     """An ungebus component: after the topics exist; HTTP ones published on 127.0.0.1."""
     arguments = (DROP_DIR,) if service is CONNECTOR_FILES else ()
     depends_on: dict[str, Any] = {
-        "topics": {"condition": "service_completed_successfully"},
+        SETUP: {"condition": "service_completed_successfully"},
         "otel-collector": {"condition": "service_started"},
     }
     volumes = [f"{service.name}-var:{VAR_DIR}"]
-    environment = component_environment(service)
+    login, mounted = component_login(service)
+    environment = component_environment(service) | login
     if service in CONNECTORS:
         # They read the partners file; the HTTP connector writes demo partners at first start.
         volumes = [f"connectors-var:{VAR_DIR}"]
@@ -230,6 +204,7 @@ def component_service(service: Service) -> dict[str, Any]:
         "command": list(service.command_line(*arguments)),
         "environment": environment,
         "depends_on": depends_on,
+        "secrets": mounted,
         "volumes": volumes,
         "expose": [str(port) for port in metrics_ports(service)],
     }
@@ -281,7 +256,7 @@ def prometheus_service() -> dict[str, Any]:
 
 def compose() -> dict[str, Any]:
     """The whole compose document."""
-    services: dict[str, Any] = {"kafka": kafka_service(), "topics": topics_service()}
+    services: dict[str, Any] = {"kafka": kafka_service(kafka_version()), SETUP: setup_service()}
     services.update({service.name: component_service(service) for service in SERVICES})
     services.update(
         {
@@ -292,7 +267,12 @@ def compose() -> dict[str, Any]:
     )
     volumes = ["kafka-data", "connectors-var", "drop"]
     volumes += [f"{s.name}-var" for s in SERVICES if s not in CONNECTORS]
-    return {"name": "ungebus", "services": services, "volumes": {v: {} for v in volumes}}
+    return {
+        "name": "ungebus",
+        "services": services,
+        "volumes": {v: {} for v in volumes},
+        "secrets": secrets(),
+    }
 
 
 def prometheus_config() -> dict[str, Any]:
@@ -352,6 +332,7 @@ def deploy() -> None:
 
 
 deploy.add_command(strimzi)
+deploy.add_command(secrets_command)
 
 
 @deploy.command("compose")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable
+from pathlib import Path
 
 import click
 
@@ -97,12 +98,27 @@ def show(principal: str | None, fmt: str) -> None:
 
 
 @acl.command("apply")
-def apply() -> None:
+@click.option(
+    "--logins",
+    "logins",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="first store the SCRAM credential of each <principal>.password file in this folder",
+)
+def apply(logins: Path | None) -> None:
     """Create the missing ACLs, delete ungebus principals' ACLs not in the matrix (as the
     admin; idempotent)."""
     from bus.acls.cluster import AclError, ClusterAcls
+    from bus.acls.logins import LoginError, read_password_files, store_logins
 
     settings = load_settings()
+    if logins is not None:
+        try:
+            passwords = read_password_files(logins)
+            store_logins(settings.kafka_config(), passwords)
+        except LoginError as exc:
+            raise _ClusterError(f"{exc} (on {settings.kafka_bootstrap_servers})") from exc
+        click.echo(f"SCRAM credentials stored for {len(passwords)} principals: "
+                   f"{', '.join(passwords)}")  # fmt: skip
     wanted = generated(settings)
     try:
         changes = ClusterAcls(settings.kafka_config()).apply(wanted)

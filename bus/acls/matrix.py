@@ -58,6 +58,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bus import services
 from bus.topics import Topics
 from schemas.domain import KOMMUNEKODER
 
@@ -111,6 +112,21 @@ _PARTNER = re.compile(r"partner-[a-z0-9][a-z0-9._-]{0,63}")
 
 def inbox_principal(kommunekode: str) -> str:
     return f"inbox-{kommunekode}"
+
+
+def service_principal(service: services.Service, inbox_kommunekode: str) -> str:
+    """Who a component logs in to Kafka as, wherever it runs (the dev stack, compose): the
+    inbox as its municipality's, the streams service as ``router`` (its handover tracker
+    process as :data:`TRACKER`, with a login of its own)."""
+    if service is services.INBOX:
+        return inbox_principal(inbox_kommunekode)
+    return {
+        services.ROUTER: ROUTER,
+        services.CONNECTOR_HTTP: CONNECTOR_HTTP,
+        services.CONNECTOR_FILES: CONNECTOR_FILES,
+        services.CONNECTOR_KAFKA: CONNECTOR_KAFKA,
+        services.AUDIT_STORE: AUDIT_STORE,
+    }[service]
 
 
 def partner_principal(partner: str) -> str:

@@ -36,11 +36,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pydantic import SecretStr
 
+from bus.acls.logins import MECHANISM, SCRAM_ITERATIONS, LoginError, store_logins
 from schemas.domain import KOMMUNEKODER
 
 ADMIN = "admin"
-MECHANISM = "SCRAM-SHA-512"
-SCRAM_ITERATIONS = 8192
 BROKER_CN = "ungebus-broker"
 SUPER_USER = f"User:{ADMIN}"
 # The controller listener's principal for the broker's own certificate, and nobody else's.
@@ -76,6 +75,9 @@ class BrokerSecurity:
     """Where one local broker's CA, certificate and credentials live, and how to make them."""
 
     home: Path
+    hosts: tuple[str, ...] = ("localhost",)
+    """The DNS names in the broker's certificate (beside ``127.0.0.1``): how clients reach it
+    (``kafka`` inside the compose network)."""
 
     @property
     def security_dir(self) -> Path:
@@ -116,7 +118,7 @@ class BrokerSecurity:
             return
         _private_dir(self.security_dir)
         ca_key, ca_cert = _new_ca()
-        broker_key, broker_cert = _new_broker_certificate(ca_key, ca_cert)
+        broker_key, broker_cert = _new_broker_certificate(ca_key, ca_cert, self.hosts)
         _write_private(self.ca_key, _key_pem(ca_key))
         _write_private(self.broker_keystore, _key_pem(broker_key) + _cert_pem(broker_cert))
         self.ca_cert.write_bytes(_cert_pem(ca_cert))
@@ -151,39 +153,12 @@ class BrokerSecurity:
 
     def server_properties(self, host: str, port: int, controller_port: int) -> str:
         """The listener and authorizer lines of a secured ``server.properties``."""
-        admin = self.password(ADMIN).get_secret_value()
-        keystore = [
-            "ssl.keystore.type=PEM",
-            f"ssl.keystore.location={self.broker_keystore}",
-            "ssl.truststore.type=PEM",
-            f"ssl.truststore.location={self.ca_cert}",
-        ]
-        controller = [f"listener.name.controller.{line}" for line in keystore]
-        return "\n".join(
-            [
-                "# Secured (deploy/local/security.py): clients SASL_SSL + SCRAM-SHA-512,",
-                "# the controller on loopback with mutual TLS (the broker's own certificate).",
-                f"listeners=CLIENT://{host}:{port},CONTROLLER://{host}:{controller_port}",
-                f"advertised.listeners=CLIENT://{host}:{port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:SSL",
-                # One broker: its inter-broker traffic goes to itself, over the clients'
-                # listener, as admin (this file is 0600 in the broker's home).
-                "inter.broker.listener.name=CLIENT",
-                f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
-                f"sasl.enabled.mechanisms={MECHANISM}",
-                f"listener.name.client.sasl.enabled.mechanisms={MECHANISM}",
-                f"listener.name.client.{MECHANISM.lower()}.sasl.jaas.config="
-                "org.apache.kafka.common.security.scram.ScramLoginModule required "
-                f'username="{ADMIN}" password="{admin}";',
-                *[f"listener.name.client.{line}" for line in keystore],
-                *controller,
-                "listener.name.controller.ssl.client.auth=required",
-                f"listener.name.controller.ssl.principal.mapping.rules={BROKER_CERTIFICATE_MAPPING}",
-                "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                f"super.users={SUPER_USER}",
-                "",
-            ]
+        return secured_listeners(
+            {"CLIENT": (f"{host}:{port}", f"{host}:{port}")},
+            f"{host}:{controller_port}",
+            keystore=self.broker_keystore,
+            ca=self.ca_cert,
+            admin_password=self.password(ADMIN),
         )
 
     def format_arguments(self) -> list[str]:
@@ -201,29 +176,11 @@ def upsert_credentials(
     """Store the SCRAM credential of ``names`` (default: every principal but admin) on the
     running broker, as admin (idempotent: the same password again changes nothing a client
     sees)."""
-    from confluent_kafka.admin import (
-        AdminClient,
-        ScramCredentialInfo,
-        ScramMechanism,
-        UserScramCredentialAlteration,
-        UserScramCredentialUpsertion,
-    )
-
-    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
-    upserts: list[UserScramCredentialAlteration] = [
-        UserScramCredentialUpsertion(
-            principal, info, security.password(principal).get_secret_value().encode()
-        )
-        for principal in (names if names is not None else principals()[1:])
-    ]
-    admin = AdminClient(dict(admin_config))
-    for principal, future in admin.alter_user_scram_credentials(upserts).items():
-        try:
-            future.result(timeout=30)
-        except Exception as exc:
-            raise SecurityError(
-                f"storing the SCRAM credential of {principal!r} as {ADMIN!r} failed: {exc}"
-            ) from exc
+    wanted = names if names is not None else principals()[1:]
+    try:
+        store_logins(admin_config, {name: security.password(name) for name in wanted})
+    except LoginError as exc:
+        raise SecurityError(str(exc)) from exc
 
 
 def _check_principal(principal: str) -> None:
@@ -294,7 +251,7 @@ def _new_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
 
 
 def _new_broker_certificate(
-    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate
+    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, hosts: Iterable[str]
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
@@ -309,7 +266,7 @@ def _new_broker_certificate(
         .add_extension(
             x509.SubjectAlternativeName(
                 [
-                    x509.DNSName("localhost"),
+                    *(x509.DNSName(host) for host in hosts),
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                 ]
             ),
@@ -342,3 +299,58 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def _cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def secured_listeners(
+    clients: dict[str, tuple[str, str]],
+    controller: str,
+    *,
+    keystore: Path | str,
+    ca: Path | str,
+    admin_password: SecretStr,
+) -> str:
+    """The listener and authorizer lines of a secured single-node ``server.properties``:
+    each of ``clients`` (name -> (bind, advertised) host:port) SASL_SSL + SCRAM-SHA-512, the
+    first one also the inter-broker listener; the controller listener on ``controller``
+    (loopback) with mutual TLS, the broker's certificate mapped to admin, the only super user."""
+    tls = [
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={keystore}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={ca}",
+    ]
+    login = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN}" password="{admin_password.get_secret_value()}";'
+    )
+    per_client: list[str] = []
+    for name in clients:
+        prefix = f"listener.name.{name.lower()}."
+        per_client += [f"{prefix}sasl.enabled.mechanisms={MECHANISM}"]
+        per_client += [f"{prefix}{MECHANISM.lower()}.sasl.jaas.config={login}"]
+        per_client += [prefix + line for line in tls]
+    binds = ",".join(f"{name}://{bind}" for name, (bind, _) in clients.items())
+    advertised = ",".join(f"{name}://{ad}" for name, (_, ad) in clients.items())
+    protocols = ",".join(f"{name}:SASL_SSL" for name in clients)
+    return "\n".join(
+        [
+            "# Secured (deploy/local/security.py): clients SASL_SSL + SCRAM-SHA-512,",
+            "# the controller on loopback with mutual TLS (the broker's own certificate).",
+            f"listeners={binds},CONTROLLER://{controller}",
+            f"advertised.listeners={advertised}",
+            "controller.listener.names=CONTROLLER",
+            f"listener.security.protocol.map={protocols},CONTROLLER:SSL",
+            # One broker: its inter-broker traffic goes to itself, over the clients' listener,
+            # as admin (the file is readable by the broker's owner only).
+            f"inter.broker.listener.name={next(iter(clients))}",
+            f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
+            f"sasl.enabled.mechanisms={MECHANISM}",
+            *per_client,
+            *[f"listener.name.controller.{line}" for line in tls],
+            "listener.name.controller.ssl.client.auth=required",
+            f"listener.name.controller.ssl.principal.mapping.rules={BROKER_CERTIFICATE_MAPPING}",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users={SUPER_USER}",
+            "",
+        ]
+    )

@@ -4,8 +4,8 @@
 creates the topics (as the admin: the catalogue, the partners' topics, faust's internal ones),
 on the secured local broker stores every principal's credential and applies the ACL matrix
 (``bus.acls``), and starts every component as a supervised child process under its own
-principal (:data:`PRINCIPALS`), each once what it needs is there; ``Stack.down`` stops what
-``up`` started, the broker last and only if ``up`` started it.
+principal (:func:`bus.acls.matrix.service_principal`), each once what it needs is there;
+``Stack.down`` stops what ``up`` started, the broker last and only if ``up`` started it.
 """
 
 from __future__ import annotations
@@ -20,15 +20,7 @@ from confluent_kafka import KafkaException
 
 from bus import services
 from bus.acls.cluster import AclError, ClusterAcls
-from bus.acls.matrix import (
-    AUDIT_STORE,
-    CONNECTOR_FILES,
-    CONNECTOR_HTTP,
-    CONNECTOR_KAFKA,
-    ROUTER,
-    TRACKER,
-    inbox_principal,
-)
+from bus.acls.matrix import TRACKER, service_principal
 from bus.acls.matrix import matrix as acl_matrix
 from bus.acls.matrix import principals as acl_principals
 from bus.demo_partners import load_or_create_partners
@@ -57,15 +49,6 @@ READY_TIMEOUT_S = 90.0  # streams needs 5-10 s on an idle machine, more on a bus
 DEMO_CLOCKS = {"UNGEBUS_TRACKER_CHECK_INTERVAL_S": "5", "UNGEBUS_FILE_POLL_INTERVAL_S": "1"}
 
 
-# Who each component is to Kafka on the local broker (the ACL matrix's principals); the
-# streams pair's parent and router are ``router``, its tracker ``tracker`` (streams.cli).
-PRINCIPALS = {
-    services.ROUTER: ROUTER,
-    services.CONNECTOR_HTTP: CONNECTOR_HTTP,
-    services.CONNECTOR_FILES: CONNECTOR_FILES,
-    services.CONNECTOR_KAFKA: CONNECTOR_KAFKA,
-    services.AUDIT_STORE: AUDIT_STORE,
-}
 TRACKER_LOGIN = "UNGEBUS_TRACKER_KAFKA_"  # the tracker's own login (streams.cli.role_env)
 
 Login = Callable[[str], dict[str, str]]
@@ -73,9 +56,7 @@ Login = Callable[[str], dict[str, str]]
 
 
 def principal_of(settings: StackSettings, service: services.Service) -> str:
-    if service is services.INBOX:
-        return inbox_principal(settings.inbox_kommunekode)
-    return PRINCIPALS[service]
+    return service_principal(service, settings.inbox_kommunekode)
 
 
 def who_is_who(settings: StackSettings) -> str:

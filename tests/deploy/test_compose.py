@@ -8,7 +8,6 @@ its tests are marked `compose`: `make test` runs them, `make unit` does not.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -18,15 +17,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from bus import topics as topics_module
 from bus.cli import cli
-from bus.demo_partners import demo_partners
 from bus.services import SERVICES, TOPICS_TOOL
 from bus.settings import Settings
-from bus.topics import Topics, TopicSpec
 from connectors.settings import ConnectorSettings
 from consumers.inbox.settings import InboxSettings
-from deploy.compose import COMPOSE_FILE, DEPLOY_DIR, PROMETHEUS_FILE, generated_files
+from deploy.compose import COMPOSE_FILE, DEPLOY_DIR, PROMETHEUS_FILE, SETUP, generated_files
+from streams.cli import role_login_prefix
 from streams.settings import RouterSettings, TrackerSettings
 
 CHECK = DEPLOY_DIR / "compose-check.sh"
@@ -77,7 +74,13 @@ def test_every_ungebus_variable_is_a_real_setting() -> None:
         )
         for field in settings.model_fields
     }
-    for name, spec in [(TOPICS_TOOL, COMPOSE["services"]["topics"]), *components().items()]:
+    # The streams service's tracker process logs in as itself (streams.cli.role_env).
+    known |= {
+        role_login_prefix("tracker") + field.removeprefix("kafka_").upper()
+        for field in Settings.model_fields
+        if field.startswith("kafka_")
+    }
+    for name, spec in [(TOPICS_TOOL, COMPOSE["services"][SETUP]), *components().items()]:
         variables = {v for v in spec["environment"] if v.startswith("UNGEBUS_")}
         assert variables <= known, f"{name}: not settings: {sorted(variables - known)}"
 
@@ -105,42 +108,32 @@ def test_every_image_is_pinned() -> None:
         assert not image.endswith(":latest"), f"{name}: {image}"
 
 
-# -- (2) the topics service creates every topic -------------------------------------------------
-def test_components_start_after_the_topics_exist() -> None:
-    topics = COMPOSE["services"]["topics"]
-    assert topics["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+# -- (2) kafka-setup (run for real in test_compose_kafka.py) goes first -------------------------
+def test_components_start_after_the_setup_is_done() -> None:
+    setup = COMPOSE["services"][SETUP]
+    assert setup["depends_on"] == {"kafka": {"condition": "service_healthy"}}
     for name, spec in components().items():
-        assert spec["depends_on"]["topics"] == {"condition": "service_completed_successfully"}, name
+        assert spec["depends_on"][SETUP] == {"condition": "service_completed_successfully"}, name
 
 
-def test_the_topics_service_creates_every_topic_the_code_defines(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """Run the topics service's command with its environment; Kafka is the only stand-in."""
-    spec = COMPOSE["services"]["topics"]
-    for variable in list(os.environ):
-        if variable.startswith(("UNGEBUS_", "KAFKA_")):
-            monkeypatch.delenv(variable)
-    for variable, value in spec["environment"].items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.chdir(tmp_path)  # no .env of the developer's
-    asked: list[TopicSpec] = []
-
-    def ensure_topics(admin_config: dict[str, Any], specs: list[TopicSpec]) -> list[str]:
-        assert admin_config["bootstrap.servers"] == "kafka:9092"
-        asked.extend(specs)
-        return [s.name for s in specs]
-
-    monkeypatch.setattr(topics_module, "ensure_topics", ensure_topics)
-    assert spec["command"][0] == "ungebus"
-    result = CliRunner().invoke(cli, spec["command"][1:])
-    assert result.exit_code == 0, result.output
-    topics = Topics("")  # and the demo partners' topics: no partners file here
-    expected = [*topics.catalogue(), *topics.partner_catalogue(p.name for p in demo_partners())]
-    assert {s.name: (s.partitions, s.config) for s in asked} == {
-        s.name: (s.partitions, s.config) for s in expected
-    }
-    assert len(asked) == len(expected)
+def test_each_component_gets_its_own_login_and_no_other() -> None:
+    """A container holds the CA and its own principal's password file; the streams service's
+    tracker process has its own login too. No password is a variable."""
+    for service in SERVICES:
+        spec = COMPOSE["services"][service.name]
+        env = spec["environment"]
+        assert env["UNGEBUS_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        principal = env["UNGEBUS_KAFKA_SASL_USERNAME"]
+        logins = {m["source"] for m in spec["secrets"] if isinstance(m, dict)}
+        expected = {f"kafka-login-{principal}"}
+        if service.name == "ungebus-router":
+            expected.add(f"kafka-login-{env['UNGEBUS_TRACKER_KAFKA_SASL_USERNAME']}")
+        assert logins == expected, service.name
+        assert not any("PASSWORD" in v and not v.endswith("_FILE") for v in env), service.name
+    principals = [COMPOSE["services"][s.name]["environment"]["UNGEBUS_KAFKA_SASL_USERNAME"]
+                  for s in SERVICES]  # fmt: skip
+    assert len(set(principals)) == len(principals), "one principal per component"
+    assert "admin" not in principals
 
 
 # -- (3) the real compose loader --------------------------------------------------------------
@@ -178,11 +171,11 @@ def test_docker_compose_loads_the_compose_file(compose_check: Path) -> None:
 BROKEN = {
     "an unknown key": "services:\n  kafka:\n    imagee: apache/kafka:4.1.0\n",
     "a missing dependency": (
-        "services:\n  topics:\n    image: ungebus:local\n"
+        "services:\n  kafka-setup:\n    image: ungebus:local\n"
         "    depends_on:\n      kafka:\n        condition: service_healthy\n"
     ),
     "a bad depends_on condition": (
-        "services:\n  kafka:\n    image: apache/kafka:4.1.0\n  topics:\n    image: x:1\n"
+        "services:\n  kafka:\n    image: apache/kafka:4.1.0\n  kafka-setup:\n    image: x:1\n"
         "    depends_on:\n      kafka:\n        condition: service_finished\n"
     ),
 }

@@ -22,8 +22,8 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from bus.access import KafkaAccessError, check_access
 from bus.settings import Settings
 from deploy.local.broker import LocalKafka
-from deploy.local.java import DEPLOY_DIR, require_java
 from deploy.local.security import ADMIN
+from tests.support.admin_probe import ask_cluster_id
 from tests.support.kafka_login import client_config
 
 SECRET = "not-the-password-" + uuid.uuid4().hex
@@ -213,22 +213,8 @@ def _ask_the_controller(broker: LocalKafka, keystore: Path, folder: Path) -> str
         "ssl.truststore.type=PEM\n"
         f"ssl.truststore.location={broker.security.ca_cert}\n"
     )
-    probe = Path(__file__).parents[2] / "support" / "ControllerProbe.java"
-    result = subprocess.run(
-        [
-            require_java(),
-            "-cp",
-            broker.classpath(),
-            f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.yaml'}",
-            str(probe),
-            f"127.0.0.1:{_controller_port(broker)}",
-            str(login),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return result.stdout.strip() or result.stderr.strip()
+    address = f"127.0.0.1:{_controller_port(broker)}"
+    return ask_cluster_id(broker.classpath(), "controller", address, login)
 
 
 def _certificate_from_the_brokers_ca(broker: LocalKafka, subject: str, folder: Path) -> Path:

@@ -1,7 +1,8 @@
-// Asks a KRaft controller listener who leads the cluster, with Kafka's own Java admin client
-// (KIP-919: `bootstrap.controllers`); librdkafka cannot talk to a controller listener.
+// Asks a Kafka listener for the cluster id with Kafka's own Java admin client: a KRaft
+// controller listener (KIP-919: `bootstrap.controllers`; librdkafka cannot talk to one), or a
+// broker listener with a client properties file as Kafka's own tools take it.
 //
-//   java -cp '<kafka lib>/*' ControllerProbe.java HOST:PORT LOGIN.properties
+//   java -cp '<kafka lib>/*' AdminProbe.java controller|server HOST:PORT LOGIN.properties
 //
 // Prints the cluster id and exits 0, or prints the error and exits 1.
 import java.io.FileReader;
@@ -9,13 +10,14 @@ import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 
-public class ControllerProbe {
+public class AdminProbe {
     public static void main(String[] args) throws Exception {
         Properties config = new Properties();
-        try (FileReader login = new FileReader(args[1])) {
+        try (FileReader login = new FileReader(args[2])) {
             config.load(login);
         }
-        config.put("bootstrap.controllers", args[0]);
+        String bootstrap = args[0].equals("controller") ? "bootstrap.controllers" : "bootstrap.servers";
+        config.put(bootstrap, args[1]);
         config.put("request.timeout.ms", "5000");
         config.put("default.api.timeout.ms", "8000");
         try (Admin admin = Admin.create(config)) {
