@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bus.settings import Settings
+    from bus.topics import TopicSpec
 
 AUTH_FAILURES = ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL")
 
@@ -98,3 +99,17 @@ def require_access(settings: Settings, topics: Iterable[str] = ()) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Kafka at {settings.kafka_bootstrap_servers} lets in principal "
                f"{settings.kafka_principal}")  # fmt: skip
+
+
+def require_topics(settings: Settings, specs: Iterable[TopicSpec]) -> None:
+    """A component's topics, created where its principal may (an open dev broker), else
+    there already: a refusal is its error message and exit code 1, naming the principal and
+    the topics (:func:`bus.topics.ensure_topics`)."""
+    import click
+
+    from bus.topics import ensure_topics
+
+    try:
+        ensure_topics(settings.kafka_config(), specs)
+    except KafkaAccessError as exc:
+        raise click.ClickException(str(exc)) from exc

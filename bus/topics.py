@@ -15,6 +15,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.error import KafkaError, KafkaException
 
+from bus.access import KafkaAccessError
 from schemas.domain import KOMMUNEKODER, UNITS
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -48,16 +49,35 @@ def ensure_topics(admin_config: dict[str, Any], specs: Iterable[TopicSpec]) -> l
     missing = [spec.new_topic() for name, spec in wanted.items() if name not in existing]
     if not missing:
         return []
-    created = []
+    created, refused = [], []
     for name, future in admin.create_topics(missing, operation_timeout=30).items():
         try:
             future.result()
             created.append(name)
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            if exc.args[0].code() in _NOT_ALLOWED:
+                refused.append(name)
+            elif exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+    if refused:
+        raise _not_allowed_to_create(admin_config, refused)
     _wait_until_visible(admin, set(wanted))
     return created
+
+
+_NOT_ALLOWED = (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED)
+
+
+def _not_allowed_to_create(admin_config: dict[str, Any], names: list[str]) -> KafkaAccessError:
+    """On a secured cluster only the admin creates topics: a component whose topics are not
+    there (or that may not see them) says which, as whom, and what to run."""
+    who = admin_config.get("sasl.username") or "ANONYMOUS"
+    shown = ", ".join(sorted(names)[:5]) + (" ..." if len(names) > 5 else "")
+    return KafkaAccessError(
+        f"Kafka at {admin_config.get('bootstrap.servers')} does not let principal {who!r} "
+        f"see or CREATE {shown}: create the topics as the admin (`ungebus topics create`) and "
+        "apply the ACLs (`ungebus acl apply`)"
+    )
 
 
 def delete_topics(admin_config: dict[str, Any], prefix: str) -> list[str]:

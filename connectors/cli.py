@@ -11,11 +11,10 @@ from typing import Any
 import click
 
 from bus import services, telemetry
-from bus.access import require_access
+from bus.access import require_access, require_topics
 from bus.demo_partners import load_or_create_partners as load_or_create
 from bus.partners import PartnerConfigError, PartnerRegistry
 from bus.ready import ReadyFile
-from bus.topics import ensure_topics
 from connectors.settings import ConnectorSettings
 
 
@@ -95,9 +94,7 @@ def files(directory: Path, once: bool, metrics_port: int | None) -> None:
     settings = ConnectorSettings(**overrides)
     require_access(settings)
     partners = load_or_create_partners(settings)
-    ensure_topics(
-        settings.kafka_config(), connector_topics(settings.topics, settings.replication_factor)
-    )
+    require_topics(settings, connector_topics(settings.topics, settings.replication_factor))
     start_telemetry(services.CONNECTOR_FILES.name, settings)
     publisher = KafkaPublisher(settings.connector_producer_config())
     stop = threading.Event()
@@ -136,8 +133,8 @@ def kafka(metrics_port: int | None) -> None:
     require_access(settings)
     partners = load_or_create_partners(settings)
     topics = settings.topics
-    ensure_topics(
-        settings.kafka_config(),
+    require_topics(
+        settings,
         [
             *connector_topics(topics, settings.replication_factor),
             *topics.partner_catalogue(partners.by_name, settings.replication_factor),

@@ -23,7 +23,7 @@ def inbox(ctx: click.Context, metrics_port: int | None) -> None:
     from pydantic import ValidationError
 
     from bus import services, telemetry
-    from bus.access import require_access
+    from bus.access import KafkaAccessError, require_access
     from bus.limits import LimitsError
     from consumers.inbox.caseworkers import AccountsError
     from consumers.inbox.service import InboxFailed, serve
@@ -44,6 +44,7 @@ def inbox(ctx: click.Context, metrics_port: int | None) -> None:
         LimitsError,
         telemetry.TelemetryError,
         InboxFailed,
+        KafkaAccessError,
     ) as exc:
         raise click.ClickException(str(exc)) from exc
     except KafkaException as exc:

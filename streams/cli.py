@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any
 import click
 from pydantic import ValidationError
 
-from bus.access import require_access
+from bus.access import require_access, require_topics
 from bus.limits import LimitsError, check_topics
 from bus.settings import Settings
-from bus.topics import ensure_topics
 from streams.routing.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
     require_access(settings)  # each worker's principal too: --role runs the same
     if not topics_ready:
         specs = [*settings.topics.catalogue(), *internal_topics(settings)]
-        ensure_topics(settings.kafka_config(), specs)
+        require_topics(settings, specs)
         try:  # every topic either worker writes takes what the producer may send
             check_topics(
                 settings.kafka_config(),

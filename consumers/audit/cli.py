@@ -25,7 +25,7 @@ def audit_store(metrics_port: int | None) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bus import services, telemetry
-    from bus.access import require_access
+    from bus.access import KafkaAccessError, require_access
     from bus.processes import stop_on_signals
     from consumers.audit.service import serve
     from consumers.audit.settings import AuditSettings
@@ -41,7 +41,7 @@ def audit_store(metrics_port: int | None) -> None:
         stop = threading.Event()
         stop_on_signals(stop, click.echo)
         serve(settings, stop, click.echo)
-    except (ValidationError, telemetry.TelemetryError, ValueError) as exc:
+    except (ValidationError, telemetry.TelemetryError, ValueError, KafkaAccessError) as exc:
         raise click.ClickException(str(exc)) from exc
     except SQLAlchemyError as exc:
         raise click.ClickException(f"the audit store's database failed: {exc}") from exc
