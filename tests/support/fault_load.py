@@ -1,0 +1,112 @@
+"""A partner load for the fault suite: synthetic events posted to the real HTTP connector from
+a thread, each retried on 503 as a partner would (same event id), every 202 remembered.
+
+What a 202 acknowledged is what the checker (:mod:`tests.support.fault_check`) holds the bus
+to: each such event routed, its tasks there once each, whatever was killed meanwhile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from schemas import generate_payloads
+from tests.support.partner_payloads import partner_name, write_partners
+
+KINDS = ("dropout_notice", "release_planning")  # both become tasks for a unit
+
+
+@dataclass(frozen=True)
+class Accepted:
+    kind: str
+    payload: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return str(self.payload["event_id"])
+
+
+def partner_events(count: int, seed: int = 11) -> list[tuple[str, dict[str, Any]]]:
+    """``count`` valid synthetic events of :data:`KINDS`, each with an event id of its own."""
+    batch = generate_payloads(
+        seed=seed, count=count * 4, invalid_share=0.0, reference_date=dt.date.today()
+    )
+    events = [
+        (kind, payload | {"event_id": str(uuid.uuid4())})
+        for kind in KINDS
+        for payload in batch.payloads.get(kind, [])
+    ]
+    return events[:count]
+
+
+def partners_file(path: Path, events: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """A partners file whose partners may send exactly ``events``; name -> bearer token."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for kind, payload in events:
+        by_kind.setdefault(kind, []).append(payload)
+    return write_partners(path, by_kind)
+
+
+@dataclass
+class HttpLoad:
+    """Posts ``events`` to ``url`` at about ``rate_per_s`` until they are all acknowledged
+    or :meth:`stop`; a 503 is retried after a short pause, as its Retry-After asks."""
+
+    url: str
+    tokens: dict[str, str]
+    events: list[tuple[str, dict[str, Any]]]
+    rate_per_s: float = 50.0
+    accepted: list[Accepted] = field(default_factory=list)
+    answers: Counter[str] = field(default_factory=Counter)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> HttpLoad:
+        self._thread = threading.Thread(target=self._run, name="fault-load", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 60.0) -> list[Accepted]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return list(self.accepted)
+
+    @property
+    def done(self) -> bool:
+        return self._thread is not None and not self._thread.is_alive()
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            started = time.monotonic()
+            for n, (kind, payload) in enumerate(self.events):
+                pause = started + n / self.rate_per_s - time.monotonic()
+                if pause > 0 and self._stop.wait(pause):
+                    return
+                if not self._post_until_accepted(http, kind, payload):
+                    return
+
+    def _post_until_accepted(self, http: httpx.Client, kind: str, payload: dict[str, Any]) -> bool:
+        headers = {"Authorization": f"Bearer {self.tokens[partner_name(kind)]}"}
+        while not self._stop.is_set():
+            try:
+                answer = http.post(f"/v1/events/{kind}", json=payload, headers=headers)
+            except httpx.HTTPError as exc:  # the connector itself down: try again
+                self.answers[type(exc).__name__] += 1
+                self._stop.wait(0.5)
+                continue
+            self.answers[str(answer.status_code)] += 1
+            if answer.status_code == 202:
+                self.accepted.append(Accepted(kind, payload))
+                return True
+            assert answer.status_code == 503, answer.text  # anything else is a bug
+            self._stop.wait(0.5)
+        return False

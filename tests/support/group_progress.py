@@ -1,0 +1,67 @@
+"""How long a consumer group's partitions stood still: its committed offsets sampled from a
+thread (as admin), so a fault test can say how many seconds after a kill each partition with
+records waiting moved on again (the fail-over time), without reading any process's log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+Offsets = dict[int, int]
+
+
+@dataclass
+class GroupProgress:
+    admin_config: dict[str, Any]
+    group: str
+    topic: str
+    partitions: int
+    every_s: float = 0.25
+    samples: list[tuple[float, Offsets]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> GroupProgress:
+        self._thread = threading.Thread(target=self._run, name="group-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        admin = AdminClient(self.admin_config)
+        wanted = [TopicPartition(self.topic, p) for p in range(self.partitions)]
+        while not self._stop.is_set():
+            request = [ConsumerGroupTopicPartitions(self.group, wanted)]
+            try:
+                answer = admin.list_consumer_group_offsets(request)[self.group].result(5)
+            except Exception:  # a broker fault is what the test is about: sample again
+                self._stop.wait(self.every_s)
+                continue
+            offsets = {tp.partition: tp.offset for tp in answer.topic_partitions}
+            self.samples.append((time.monotonic(), offsets))
+            self._stop.wait(self.every_s)
+
+    def standstill_after(self, moment: float, until: float) -> float:
+        """The longest time after ``moment`` that a partition's committed offset stayed where
+        it was at ``moment`` (up to ``until``: one that never moved by then stood still all
+        that time). Meant for a group under steady load, where every partition has records
+        waiting."""
+        before = [offsets for t, offsets in self.samples if t <= moment]
+        if not before:
+            return 0.0
+        longest = 0.0
+        for partition, offset in before[-1].items():
+            after = (
+                t for t, o in self.samples if moment < t <= until and o.get(partition) != offset
+            )
+            longest = max(longest, next(after, until) - moment)
+        return longest
