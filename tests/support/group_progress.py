@@ -65,3 +65,6 @@ class GroupProgress:
             )
             longest = max(longest, next(after, until) - moment)
         return longest
+
+    def _offset_at(self, moment: float, partition: int) -> int | None:
+        return next((o.get(partition) for t, o in self.samples if t == moment), None)
