@@ -66,6 +66,8 @@ class HttpLoad:
     rate_per_s: float = 50.0
     accepted: list[Accepted] = field(default_factory=list)
     answers: Counter[str] = field(default_factory=Counter)
+    slowest_s: float = 0.0
+    """The longest a single answer took (a 503 must come within the ack timeout, not hang)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -97,8 +99,10 @@ class HttpLoad:
     def _post_until_accepted(self, http: httpx.Client, kind: str, payload: dict[str, Any]) -> bool:
         headers = {"Authorization": f"Bearer {self.tokens[partner_name(kind)]}"}
         while not self._stop.is_set():
+            asked = time.monotonic()
             try:
                 answer = http.post(f"/v1/events/{kind}", json=payload, headers=headers)
+                self.slowest_s = max(self.slowest_s, time.monotonic() - asked)
             except httpx.HTTPError as exc:  # the connector itself down: try again
                 self.answers[type(exc).__name__] += 1
                 self._stop.wait(0.5)
