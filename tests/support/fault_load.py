@@ -8,6 +8,7 @@ to: each such event routed, its tasks there once each, whatever was killed meanw
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 import time
 import uuid
@@ -35,16 +36,16 @@ class Accepted:
 
 
 def partner_events(count: int, seed: int = 11) -> list[tuple[str, dict[str, Any]]]:
-    """``count`` valid synthetic events of :data:`KINDS`, each with an event id of its own."""
+    """``count`` valid synthetic events of :data:`KINDS`, each with an event id of its own
+    (a few hundred people and sources, each sending again and again)."""
     batch = generate_payloads(
-        seed=seed, count=count * 4, invalid_share=0.0, reference_date=dt.date.today()
+        seed=seed, count=2000, invalid_share=0.0, reference_date=dt.date.today()
     )
-    events = [
+    base = [(kind, payload) for kind in KINDS for payload in batch.payloads.get(kind, [])]
+    return [
         (kind, payload | {"event_id": str(uuid.uuid4())})
-        for kind in KINDS
-        for payload in batch.payloads.get(kind, [])
+        for kind, payload in itertools.islice(itertools.cycle(base), count)
     ]
-    return events[:count]
 
 
 def partners_file(path: Path, events: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
@@ -57,40 +58,49 @@ def partners_file(path: Path, events: list[tuple[str, dict[str, Any]]]) -> dict[
 
 @dataclass
 class HttpLoad:
-    """Posts ``events`` to ``url`` at about ``rate_per_s`` until they are all acknowledged
-    or :meth:`stop`; a 503 is retried after a short pause, as its Retry-After asks."""
+    """Posts ``events`` to ``url`` at about ``rate_per_s`` in all, from ``workers`` partners
+    at once, until they are all acknowledged or :meth:`stop`; a 503 is retried after a short
+    pause, as its Retry-After asks."""
 
     url: str
     tokens: dict[str, str]
     events: list[tuple[str, dict[str, Any]]]
     rate_per_s: float = 50.0
+    workers: int = 1
     accepted: list[Accepted] = field(default_factory=list)
     answers: Counter[str] = field(default_factory=Counter)
     slowest_s: float = 0.0
     """The longest a single answer took (a 503 must come within the ack timeout, not hang)."""
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> HttpLoad:
-        self._thread = threading.Thread(target=self._run, name="fault-load", daemon=True)
-        self._thread.start()
+        for n in range(self.workers):
+            share = self.events[n :: self.workers]
+            thread = threading.Thread(
+                target=self._run, args=(share,), name=f"load-{n}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
         return self
 
     def stop(self, timeout_s: float = 60.0) -> list[Accepted]:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        for thread in self._threads:
+            thread.join(timeout_s)
         return list(self.accepted)
 
     @property
     def done(self) -> bool:
-        return self._thread is not None and not self._thread.is_alive()
+        return bool(self._threads) and not any(t.is_alive() for t in self._threads)
 
-    def _run(self) -> None:
+    def _run(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        rate = self.rate_per_s / self.workers
         with httpx.Client(base_url=self.url, timeout=30) as http:
             started = time.monotonic()
-            for n, (kind, payload) in enumerate(self.events):
-                pause = started + n / self.rate_per_s - time.monotonic()
+            for n, (kind, payload) in enumerate(events):
+                pause = started + n / rate - time.monotonic()
                 if pause > 0 and self._stop.wait(pause):
                     return
                 if not self._post_until_accepted(http, kind, payload):
@@ -102,14 +112,19 @@ class HttpLoad:
             asked = time.monotonic()
             try:
                 answer = http.post(f"/v1/events/{kind}", json=payload, headers=headers)
-                self.slowest_s = max(self.slowest_s, time.monotonic() - asked)
+                took = time.monotonic() - asked
+                with self._lock:
+                    self.slowest_s = max(self.slowest_s, took)
             except httpx.HTTPError as exc:  # the connector itself down: try again
-                self.answers[type(exc).__name__] += 1
+                with self._lock:
+                    self.answers[type(exc).__name__] += 1
                 self._stop.wait(0.5)
                 continue
-            self.answers[str(answer.status_code)] += 1
+            with self._lock:
+                self.answers[str(answer.status_code)] += 1
+                if answer.status_code == 202:
+                    self.accepted.append(Accepted(kind, payload))
             if answer.status_code == 202:
-                self.accepted.append(Accepted(kind, payload))
                 return True
             assert answer.status_code == 503, answer.text  # anything else is a bug
             self._stop.wait(0.5)
