@@ -20,11 +20,11 @@ and producers going on. Each node can be killed, paused, resumed and started on 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING
 from bus.ports import HOST, port_free
 from bus.waiting import within
 from deploy.local.broker import LocalKafka, new_cluster_id
-from deploy.local.java import LocalKafkaError, fetch_jars, pid_alive, require_java
+from deploy.local.java import (
+    LocalKafkaError,
+    fetch_jars,
+    paused,
+    pid_alive,
+    reap,
+    require_java,
+    stop_processes,
+)
 from deploy.local.readiness import (
     group_coordinator_ready,
     hands_out_producer_ids,
@@ -75,21 +83,30 @@ class ClusterNode:
         """``kill -9``: no controlled shutdown, nothing flushed."""
         pid = self._running("kill")
         os.kill(pid, signal.SIGKILL)
-        _reap(pid)
+        reap(pid)
         within(lambda: not pid_alive(pid), 30)
         self.broker.pid_file.unlink(missing_ok=True)
 
     def pause(self) -> None:
         """``SIGSTOP``: the process holds its ports and answers nobody until resumed."""
-        os.kill(self._running("pause"), signal.SIGSTOP)
+        pid = self._running("pause")
+        os.kill(pid, signal.SIGSTOP)
+        within(lambda: paused(pid), 10, every_s=0.05)
 
     def resume(self) -> None:
         """``SIGCONT`` after :meth:`pause`."""
-        os.kill(self._running("resume"), signal.SIGCONT)
+        pid = self._running("resume")
+        os.kill(pid, signal.SIGCONT)
+        within(lambda: not paused(pid), 10, every_s=0.05)
+
+    @property
+    def is_paused(self) -> bool:
+        return paused(self.pid)
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """A clean stop (SIGTERM: controlled shutdown, leaders moved to the others)."""
-        self.broker.down(echo=lambda _msg: None, timeout_s=timeout_s)
+        stop_processes([self._running("stop")], timeout_s)
+        self.broker.pid_file.unlink(missing_ok=True)
 
     def start(self) -> None:
         """Start it again (its data kept) and wait until the cluster lists it once more."""
@@ -245,16 +262,18 @@ class LocalCluster:
                         "and UNGEBUS_LOCAL_KAFKA_CONTROLLER_PORT to use others"
                     )
         cluster_id = self.cluster_id()
-        for node in missing:
-            node.broker.prepare(java, cluster_id)
+        if self.secure:  # once, before the nodes are prepared side by side
+            self.security.ensure([])
+        with ThreadPoolExecutor(len(missing)) as pool:  # formatting is a JVM each, seconds
+            list(pool.map(lambda node: node.broker.prepare(java, cluster_id), missing))
         # All at once: a node alone cannot answer, its controller has no quorum yet.
         started = [(node, node.broker.spawn(java)) for node in missing]
         try:
             for node, process in started:
                 node.broker.await_answer(process)
             self._await_ready()
-        except LocalKafkaError:
-            self.down(echo=lambda _msg: None, timeout_s=20)
+        except LocalKafkaError:  # the nodes started here go again; those that ran stay
+            stop_processes([pid for node, _ in started if (pid := node.pid) is not None], 20)
             raise
         echo(
             f"Kafka {self.kafka_version()} is up as a cluster of {self.size} nodes at "
@@ -302,16 +321,8 @@ class LocalCluster:
         if not pids:
             echo("The Kafka cluster is not running; nothing to stop.")
             return False
-        for pid in pids.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)  # a paused node cannot stop
-                os.kill(pid, signal.SIGTERM)
-        if not within(lambda: not any(map(pid_alive, pids.values())), timeout_s):
-            echo(f"Kafka cluster nodes did not stop within {timeout_s:.0f} s; killing them.")
-            for pid in pids.values():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            within(lambda: not any(map(pid_alive, pids.values())), 10)
+        if not stop_processes(list(pids.values()), timeout_s):
+            echo(f"Kafka cluster nodes did not stop within {timeout_s:.0f} s; killed them.")
         for node in self.nodes:
             node.broker.pid_file.unlink(missing_ok=True)
         echo(f"Kafka cluster at {self.bootstrap_servers} stopped ({len(pids)} nodes).")
@@ -330,9 +341,10 @@ class LocalCluster:
         ]
         for node in self.nodes:
             broker = node.broker
+            pid = pids.get(node.node_id)
             state = (
-                f"pid {pids[node.node_id]}, log {broker.log_file}"
-                if node.node_id in pids
+                f"pid {pid}{', PAUSED' if paused(pid) else ''}, log {broker.log_file}"
+                if pid is not None
                 else "NOT running (ungebus local up starts it)"
             )
             lines.append(
@@ -367,9 +379,3 @@ def local_kafka(settings: LocalKafkaSettings) -> LocalKafka | LocalCluster:
     if settings.local_kafka_brokers > 1:
         return LocalCluster.from_settings(settings)
     return LocalKafka.from_settings(settings)
-
-
-def _reap(pid: int) -> None:
-    """Collect a killed node that this process started (else it lingers as a zombie)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)

@@ -150,6 +150,20 @@ def test_a_node_killed_loses_nothing_acknowledged_and_rejoins(
     )
 
 
+def test_a_paused_node_says_so_and_resumes(kafka_cluster: LocalCluster) -> None:
+    node = kafka_cluster.nodes[-1]
+    pid = node.pid
+    node.pause()
+    try:
+        assert node.is_paused and node.pid == pid  # paused, not gone
+        assert f"pid {pid}, PAUSED" in kafka_cluster.status()
+    finally:
+        node.resume()
+    assert not node.is_paused
+    assert "PAUSED" not in kafka_cluster.status()
+    kafka_cluster.await_registered()
+
+
 def _read_all(config: dict[str, Any], topic: str, count: int) -> list[str]:
     consumer = Consumer(
         {**config, "group.id": f"reader-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest"}
