@@ -28,7 +28,7 @@ METRICS_PORT_COUNT = (
 
 
 class LocalKafkaSettings(Settings):
-    """The local single-node broker (``ungebus local``, and ``ungebus run`` when
+    """The local broker, or local cluster (``ungebus local``, and ``ungebus run`` when
     ``KAFKA_BOOTSTRAP_SERVERS`` is left at its default)."""
 
     local_kafka_port: int = Field(default=services.LOCAL_KAFKA_PORT, ge=1, le=65535)
