@@ -29,12 +29,23 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
     def new_topic(self) -> NewTopic:
+        """The topic to create; ``min.insync.replicas`` follows its replication factor
+        (:func:`min_insync_replicas`) unless its config says otherwise."""
+        config = {"min.insync.replicas": str(min_insync_replicas(self.replication_factor))}
         return NewTopic(
             self.name,
             num_partitions=self.partitions,
             replication_factor=self.replication_factor,
-            config=dict(self.config),
+            config={**config, **self.config},
         )
+
+
+def min_insync_replicas(replication_factor: int) -> int:
+    """How many replicas must have a record before an acks=all producer is told it is
+    accepted: a majority of them (1 of 1, 2 of 3, 3 of 5), so losing any minority of the
+    replicas loses nothing acknowledged, and a topic keeps taking records with one of three
+    replicas down."""
+    return replication_factor // 2 + 1
 
 
 def retention_days(days: int) -> dict[str, str]:

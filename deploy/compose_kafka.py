@@ -80,10 +80,9 @@ def _broker_properties(security: BrokerSecurity) -> str:
         ca=f"{RUN_SECRETS}/{CA}",
         admin_password=security.password(ADMIN),
     )
-    host, controller_port = CONTROLLER.rsplit(":", 1)
     return template.substitute(
-        host=host, port=KAFKA_PORT, controller_port=controller_port,
-        data_dir=DATA_DIR, listeners=listeners,
+        node_id=1, voters=f"1@{CONTROLLER}", data_dir=DATA_DIR, listeners=listeners,
+        replicas=1, min_insync_replicas=1,
     )  # fmt: skip
 
 

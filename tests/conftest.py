@@ -6,6 +6,11 @@ free ports in a temporary home for this session and stopped afterwards. That one
 (SASL_SSL, SCRAM-SHA-512, the StandardAuthorizer) unless ``UNGEBUS_TEST_SECURE=0``; its admin
 login is put in the environment for the session (``UNGEBUS_KAFKA_*``), so that every settings
 object a test builds and every component a test starts authenticates.
+
+``kafka_cluster`` is a second, opt-in broker: a secured three-node local KRaft cluster
+(``deploy/local/cluster.py``), started once per session when a test asks for it (the cluster and
+fault tests); it has its own CA and credentials, so a test logs in with its ``client_config()``
+or ``client_env()``, never the session environment's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from bus import telemetry
 from bus.ports import free_ports
 from bus.topics import TopicSpec, ensure_topics
 from deploy.local.broker import LocalKafka
+from deploy.local.cluster import LocalCluster
 from deploy.local.security import ADMIN
 from tests.support.kafka_login import client_config
 from tests.support.traced import OTEL_VARIABLES
@@ -101,6 +107,26 @@ def local_broker(kafka_bootstrap: str) -> LocalKafka | None:
     return _SESSION_BROKER.get("broker")
 
 
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A secured three-node local KRaft cluster for this session (free ports, a temporary
+    home; stopped afterwards): its ``bootstrap_servers``, ``client_config(principal)``,
+    ``client_env(principal)`` and ``nodes`` (each to kill, pause, resume and start)."""
+    ports = free_ports(6)
+    cluster = LocalCluster(
+        home=Path(tmp_path_factory.mktemp("kafka-cluster")),
+        ports=tuple(ports[:3]),
+        controller_ports=tuple(ports[3:]),
+        heap="384m",
+        start_timeout_s=180.0,
+    )
+    cluster.up(echo=lambda _msg: None)
+    try:
+        yield cluster
+    finally:
+        cluster.down(echo=lambda _msg: None)
+
+
 @pytest.fixture
 def unique(request: pytest.FixtureRequest) -> Callable[[str], str]:
     """unique("tasks") -> "tasks.test_round_trip.3f9a1c": a fresh topic or group name."""
@@ -140,6 +166,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     sit beside the package they test, unit and integration alike; ``make unit`` runs the
     others)."""
     for item in items:
-        uses_broker = "kafka_bootstrap" in getattr(item, "fixturenames", ())
+        fixtures = set(getattr(item, "fixturenames", ()))
+        uses_broker = bool(fixtures & {"kafka_bootstrap", "kafka_cluster"})
         if uses_broker and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)

@@ -8,6 +8,7 @@ a :class:`LocalKafkaError` with a message that says what to do.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from bus import services
 from bus.ports import HOST, port_free
+from bus.topics import min_insync_replicas
 from bus.waiting import within
 from deploy.local.java import (
     DEPLOY_DIR,
@@ -51,6 +53,12 @@ class LocalKafka:
     secure: bool = True
     """SASL_SSL + SCRAM-SHA-512 and the StandardAuthorizer (deploy/local/security.py); False
     only for ``UNGEBUS_KAFKA_SECURITY=plaintext``, an open broker."""
+    # A node of a local cluster (deploy/local/cluster.py): its id, the quorum's voters, its
+    # internal topics' replicas, the cluster's CA and credentials. A single broker: 1, alone.
+    node_id: int = 1
+    voters: str = ""
+    replicas: int = 1
+    security_home: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: LocalKafkaSettings) -> LocalKafka:
@@ -71,7 +79,7 @@ class LocalKafka:
     @property
     def security(self) -> BrokerSecurity:
         """Its CA, certificate and credentials (under ``home``)."""
-        return BrokerSecurity(self.home)
+        return BrokerSecurity(self.security_home or self.home)
 
     def client_env(self, principal: str = ADMIN) -> dict[str, str]:
         """``UNGEBUS_KAFKA_*`` variables for a client of this broker, as ``principal``."""
@@ -174,9 +182,8 @@ class LocalKafka:
                     f"port {port} is in use by another process; set {self.port_setting} "
                     "(and UNGEBUS_LOCAL_KAFKA_CONTROLLER_PORT) to use another"
                 )
-        self._write_config()
-        self._format_storage_if_needed(java)
-        self._start(java)
+        self.prepare(java)
+        self.await_answer(self.spawn(java))
         if self.secure:
             try:
                 upsert_credentials(self.client_config(), self.security)
@@ -237,6 +244,11 @@ class LocalKafka:
         shutil.rmtree(self.home / "data", ignore_errors=True)
         shutil.rmtree(self.home / "logs", ignore_errors=True)
 
+    def prepare(self, java: str, cluster_id: str | None = None) -> None:
+        """Its config written, its storage formatted (once, as part of ``cluster_id``)."""
+        self._write_config()
+        self._format_storage_if_needed(java, cluster_id or new_cluster_id())
+
     # -- internals --------------------------------------------------------------------------
     def _write_config(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -250,11 +262,12 @@ class LocalKafka:
                 host=HOST, port=self.port, controller_port=self.controller_port
             )
         text = template.substitute(
-            host=HOST,
-            port=self.port,
-            controller_port=self.controller_port,
+            node_id=self.node_id,
+            voters=self.voters or f"{self.node_id}@{HOST}:{self.controller_port}",
             data_dir=self.data_dir,
             listeners=listeners,
+            replicas=self.replicas,
+            min_insync_replicas=min_insync_replicas(self.replicas),
         )
         # 0600: a secured broker's file holds admin's password (its inter-broker login).
         fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -266,7 +279,7 @@ class LocalKafka:
         """The Java class path of the Kafka jars (broker and its tools)."""
         return str(self.lib_dir / "*")
 
-    def _format_storage_if_needed(self, java: str) -> None:
+    def _format_storage_if_needed(self, java: str, cluster_id: str) -> None:
         wanted = "secured" if self.secure else "plaintext"
         if (self.data_dir / "meta.properties").exists():
             formatted = (
@@ -291,7 +304,7 @@ class LocalKafka:
                 "kafka.tools.StorageTool",
                 "format",
                 # "=" form: a random id may start with "-", which argparse takes for an option.
-                f"--cluster-id={_cluster_id()}",
+                f"--cluster-id={cluster_id}",
                 "--config",
                 str(self.config_file),
                 "--ignore-formatted",
@@ -308,7 +321,8 @@ class LocalKafka:
             )
         self.mode_file.write_text(wanted + "\n")
 
-    def _start(self, java: str) -> None:
+    def spawn(self, java: str) -> subprocess.Popen[bytes]:
+        """Start its process, detached (its own session), and record its pid."""
         command = [
             java,
             f"-Xmx{self.heap}",
@@ -332,6 +346,10 @@ class LocalKafka:
                 cwd=self.home,
             )
         self.pid_file.write_text(str(process.pid))
+        return process
+
+    def await_answer(self, process: subprocess.Popen[bytes]) -> None:
+        """Wait until the started ``process`` answers metadata; else kill it and say why."""
 
         def exited_while_starting() -> None:
             if process.poll() is not None:
@@ -376,8 +394,6 @@ inter.broker.listener.name=PLAINTEXT
 """
 
 
-def _cluster_id() -> str:
+def new_cluster_id() -> str:
     """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding."""
-    import base64
-
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

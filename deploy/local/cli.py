@@ -1,4 +1,6 @@
-"""``ungebus local up|status|down|env|rotate``: the embedded single-node Kafka broker."""
+"""``ungebus local up|status|down|env|rotate|wipe``: the embedded Kafka, one broker or a local
+cluster (``up --brokers 3``). The commands after ``up`` act on what runs: the cluster if one of
+its nodes does, else the single broker (else the one the settings describe)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import shlex
 import click
 
 from deploy.local.broker import LocalKafka, LocalKafkaError, fetch_jars
+from deploy.local.cluster import LocalCluster, local_kafka, running_cluster
 from deploy.local.security import ADMIN, SecurityError, principals, upsert_credentials
 from deploy.local.settings import LocalKafkaSettings
 
@@ -17,14 +20,19 @@ PLAINTEXT_WARNING = (
 )
 
 
-def _broker(plaintext: bool = False) -> LocalKafka:
-    settings = LocalKafkaSettings(kafka_security="plaintext") if plaintext else LocalKafkaSettings()
-    return LocalKafka.from_settings(settings)
+def _broker() -> LocalKafka | LocalCluster:
+    """What runs: the local cluster, else the single broker, else the configured one."""
+    settings = LocalKafkaSettings()
+    cluster = running_cluster(settings)
+    if cluster is not None:
+        return cluster
+    single = LocalKafka.from_settings(settings)
+    return single if single.running_pid() is not None else local_kafka(settings)
 
 
 @click.group()
 def local() -> None:
-    """Run a real single-node Apache Kafka broker (KRaft) on this machine."""
+    """Run a real Apache Kafka broker (KRaft) on this machine, or a cluster of them."""
 
 
 @local.command()
@@ -33,12 +41,24 @@ def local() -> None:
     is_flag=True,
     help="an OPEN broker, no authentication [UNGEBUS_KAFKA_SECURITY=plaintext]",
 )
-def up(plaintext: bool) -> None:
+@click.option(
+    "--brokers",
+    type=click.IntRange(1, 5),
+    default=None,
+    help="a local KRaft cluster of this many nodes, topics with min(3, nodes) replicas "
+    "[UNGEBUS_LOCAL_KAFKA_BROKERS, default 1]",
+)
+def up(plaintext: bool, brokers: int | None) -> None:
     """Fetch the broker jars if needed, format storage once, start the broker, wait until ready.
 
     Secured unless told otherwise: SASL_SSL with SCRAM-SHA-512, a CA and credentials made on
     first start under the broker's home (``ungebus local env`` prints a login)."""
-    broker = _broker(plaintext)
+    settings = LocalKafkaSettings()
+    if plaintext:
+        settings = settings.model_copy(update={"kafka_security": "plaintext"})
+    if brokers is not None:
+        settings = settings.model_copy(update={"local_kafka_brokers": brokers})
+    broker = local_kafka(settings)
     if not broker.secure:
         click.echo(PLAINTEXT_WARNING, err=True)
     try:
@@ -49,7 +69,7 @@ def up(plaintext: bool) -> None:
 
 @local.command()
 def status() -> None:
-    """Say whether the local broker runs, where, and whether it is secured."""
+    """Say whether the local broker (or each cluster node) runs, where, and how secured."""
     broker = _broker()
     click.echo(broker.status())
     if broker.running_pid() is None:
@@ -114,9 +134,11 @@ def rotate(principal: str) -> None:
 @local.command()
 @click.confirmation_option(prompt="Delete the local broker's topics and logs?")
 def wipe() -> None:
-    """Delete the local broker's data and logs (it must be stopped)."""
+    """Delete the local broker's and the local cluster's data and logs (stopped first)."""
+    settings = LocalKafkaSettings()
     try:
-        _broker().wipe()
+        (running_cluster(settings) or LocalCluster.from_settings(settings)).wipe()
+        LocalKafka.from_settings(settings).wipe()
     except LocalKafkaError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("Local Kafka data removed.")

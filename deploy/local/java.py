@@ -3,14 +3,17 @@ needs before it can start, and how to tell it still runs."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from bus.settings import PROJECT_ROOT
+from bus.waiting import within
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy" / "local"
 MIN_JAVA = 17
@@ -101,3 +104,35 @@ def is_our_broker(pid: int, config_file: Path) -> bool:
     except OSError:
         return True
     return b"kafka.Kafka" in cmdline and str(config_file).encode() in cmdline
+
+
+def stop_processes(pids: list[int], timeout_s: float) -> bool:
+    """SIGTERM to each (SIGCONT first: a paused node cannot stop), SIGKILL to those still
+    there after ``timeout_s``; False when one had to be killed."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGTERM)
+    if within(lambda: not any(map(pid_alive, pids)), timeout_s):
+        return True
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    within(lambda: not any(map(pid_alive, pids)), 10)
+    return False
+
+
+def paused(pid: int | None) -> bool:
+    """Whether the process is stopped (SIGSTOP): state ``T`` in ``/proc/<pid>/stat``."""
+    if pid is None:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] == "T"
+    except (OSError, IndexError):
+        return False
+
+
+def reap(pid: int) -> None:
+    """Collect a killed node that this process started (else it lingers as a zombie)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)

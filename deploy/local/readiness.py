@@ -7,6 +7,11 @@ idempotent producer (the connectors', acks=all) waits. On a loaded machine that 
 than a connector's ack timeout, so the first partner events after ``local up`` were answered
 503. librdkafka reports its idempotence state in its statistics (``eos.idemp_state``), which
 needs no topic to observe.
+
+A local cluster (deploy/local/cluster.py) is ready once every node has registered with the
+controller quorum, producer ids are handed out, and the group coordinator's topic exists with
+all its replicas: created while every node runs, so a group formed while one is down (the
+fault suite's) still finds its coordinator.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from bus.waiting import within
 
 def answers_metadata(config: dict[str, str]) -> bool:
     """True once the broker answers a metadata request (not merely accepts TCP)."""
-    host, port = config["bootstrap.servers"].rsplit(":", 1)
+    host, port = config["bootstrap.servers"].split(",")[0].rsplit(":", 1)
     try:
         with socket.create_connection((host, int(port)), timeout=0.5):
             pass
@@ -64,3 +69,37 @@ def hands_out_producer_ids(config: dict[str, str], timeout_s: float) -> bool:
         return within(assigned, timeout_s, every_s=0.0)
     finally:
         producer.flush(0)
+
+
+def registered_brokers(config: dict[str, str]) -> int:
+    """How many brokers the cluster's metadata lists (0 when nobody answers)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({**config, "log_level": 0})
+    try:
+        return len(admin.list_topics(timeout=2).brokers)
+    except Exception:
+        return 0
+
+
+def group_coordinator_ready(config: dict[str, str], replicas: int) -> bool:
+    """Whether the group coordinator's topic (``__consumer_offsets``) exists, every partition
+    with a leader and ``replicas`` in sync; asking for a coordinator creates it."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({**config, "log_level": 0})
+    try:
+        for future in admin.describe_consumer_groups(["ungebus-readiness"]).values():
+            future.result(timeout=5)
+    except Exception:
+        pass  # "no such group", or the coordinator is not there yet: the topic tells
+    try:
+        topic = admin.list_topics("__consumer_offsets", timeout=2).topics["__consumer_offsets"]
+    except Exception:
+        return False
+    partitions = list(topic.partitions.values())
+    return (
+        topic.error is None
+        and bool(partitions)
+        and all(p.leader >= 0 and len(p.isrs) >= replicas for p in partitions)
+    )

@@ -28,7 +28,7 @@ METRICS_PORT_COUNT = (
 
 
 class LocalKafkaSettings(Settings):
-    """The local single-node broker (``ungebus local``, and ``ungebus run`` when
+    """The local broker, or local cluster (``ungebus local``, and ``ungebus run`` when
     ``KAFKA_BOOTSTRAP_SERVERS`` is left at its default)."""
 
     local_kafka_port: int = Field(default=services.LOCAL_KAFKA_PORT, ge=1, le=65535)
@@ -38,6 +38,11 @@ class LocalKafkaSettings(Settings):
     local_kafka_home: Path = PROJECT_ROOT / "deploy" / "local" / ".kafka"
     local_kafka_start_timeout_s: float = Field(default=90.0, gt=0)
     local_kafka_heap: str = "768m"
+    # ``ungebus local up --brokers 3``: a local KRaft cluster of this many nodes (each broker
+    # and controller; deploy/local/cluster.py), each on the ports after the previous one's
+    # (9092/9093, 9094/9095, 9096/9097), with this heap each; 1: the single broker.
+    local_kafka_brokers: int = Field(default=1, ge=1, le=5)
+    local_kafka_node_heap: str = "384m"
     # The local broker is secured (SASL_SSL, SCRAM-SHA-512, ACLs) unless this says
     # ``plaintext``: an open broker, for pointing ungebus at a dev cluster set up that way.
     kafka_security: Literal["secured", "plaintext"] = "secured"

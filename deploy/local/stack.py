@@ -5,11 +5,15 @@ creates the topics (as the admin: the catalogue, the partners' topics, faust's i
 on the secured local broker stores every principal's credential and applies the ACL matrix
 (``bus.acls``), and starts every component as a supervised child process under its own
 principal (:func:`bus.acls.matrix.service_principal`), each once what it needs is there;
-``Stack.down`` stops what ``up`` started, the broker last and only if ``up`` started it.
+``Stack.down`` stops what ``up`` started, the broker last and only if ``up`` started it. With
+``UNGEBUS_LOCAL_KAFKA_BROKERS=3`` the local broker is a three-node cluster
+(deploy/local/cluster.py): the stack and its components then use all three nodes' addresses and
+create every topic with three replicas.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -37,7 +41,8 @@ from bus.processes import (
 )
 from bus.topics import ensure_topics
 from bus.topics_cli import catalogue
-from deploy.local.broker import LocalKafka, LocalKafkaError
+from deploy.local.broker import LocalKafkaError
+from deploy.local.cluster import LocalCluster, local_kafka, running_cluster
 from deploy.local.security import ADMIN, SecurityError, principals, upsert_credentials
 from deploy.local.settings import StackSettings
 
@@ -153,10 +158,17 @@ def login_as(settings: StackSettings, env: dict[str, str]) -> StackSettings:
 class Stack:
     def __init__(self, settings: StackSettings, echo: Callable[[str], None]) -> None:
         self.echo = echo
-        self.broker = LocalKafka.from_settings(settings)
-        self.local = settings.kafka_bootstrap_servers == self.broker.bootstrap_servers
+        # A cluster that runs (``ungebus local up --brokers 3``) is used whatever the setting.
+        self.broker = running_cluster(settings) or local_kafka(settings)
+        first_node = self.broker.bootstrap_servers.split(",")[0]
+        self.local = settings.kafka_bootstrap_servers in (self.broker.bootstrap_servers, first_node)
+        if self.local and isinstance(self.broker, LocalCluster):  # any node will do, not one
+            settings = settings.model_copy(
+                update={"kafka_bootstrap_servers": self.broker.bootstrap_servers}
+            )
         # On the local broker every client of the stack (its own, the components') logs in
-        # with the broker home's credentials; elsewhere with the settings' own.
+        # with the broker home's credentials (on a cluster, and creates topics with its
+        # replication factor); elsewhere with the settings' own.
         self.kafka_env = self.broker.client_env(ADMIN) if self.local else {}
         self.settings = login_as(settings, self.kafka_env)
         """The settings of the stack's own clients (the topic watcher's, the demo's)."""
@@ -264,7 +276,11 @@ class Stack:
 
         settings = self.settings
         try:
-            specs = [*catalogue(settings), *internal_topics(settings)]
+            internal = [
+                dataclasses.replace(spec, replication_factor=settings.replication_factor)
+                for spec in internal_topics(settings)
+            ]
+            specs = [*catalogue(settings), *internal]
             ensure_topics(settings.kafka_config(), specs)
         except (KafkaException, TimeoutError) as exc:
             raise StackError(

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy.local.cluster import LocalCluster
 
 from bus.ports import free_ports
 from bus.processes import ComponentSpec, RestartBudget, Supervisor, files_written, http_ok
@@ -24,6 +23,7 @@ from bus.services import ready_file
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import ensure_topics
 from bus.waiting import wait_until
+from deploy.local.cluster import LocalCluster
 from tests.support.fault_check import reckon
 from tests.support.fault_load import HttpLoad, partner_events, partners_file
 from tests.support.harness import settings_env
