@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka browser-deps compose-check run test lint format unit integration bench clean
+.PHONY: help install kafka browser-deps compose-check run test lint format unit integration faults bench clean
 
 help:
 	@echo "make run    start the local Kafka broker and every ungebus component"
@@ -63,6 +63,10 @@ compose-check: install
 
 run: kafka
 	$(BIN)/ungebus run
+
+# The fault suite's long variants (make test runs it with 5,000 events a fault).
+faults: kafka
+	UNGEBUS_FAULT_EVENTS=20000 $(BIN)/pytest -m faults -s $(PYTEST_ARGS)
 
 bench: kafka
 	$(BIN)/python -m bench

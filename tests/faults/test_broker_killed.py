@@ -43,7 +43,6 @@ def _settings(cluster: LocalCluster, tmp_path: Path) -> Settings:
         kafka_bootstrap_servers=cluster.bootstrap_servers,
         topic_prefix="f1.",
         var_dir=tmp_path / "var",
-        replication_factor=3,
         kafka_sasl_password=None,
         **login,
     )
@@ -60,7 +59,6 @@ def test_f1_brokers_killed_five_times_lose_nothing_acknowledged(
     env = settings_env(
         settings,
         **kafka_cluster.client_env(),
-        UNGEBUS_REPLICATION_FACTOR="3",
         UNGEBUS_PARTNERS_FILE=str(tmp_path / "partners.toml"),
         UNGEBUS_HTTP_HOST="127.0.0.1",
         UNGEBUS_HTTP_PORT=str(port),
