@@ -24,6 +24,7 @@ from bus import telemetry
 from bus.ports import free_ports
 from bus.topics import TopicSpec, ensure_topics
 from deploy.local.broker import LocalKafka
+from deploy.local.postgres import LocalPostgres, throwaway_postgres
 from deploy.local.security import ADMIN
 from tests.support.kafka_login import client_config
 from tests.support.traced import OTEL_VARIABLES
@@ -101,6 +102,25 @@ def local_broker(kafka_bootstrap: str) -> LocalKafka | None:
     return _SESSION_BROKER.get("broker")
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A throwaway PostgreSQL server (Debian's, ``deploy/local/postgres.py``) on a free port in
+    a temporary folder, started the first time a test asks for it, stopped after the session."""
+    with throwaway_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """A PostgreSQL URL of a database of the test's own, on the session's server; or
+    ``UNGEBUS_TEST_POSTGRES_URL`` when set (one database for all: the test clears it first)."""
+    configured = os.environ.get("UNGEBUS_TEST_POSTGRES_URL")
+    if configured:
+        return configured
+    server: LocalPostgres = request.getfixturevalue("postgres_server")
+    return server.create_database(f"test_{uuid.uuid4().hex[:16]}")
+
+
 @pytest.fixture
 def unique(request: pytest.FixtureRequest) -> Callable[[str], str]:
     """unique("tasks") -> "tasks.test_round_trip.3f9a1c": a fresh topic or group name."""
@@ -140,6 +160,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     sit beside the package they test, unit and integration alike; ``make unit`` runs the
     others)."""
     for item in items:
-        uses_broker = "kafka_bootstrap" in getattr(item, "fixturenames", ())
+        uses = set(getattr(item, "fixturenames", ()))
+        uses_broker = bool(uses & {"kafka_bootstrap", "postgres_server", "postgres_url"})
         if uses_broker and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)

@@ -1,4 +1,5 @@
-"""``ungebus local up|status|down|env|rotate``: the embedded single-node Kafka broker."""
+"""``ungebus local up|status|down|env|rotate``: the embedded single-node Kafka broker (and,
+with ``up --postgres``, the local PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import shlex
 import click
 
 from deploy.local.broker import LocalKafka, LocalKafkaError, fetch_jars
+from deploy.local.databases import database_env, start_databases
+from deploy.local.postgres import LocalPostgres, LocalPostgresError
 from deploy.local.security import ADMIN, SecurityError, principals, upsert_credentials
-from deploy.local.settings import LocalKafkaSettings
+from deploy.local.settings import LocalKafkaSettings, LocalPostgresSettings
 
 PLAINTEXT_WARNING = (
     "WARNING: UNGEBUS_KAFKA_SECURITY=plaintext: the local Kafka broker is OPEN (no "
@@ -22,6 +25,10 @@ def _broker(plaintext: bool = False) -> LocalKafka:
     return LocalKafka.from_settings(settings)
 
 
+def _postgres() -> LocalPostgres:
+    return LocalPostgres.from_settings(LocalPostgresSettings())
+
+
 @click.group()
 def local() -> None:
     """Run a real single-node Apache Kafka broker (KRaft) on this machine."""
@@ -33,7 +40,12 @@ def local() -> None:
     is_flag=True,
     help="an OPEN broker, no authentication [UNGEBUS_KAFKA_SECURITY=plaintext]",
 )
-def up(plaintext: bool) -> None:
+@click.option(
+    "--postgres",
+    is_flag=True,
+    help="also the local PostgreSQL, for the inbox and the audit store [UNGEBUS_LOCAL_POSTGRES]",
+)
+def up(plaintext: bool, postgres: bool) -> None:
     """Fetch the broker jars if needed, format storage once, start the broker, wait until ready.
 
     Secured unless told otherwise: SASL_SSL with SCRAM-SHA-512, a CA and credentials made on
@@ -43,30 +55,41 @@ def up(plaintext: bool) -> None:
         click.echo(PLAINTEXT_WARNING, err=True)
     try:
         broker.up(echo=click.echo)
-    except LocalKafkaError as exc:
+        if postgres or LocalPostgresSettings().local_postgres:
+            start_databases(_postgres(), click.echo)
+    except (LocalKafkaError, LocalPostgresError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 @local.command()
 def status() -> None:
-    """Say whether the local broker runs, where, and whether it is secured."""
+    """Say whether the local broker runs, where, and whether it is secured; and the local
+    PostgreSQL."""
     broker = _broker()
     click.echo(broker.status())
+    click.echo(_postgres().status())
     if broker.running_pid() is None:
         raise SystemExit(3)
 
 
 @local.command()
 def down() -> None:
-    """Stop the local broker cleanly (its data is kept)."""
+    """Stop the local broker cleanly, and the local PostgreSQL if it runs (data is kept)."""
     _broker().down(echo=click.echo)
+    postgres = _postgres()
+    if postgres.running_pid() is not None:
+        try:
+            postgres.down(echo=click.echo)
+        except LocalPostgresError as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 @local.command()
 @click.argument("principal", default=ADMIN)
 def env(principal: str) -> None:
     """Print the variables that log a command in as PRINCIPAL (default: admin), for
-    ``eval "$(ungebus local env)"``; the password stays in its file."""
+    ``eval "$(ungebus local env)"``; the password stays in its file. With the local
+    PostgreSQL running, also the inbox's and the audit store's database URLs."""
     broker = _broker()
     try:
         variables = {
@@ -75,6 +98,8 @@ def env(principal: str) -> None:
         }
     except SecurityError as exc:
         raise click.ClickException(str(exc)) from exc
+    if (postgres := _postgres()).running_pid() is not None:
+        variables.update(database_env(postgres))
     for name, value in variables.items():
         click.echo(f"export {name}={shlex.quote(value)}")
 

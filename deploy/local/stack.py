@@ -5,7 +5,9 @@ creates the topics (as the admin: the catalogue, the partners' topics, faust's i
 on the secured local broker stores every principal's credential and applies the ACL matrix
 (``bus.acls``), and starts every component as a supervised child process under its own
 principal (:func:`bus.acls.matrix.service_principal`), each once what it needs is there;
-``Stack.down`` stops what ``up`` started, the broker last and only if ``up`` started it.
+``Stack.down`` stops what ``up`` started, the broker last and only if ``up`` started it. With
+``UNGEBUS_LOCAL_POSTGRES`` (or a local PostgreSQL already running) the inbox and the audit store
+keep their data on the local PostgreSQL (:mod:`deploy.local.databases`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from bus.processes import (
 from bus.topics import ensure_topics
 from bus.topics_cli import catalogue
 from deploy.local.broker import LocalKafka, LocalKafkaError
+from deploy.local.databases import database_env, start_databases
+from deploy.local.postgres import LocalPostgres, LocalPostgresError
 from deploy.local.security import ADMIN, SecurityError, principals, upsert_credentials
 from deploy.local.settings import StackSettings
 
@@ -161,6 +165,10 @@ class Stack:
         self.settings = login_as(settings, self.kafka_env)
         """The settings of the stack's own clients (the topic watcher's, the demo's)."""
         self.started_broker = False
+        self.postgres = LocalPostgres.from_settings(settings)
+        # The stores on the local PostgreSQL when asked, or when one runs (`local up --postgres`).
+        self.use_postgres = settings.local_postgres or self.postgres.running_pid() is not None
+        self.started_postgres = False
         self.supervisor = Supervisor(
             settings.log_dir,
             child_env(settings, self.kafka_env),
@@ -175,6 +183,7 @@ class Stack:
         if stop.is_set():
             return
         self._say_how_secured()
+        self._postgres_up()
         partners = self._partners()
         self._ensure_topics()
         login = self._logins(partners)
@@ -197,6 +206,8 @@ class Stack:
         if self.supervisor.components:
             self.echo("Stopping the components...")
             self.supervisor.stop_all(grace_s, self.echo)
+        if self.started_postgres:
+            self.postgres.down(echo=self.echo)
         if self.started_broker:
             self.broker.down(echo=self.echo)
 
@@ -208,6 +219,17 @@ class Stack:
             self.started_broker = self.broker.up(echo=self.echo)
         except LocalKafkaError as exc:
             raise StackError(str(exc)) from exc
+
+    def _postgres_up(self) -> None:
+        """The local PostgreSQL and the stores' databases; the inbox and the audit store get
+        their URLs. Without it they keep SQLite files in var/."""
+        if not self.use_postgres:
+            return
+        try:
+            self.started_postgres = start_databases(self.postgres, self.echo)
+        except LocalPostgresError as exc:
+            raise StackError(str(exc)) from exc
+        self.supervisor.env.update(database_env(self.postgres))
 
     def _say_how_secured(self) -> None:
         if not self.local:
