@@ -135,7 +135,7 @@ class LocalPostgres:
         if pid is not None:
             echo(f"PostgreSQL is already running at {self.address} (pid {pid}); nothing to do.")
             return False
-        binaries = self.binaries or find_binaries()
+        binaries = find_binaries(self.binaries)
         if not port_free(self.port):
             raise LocalPostgresError(
                 f"port {self.port} is in use by another process; set {self.port_setting} to "
@@ -164,7 +164,7 @@ class LocalPostgres:
         if pid is None:
             echo("PostgreSQL is not running; nothing to stop.")
             return False
-        binaries = self.binaries or find_binaries()
+        binaries = find_binaries(self.binaries)
         user = server_user()
         for mode in ("fast", "immediate"):
             stopped = self._pg_ctl(binaries, user, "stop", "-m", mode, "-t", f"{timeout_s:.0f}")
