@@ -135,12 +135,12 @@ class LocalPostgres:
         if pid is not None:
             echo(f"PostgreSQL is already running at {self.address} (pid {pid}); nothing to do.")
             return False
-        binaries = find_binaries(self.binaries)
         if not port_free(self.port):
             raise LocalPostgresError(
                 f"port {self.port} is in use by another process; set {self.port_setting} to "
                 "use another"
             )
+        binaries = find_binaries(self.binaries)
         user = server_user()
         self._prepare_home(user)
         if not (self.data_dir / "PG_VERSION").exists():

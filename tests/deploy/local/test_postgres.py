@@ -129,6 +129,7 @@ def test_missing_programs_say_how_to_install_them(tmp_path: Path) -> None:
         server.up(echo=QUIET)  # binaries given and empty: found missing before anything runs
 
 
+@pytest.mark.integration  # needs the programs: make test and make integration install them
 def test_debians_layout_is_found_first() -> None:
     debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     found = find_binaries()  # make test installs Debian's postgresql
@@ -157,6 +158,7 @@ def test_a_folder_the_server_user_may_not_enter_is_named(tmp_path: Path) -> None
     assert unreachable_folder(ServerUser("us"), closed / "home") is None  # ourselves: no check
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
 def test_as_root_a_home_the_server_user_cannot_reach_is_a_clear_error(tmp_path: Path) -> None:
     # pytest's own temporary folder is under /tmp/pytest-of-root, mode 0700.
