@@ -113,9 +113,17 @@ def postgres_server() -> Iterator[LocalPostgres]:
 @pytest.fixture
 def postgres_url(request: pytest.FixtureRequest) -> str:
     """A PostgreSQL URL of a database of the test's own, on the session's server; or
-    ``UNGEBUS_TEST_POSTGRES_URL`` when set (one database for all: the test clears it first)."""
+    ``UNGEBUS_TEST_POSTGRES_URL`` when set (one database for all: emptied for each test, its
+    ``public`` schema dropped and made anew)."""
     configured = os.environ.get("UNGEBUS_TEST_POSTGRES_URL")
     if configured:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(configured)
+        with engine.begin() as db:
+            db.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            db.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
         return configured
     server: LocalPostgres = request.getfixturevalue("postgres_server")
     return server.create_database(f"test_{uuid.uuid4().hex[:16]}")

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from bus.ports import HOST, free_ports, port_free
 from bus.waiting import within
@@ -98,7 +99,8 @@ class LocalPostgres:
 
     def url(self, database: str) -> str:
         """The SQLAlchemy URL of ``database``: no password in it, only where to read it."""
-        return f"postgresql+psycopg://{ROLE}@{HOST}:{self.port}/{database}?passfile={self.pgpass}"
+        passfile = quote(str(self.pgpass), safe="/")
+        return f"postgresql+psycopg://{ROLE}@{HOST}:{self.port}/{database}?passfile={passfile}"
 
     # -- state ------------------------------------------------------------------------------
     def running_pid(self) -> int | None:

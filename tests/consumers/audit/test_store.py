@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
 
 import schemas
 from consumers.audit.decisions import AuditedDecision
@@ -40,10 +39,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuditStore
     if request.param == "sqlite":
         engine = connect(f"sqlite:///{tmp_path / 'audit.db'}")
     else:
-        engine = connect(request.getfixturevalue("postgres_url"))
-        with engine.begin() as db:  # clean: UNGEBUS_TEST_POSTGRES_URL's is shared
-            metadata.drop_all(db)
-            db.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
+        engine = connect(request.getfixturevalue("postgres_url"))  # an empty database
     migrate(engine)
     migrate(engine)  # idempotent
     yield AuditStore(engine)

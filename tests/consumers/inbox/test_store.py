@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
 
 from consumers.inbox.migrate import migrate
 from consumers.inbox.store import Base, TaskStore, connect
@@ -29,10 +28,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]
     if request.param == "sqlite":
         engine = connect(f"sqlite:///{tmp_path / 'inbox.db'}")
     else:
-        engine = connect(request.getfixturevalue("postgres_url"))
-        with engine.begin() as db:  # clean: UNGEBUS_TEST_POSTGRES_URL's is shared
-            Base.metadata.drop_all(db)
-            db.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        engine = connect(request.getfixturevalue("postgres_url"))  # an empty database
     migrate(engine)
     migrate(engine)  # idempotent
     yield TaskStore(engine)
