@@ -1,6 +1,7 @@
 # ungebus: `make run` runs the bus on this machine, `make test` runs every check.
 # Both set themselves up on a fresh machine: a virtualenv in .venv with the project
-# installed, the Kafka broker jars fetched by Maven into deploy/local/.kafka.
+# installed (with psycopg, the postgres extra), the Kafka broker jars fetched by Maven into
+# deploy/local/.kafka.
 
 SHELL := /bin/bash
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
@@ -11,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka browser-deps compose-check run test lint format unit integration faults bench clean
+.PHONY: help install kafka browser-deps postgres-deps compose-check run test lint format unit integration faults bench clean
 
 help:
 	@echo "make run    start the local Kafka broker and every ungebus component"
@@ -24,10 +25,12 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,postgres]'
 	@touch $(STAMP)
 
+# A .venv made before the postgres extra was installed with the rest gets it once.
 install: $(STAMP)
+	@$(BIN)/python -c 'import psycopg' 2>/dev/null || $(BIN)/python -m pip install -q -e '.[dev,postgres]'
 
 kafka: install
 	$(BIN)/ungebus local fetch
@@ -45,15 +48,21 @@ format: install
 unit: install
 	$(BIN)/pytest -m "not integration and not browser and not compose" $(PYTEST_ARGS)
 
-integration: kafka
+integration: kafka postgres-deps
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-test: lint kafka browser-deps compose-check
+test: lint kafka browser-deps postgres-deps compose-check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The browser test drives Debian's Chromium (Playwright cannot download browsers here).
 browser-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# The inbox and audit store tests run on SQLite and on a throwaway PostgreSQL server that the
+# tests start from Debian's programs (/usr/lib/postgresql/<major>/bin: deploy/local/postgres.py).
+postgres-deps:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq postgresql)
 
 # deploy/compose.yaml matches the code, and loads with Docker Compose's own loader (built from
 # source with Go into ~/.cache/ungebus on first use: about 5 minutes cold, seconds after).
@@ -73,4 +82,4 @@ bench: kafka
 
 clean:
 	-$(BIN)/ungebus local down
-	rm -rf $(VENV) deploy/local/.kafka var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) deploy/local/.kafka deploy/local/.postgres var .pytest_cache .mypy_cache .ruff_cache

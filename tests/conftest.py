@@ -30,6 +30,7 @@ from bus.ports import free_ports
 from bus.topics import TopicSpec, ensure_topics
 from deploy.local.broker import LocalKafka
 from deploy.local.cluster import LocalCluster
+from deploy.local.postgres import LocalPostgres, throwaway_postgres
 from deploy.local.security import ADMIN
 from tests.support.kafka_login import client_config
 from tests.support.traced import OTEL_VARIABLES
@@ -127,6 +128,33 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
         cluster.down(echo=lambda _msg: None)
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A throwaway PostgreSQL server (Debian's, ``deploy/local/postgres.py``) on a free port in
+    a temporary folder, started the first time a test asks for it, stopped after the session."""
+    with throwaway_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """A PostgreSQL URL of a database of the test's own, on the session's server; or
+    ``UNGEBUS_TEST_POSTGRES_URL`` when set (one database for all: emptied for each test, its
+    ``public`` schema dropped and made anew)."""
+    configured = os.environ.get("UNGEBUS_TEST_POSTGRES_URL")
+    if configured:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(configured)
+        with engine.begin() as db:
+            db.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            db.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        return configured
+    server: LocalPostgres = request.getfixturevalue("postgres_server")
+    return server.create_database(f"test_{uuid.uuid4().hex[:16]}")
+
+
 @pytest.fixture
 def unique(request: pytest.FixtureRequest) -> Callable[[str], str]:
     """unique("tasks") -> "tasks.test_round_trip.3f9a1c": a fresh topic or group name."""
@@ -166,7 +194,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     sit beside the package they test, unit and integration alike; ``make unit`` runs the
     others)."""
     for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        uses_broker = bool(fixtures & {"kafka_bootstrap", "kafka_cluster"})
+        uses = set(getattr(item, "fixturenames", ()))
+        uses_broker = bool(
+            uses & {"kafka_bootstrap", "kafka_cluster", "postgres_server", "postgres_url"}
+        )
         if uses_broker and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)

@@ -1,6 +1,7 @@
 """``ungebus local up|status|down|env|rotate|wipe``: the embedded Kafka, one broker or a local
-cluster (``up --brokers 3``). The commands after ``up`` act on what runs: the cluster if one of
-its nodes does, else the single broker (else the one the settings describe)."""
+cluster (``up --brokers 3``), and with ``up --postgres`` the local PostgreSQL. The commands
+after ``up`` act on what runs: the cluster if one of its nodes does, else the single broker
+(else the one the settings describe)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import click
 
 from deploy.local.broker import LocalKafka, LocalKafkaError, fetch_jars
 from deploy.local.cluster import LocalCluster, local_kafka, running_cluster
+from deploy.local.databases import database_env, start_databases
+from deploy.local.postgres import LocalPostgres, LocalPostgresError
 from deploy.local.security import ADMIN, SecurityError, principals, upsert_credentials
-from deploy.local.settings import LocalKafkaSettings
+from deploy.local.settings import LocalKafkaSettings, LocalPostgresSettings
 
 PLAINTEXT_WARNING = (
     "WARNING: UNGEBUS_KAFKA_SECURITY=plaintext: the local Kafka broker is OPEN (no "
@@ -28,6 +31,10 @@ def _broker() -> LocalKafka | LocalCluster:
         return cluster
     single = LocalKafka.from_settings(settings)
     return single if single.running_pid() is not None else local_kafka(settings)
+
+
+def _postgres() -> LocalPostgres:
+    return LocalPostgres.from_settings(LocalPostgresSettings())
 
 
 @click.group()
@@ -48,7 +55,12 @@ def local() -> None:
     help="a local KRaft cluster of this many nodes, topics with min(3, nodes) replicas "
     "[UNGEBUS_LOCAL_KAFKA_BROKERS, default 1]",
 )
-def up(plaintext: bool, brokers: int | None) -> None:
+@click.option(
+    "--postgres",
+    is_flag=True,
+    help="also the local PostgreSQL, for the inbox and the audit store [UNGEBUS_LOCAL_POSTGRES]",
+)
+def up(plaintext: bool, brokers: int | None, postgres: bool) -> None:
     """Fetch the broker jars if needed, format storage once, start the broker, wait until ready.
 
     Secured unless told otherwise: SASL_SSL with SCRAM-SHA-512, a CA and credentials made on
@@ -63,30 +75,41 @@ def up(plaintext: bool, brokers: int | None) -> None:
         click.echo(PLAINTEXT_WARNING, err=True)
     try:
         broker.up(echo=click.echo)
-    except LocalKafkaError as exc:
+        if postgres or LocalPostgresSettings().local_postgres:
+            start_databases(_postgres(), click.echo)
+    except (LocalKafkaError, LocalPostgresError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 @local.command()
 def status() -> None:
-    """Say whether the local broker (or each cluster node) runs, where, and how secured."""
+    """Say whether the local broker (or each cluster node) runs, where, and how secured; and
+    the local PostgreSQL."""
     broker = _broker()
     click.echo(broker.status())
+    click.echo(_postgres().status())
     if broker.running_pid() is None:
         raise SystemExit(3)
 
 
 @local.command()
 def down() -> None:
-    """Stop the local broker cleanly (its data is kept)."""
+    """Stop the local broker cleanly, and the local PostgreSQL if it runs (data is kept)."""
     _broker().down(echo=click.echo)
+    postgres = _postgres()
+    if postgres.running_pid() is not None:
+        try:
+            postgres.down(echo=click.echo)
+        except LocalPostgresError as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 @local.command()
 @click.argument("principal", default=ADMIN)
 def env(principal: str) -> None:
     """Print the variables that log a command in as PRINCIPAL (default: admin), for
-    ``eval "$(ungebus local env)"``; the password stays in its file."""
+    ``eval "$(ungebus local env)"``; the password stays in its file. With the local
+    PostgreSQL running, also the inbox's and the audit store's database URLs."""
     broker = _broker()
     try:
         variables = {
@@ -95,6 +118,8 @@ def env(principal: str) -> None:
         }
     except SecurityError as exc:
         raise click.ClickException(str(exc)) from exc
+    if (postgres := _postgres()).running_pid() is not None:
+        variables.update(database_env(postgres))
     for name, value in variables.items():
         click.echo(f"export {name}={shlex.quote(value)}")
 

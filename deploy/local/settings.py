@@ -18,6 +18,7 @@ from bus import services
 from bus.processes import MAX_RESTARTS, RESTART_WINDOW_S
 from bus.settings import PROJECT_ROOT, Settings
 
+LOCAL_POSTGRES_PORT = 5433  # beside a system PostgreSQL's 5432
 DEFAULT_METRICS_BASE = min(s.metrics_port for s in services.SERVICES)
 # Consecutive ports from the base that the components' metrics take (one each, the tracker too).
 METRICS_PORT_COUNT = (
@@ -48,7 +49,20 @@ class LocalKafkaSettings(Settings):
     kafka_security: Literal["secured", "plaintext"] = "secured"
 
 
-class StackSettings(LocalKafkaSettings):
+class LocalPostgresSettings(Settings):
+    """The local PostgreSQL server (``ungebus local up --postgres``; ``ungebus run``/``demo``
+    keep the inbox's and the audit store's data there when ``local_postgres`` is on, or when
+    one runs already)."""
+
+    local_postgres: bool = False
+    local_postgres_port: int = Field(default=LOCAL_POSTGRES_PORT, ge=1, le=65535)
+    local_postgres_home: Path = PROJECT_ROOT / "deploy" / "local" / ".postgres"
+    # The folder of initdb, postgres and pg_ctl; unset: /usr/lib/postgresql/<major>/bin, PATH.
+    local_postgres_bin: Path | None = None
+    local_postgres_start_timeout_s: float = Field(default=60.0, gt=0)
+
+
+class StackSettings(LocalKafkaSettings, LocalPostgresSettings):
     """``ungebus run``/``demo``: the components' addresses it waits for, and its supervisor's."""
 
     http_host: str = "127.0.0.1"

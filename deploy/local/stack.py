@@ -9,6 +9,8 @@ principal (:func:`bus.acls.matrix.service_principal`), each once what it needs i
 ``UNGEBUS_LOCAL_KAFKA_BROKERS=3`` the local broker is a three-node cluster
 (deploy/local/cluster.py): the stack and its components then use all three nodes' addresses and
 create every topic with three replicas.
+With ``UNGEBUS_LOCAL_POSTGRES`` (or a local PostgreSQL already running) the inbox and the audit
+store keep their data on the local PostgreSQL (:mod:`deploy.local.databases`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from bus.topics import ensure_topics
 from bus.topics_cli import catalogue
 from deploy.local.broker import LocalKafkaError
 from deploy.local.cluster import LocalCluster, local_kafka, running_cluster
+from deploy.local.databases import database_env, start_databases
+from deploy.local.postgres import LocalPostgres, LocalPostgresError
 from deploy.local.security import ADMIN, SecurityError, principals, upsert_credentials
 from deploy.local.settings import StackSettings
 
@@ -173,6 +177,10 @@ class Stack:
         self.settings = login_as(settings, self.kafka_env)
         """The settings of the stack's own clients (the topic watcher's, the demo's)."""
         self.started_broker = False
+        self.postgres = LocalPostgres.from_settings(settings)
+        # The stores on the local PostgreSQL when asked, or when one runs (`local up --postgres`).
+        self.use_postgres = settings.local_postgres or self.postgres.running_pid() is not None
+        self.started_postgres = False
         self.supervisor = Supervisor(
             settings.log_dir,
             child_env(settings, self.kafka_env),
@@ -187,6 +195,7 @@ class Stack:
         if stop.is_set():
             return
         self._say_how_secured()
+        self._postgres_up()
         partners = self._partners()
         self._ensure_topics()
         login = self._logins(partners)
@@ -209,6 +218,8 @@ class Stack:
         if self.supervisor.components:
             self.echo("Stopping the components...")
             self.supervisor.stop_all(grace_s, self.echo)
+        if self.started_postgres:
+            self.postgres.down(echo=self.echo)
         if self.started_broker:
             self.broker.down(echo=self.echo)
 
@@ -220,6 +231,17 @@ class Stack:
             self.started_broker = self.broker.up(echo=self.echo)
         except LocalKafkaError as exc:
             raise StackError(str(exc)) from exc
+
+    def _postgres_up(self) -> None:
+        """The local PostgreSQL and the stores' databases; the inbox and the audit store get
+        their URLs. Without it they keep SQLite files in var/."""
+        if not self.use_postgres:
+            return
+        try:
+            self.started_postgres = start_databases(self.postgres, self.echo)
+        except LocalPostgresError as exc:
+            raise StackError(str(exc)) from exc
+        self.supervisor.env.update(database_env(self.postgres))
 
     def _say_how_secured(self) -> None:
         if not self.local:

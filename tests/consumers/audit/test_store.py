@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,7 +12,6 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
 
 import schemas
 from consumers.audit.decisions import AuditedDecision
@@ -31,21 +29,17 @@ from tests.support.audit_decisions import NOW, decision, person
 
 POLICY = load_policy()
 
-# Also against PostgreSQL where one is given (needs `pip install psycopg[binary]`), e.g.
-# UNGEBUS_TEST_POSTGRES_URL=postgresql+psycopg://audit@127.0.0.1:5432/audit_test
-POSTGRES = os.environ.get("UNGEBUS_TEST_POSTGRES_URL")
+# Also on PostgreSQL: the session's own server (tests/conftest.py), a database per test; or
+# where one is given, UNGEBUS_TEST_POSTGRES_URL=postgresql+psycopg://audit@127.0.0.1:5432/audit_test
+ON_BOTH = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 
 
-@pytest.fixture(params=["sqlite", *(["postgresql"] if POSTGRES else [])])
+@pytest.fixture(params=ON_BOTH)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuditStore]:
     if request.param == "sqlite":
         engine = connect(f"sqlite:///{tmp_path / 'audit.db'}")
     else:
-        assert POSTGRES is not None
-        engine = connect(POSTGRES)
-        with engine.begin() as db:  # a clean database for each test
-            metadata.drop_all(db)
-            db.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
+        engine = connect(request.getfixturevalue("postgres_url"))  # an empty database
     migrate(engine)
     migrate(engine)  # idempotent
     yield AuditStore(engine)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +10,6 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
 
 from consumers.inbox.migrate import migrate
 from consumers.inbox.store import Base, TaskStore, connect
@@ -20,21 +18,17 @@ from consumers.inbox.tasks import Basis, Escalation, TakeOver, Task
 NOW = dt.datetime(2026, 11, 30, 12, 0, 0, 123000, tzinfo=dt.UTC)
 
 
-# Also against PostgreSQL where one is given (needs `pip install psycopg[binary]`), e.g.
-# UNGEBUS_TEST_POSTGRES_URL=postgresql+psycopg://inbox@127.0.0.1:5432/inbox_test
-POSTGRES = os.environ.get("UNGEBUS_TEST_POSTGRES_URL")
+# Also on PostgreSQL: the session's own server (tests/conftest.py), a database per test; or
+# where one is given, UNGEBUS_TEST_POSTGRES_URL=postgresql+psycopg://inbox@127.0.0.1:5432/inbox_test
+ON_BOTH = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 
 
-@pytest.fixture(params=["sqlite", *(["postgresql"] if POSTGRES else [])])
+@pytest.fixture(params=ON_BOTH)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]:
     if request.param == "sqlite":
         engine = connect(f"sqlite:///{tmp_path / 'inbox.db'}")
     else:
-        assert POSTGRES is not None
-        engine = connect(POSTGRES)
-        with engine.begin() as db:  # a clean database for each test
-            Base.metadata.drop_all(db)
-            db.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        engine = connect(request.getfixturevalue("postgres_url"))  # an empty database
     migrate(engine)
     migrate(engine)  # idempotent
     yield TaskStore(engine)

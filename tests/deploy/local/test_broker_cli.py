@@ -35,6 +35,8 @@ def broker_env(tmp_path: Path) -> dict[str, str]:
         "UNGEBUS_LOCAL_KAFKA_PORT": str(port),
         "UNGEBUS_LOCAL_KAFKA_CONTROLLER_PORT": str(controller_port),
         "UNGEBUS_LOCAL_KAFKA_HEAP": "384m",
+        "UNGEBUS_LOCAL_POSTGRES": "false",
+        "UNGEBUS_LOCAL_POSTGRES_HOME": str(tmp_path / "no-postgres"),  # never a developer's
     }
 
 

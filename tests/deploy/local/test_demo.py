@@ -95,6 +95,9 @@ def test_demo_three_times_in_one_clone_summarises_and_stops_everything(tmp_path:
             "UNGEBUS_HTTP_PORT": str(http_port),
             "UNGEBUS_INBOX_PORT": str(inbox_port),
             "UNGEBUS_METRICS_PORT_BASE": str(free_port_run(METRICS_PORT_COUNT)),
+            # The stores on SQLite in var/, whatever local PostgreSQL a developer runs.
+            "UNGEBUS_LOCAL_POSTGRES": "false",
+            "UNGEBUS_LOCAL_POSTGRES_HOME": str(tmp_path / "no-postgres"),
         }
     )
 
