@@ -33,7 +33,6 @@ from deploy.local.postgres_host import (
     LocalPostgresError,
     ServerUser,
     find_binaries,
-    server_environment,
     server_user,
     server_version,
     unreachable_folder,
@@ -241,11 +240,7 @@ class LocalPostgres:
                 capture_output=True,
                 text=True,
                 check=False,
-                env=server_environment(),
-                cwd=self.home,
-                user=user.uid,
-                group=user.gid,
-                extra_groups=user.extra_groups,
+                **user.process_options(self.home),
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -276,11 +271,7 @@ class LocalPostgres:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                env=server_environment(),
-                cwd=self.home,
-                user=user.uid,
-                group=user.gid,
-                extra_groups=user.extra_groups,
+                **user.process_options(self.home),
             )
         self._process = process
 
@@ -338,11 +329,7 @@ class LocalPostgres:
             capture_output=True,
             text=True,
             check=False,
-            env=server_environment(),
-            cwd=self.home,
-            user=user.uid,
-            group=user.gid,
-            extra_groups=user.extra_groups,
+            **user.process_options(self.home),
         )
 
     def _data_version(self) -> str:

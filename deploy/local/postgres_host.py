@@ -23,6 +23,7 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEBIAN_LAYOUT = Path("/usr/lib/postgresql")
 SERVER_PROGRAMS = ("initdb", "postgres", "pg_ctl")
@@ -86,6 +87,17 @@ class ServerUser:
     def extra_groups(self) -> list[int] | None:
         """``subprocess``'s ``extra_groups``: none at all for another user, ours for us."""
         return None if self.uid is None else []
+
+    def process_options(self, cwd: Path) -> dict[str, Any]:
+        """``subprocess`` keywords that run a server program as this user, in ``cwd``, with
+        :func:`server_environment`."""
+        return {
+            "env": server_environment(),
+            "cwd": cwd,
+            "user": self.uid,
+            "group": self.gid,
+            "extra_groups": self.extra_groups,
+        }
 
     def own(self, path: Path, mode: int) -> None:
         """Make ``path`` this user's, with ``mode``."""

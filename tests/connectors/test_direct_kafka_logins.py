@@ -28,7 +28,7 @@ from bus.topics import ensure_topics
 from deploy.local.broker import LocalKafka
 from deploy.local.security import ADMIN, upsert_credentials
 from tests.support.acl_probe import Client
-from tests.support.harness import Reader, running, settings_env
+from tests.support.harness import Reader, running, settings_env, ungebus
 
 pytestmark = pytest.mark.integration
 
@@ -122,11 +122,9 @@ def test_a_component_whose_topics_are_not_there_says_so_as_whom_and_exits(
         topic_prefix=unique("nothing") + ".",
         var_dir=tmp_path,
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "bus", "connect", "kafka"],
-        env={**os.environ, **_as(kafka_broker, settings, CONNECTOR_KAFKA)},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    result = ungebus(
+        {**os.environ, **_as(kafka_broker, settings, CONNECTOR_KAFKA)}, "connect", "kafka"
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("Error: "), result.stderr

@@ -61,6 +61,20 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+def ungebus(
+    env: Mapping[str, str], *args: str, timeout_s: float = 180.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``ungebus <args>`` to its end, as an operator would; its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "bus", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
 @contextmanager
 def running(
     args: list[str], env: Mapping[str, str], log: Path

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bus.ports import free_ports
+from tests.support.harness import ungebus
 
 pytestmark = pytest.mark.integration  # it starts its own broker
-
-
-def _ungebus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bus", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -43,28 +31,28 @@ def broker_env(tmp_path: Path) -> dict[str, str]:
 def test_up_status_down_is_idempotent(broker_env: dict[str, str]) -> None:
     port = broker_env["UNGEBUS_LOCAL_KAFKA_PORT"]
     try:
-        first = _ungebus(broker_env, "local", "up")
+        first = ungebus(broker_env, "local", "up")
         assert first.returncode == 0, first.stderr
         assert f"is up at 127.0.0.1:{port}" in first.stdout
 
-        second = _ungebus(broker_env, "local", "up")
+        second = ungebus(broker_env, "local", "up")
         assert second.returncode == 0, second.stderr
         assert "already running" in second.stdout
 
-        status = _ungebus(broker_env, "local", "status")
+        status = ungebus(broker_env, "local", "status")
         assert status.returncode == 0
         assert f"is running at 127.0.0.1:{port}" in status.stdout
         assert "secured: SASL_SSL + SCRAM-SHA-512" in status.stdout
         with socket.create_connection(("127.0.0.1", int(port)), timeout=2):
             pass
     finally:
-        down = _ungebus(broker_env, "local", "down")
+        down = ungebus(broker_env, "local", "down")
     assert down.returncode == 0, down.stderr
     assert "stopped" in down.stdout
 
-    again = _ungebus(broker_env, "local", "down")
+    again = ungebus(broker_env, "local", "down")
     assert again.returncode == 0 and "not running" in again.stdout
-    stopped = _ungebus(broker_env, "local", "status")
+    stopped = ungebus(broker_env, "local", "status")
     assert stopped.returncode == 3 and "not running" in stopped.stdout
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", int(port)), timeout=2):
         pass
@@ -75,7 +63,7 @@ def test_taken_port_is_a_clear_error_not_a_stack_trace(broker_env: dict[str, str
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        result = _ungebus(broker_env, "local", "up")
+        result = ungebus(broker_env, "local", "up")
     assert result.returncode == 1
     assert f"port {port} is in use by another process" in result.stderr
     assert "UNGEBUS_LOCAL_KAFKA_PORT" in result.stderr
@@ -87,7 +75,7 @@ def test_missing_java_says_what_to_install(broker_env: dict[str, str], tmp_path:
     empty_bin.mkdir()
     env = {**broker_env, "PATH": str(empty_bin)}
     env.pop("JAVA_HOME", None)
-    result = _ungebus(env, "local", "up")
+    result = ungebus(env, "local", "up")
     assert result.returncode == 1
     assert "Java 17+ is needed" in result.stderr and "install" in result.stderr
     assert "Traceback" not in result.stderr
@@ -97,10 +85,10 @@ def test_broker_that_does_not_come_up_in_time_shows_its_log(
     broker_env: dict[str, str],
 ) -> None:
     env = {**broker_env, "UNGEBUS_LOCAL_KAFKA_START_TIMEOUT_S": "0.01"}
-    result = _ungebus(env, "local", "up")
+    result = ungebus(env, "local", "up")
     assert result.returncode == 1
     assert "did not accept connections" in result.stderr
     assert "the end of its log" in result.stderr
     assert "Traceback" not in result.stderr
-    status = _ungebus(env, "local", "status")
+    status = ungebus(env, "local", "status")
     assert status.returncode == 3, "a broker that timed out must not be left running"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ from deploy.local.cluster import LocalCluster
 from deploy.local.java import pid_alive
 from deploy.local.readiness import registered_brokers
 from deploy.local.settings import LocalKafkaSettings
+from tests.support.harness import ungebus
 
 RECORDS = 2000
 
@@ -186,14 +186,7 @@ def _read_all(config: dict[str, Any], topic: str, count: int) -> list[str]:
 
 # -- the operator's commands ----------------------------------------------------------------
 def _ungebus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bus", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return ungebus(env, *args, timeout_s=300)  # it starts a cluster of its own
 
 
 @pytest.mark.integration  # it starts its own cluster

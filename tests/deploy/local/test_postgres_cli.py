@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from bus.ports import free_ports
+from tests.support.harness import ungebus
 
 pytestmark = pytest.mark.integration  # it starts its own broker and PostgreSQL
-
-
-def _ungebus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bus", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def test_up_with_postgres_status_env_down(tmp_path: Path) -> None:
@@ -42,17 +30,17 @@ def test_up_with_postgres_status_env_down(tmp_path: Path) -> None:
         "UNGEBUS_LOCAL_POSTGRES_PORT": str(pg_port),
     }
     try:
-        up = _ungebus(env, "local", "up", "--postgres")
+        up = ungebus(env, "local", "up", "--postgres")
         assert up.returncode == 0, up.stderr
         assert "Kafka 4" in up.stdout
         assert f"is up at 127.0.0.1:{pg_port}" in up.stdout
 
-        status = _ungebus(env, "local", "status")
+        status = ungebus(env, "local", "status")
         assert status.returncode == 0, status.stderr
         assert "Kafka 4" in status.stdout
         assert f"is running at 127.0.0.1:{pg_port}" in status.stdout
 
-        printed = _ungebus(env, "local", "env")
+        printed = ungebus(env, "local", "env")
         assert printed.returncode == 0, printed.stderr
         password = (pg_home / "pgpass").read_text().split(":")[-1].strip()
         assert password not in printed.stdout + up.stdout + status.stdout
@@ -62,10 +50,10 @@ def test_up_with_postgres_status_env_down(tmp_path: Path) -> None:
                 f"{pg_port}/{database}?passfile={pg_home / 'pgpass'}'"
             ) in printed.stdout
     finally:
-        down = _ungebus(env, "local", "down")
+        down = ungebus(env, "local", "down")
         shutil.rmtree(pg_home, ignore_errors=True)
     assert down.returncode == 0, down.stderr
     assert f"PostgreSQL at 127.0.0.1:{pg_port} stopped." in down.stdout
-    stopped = _ungebus(env, "local", "status")
+    stopped = ungebus(env, "local", "status")
     assert stopped.returncode == 3
     assert "PostgreSQL is not running" in stopped.stdout
