@@ -107,14 +107,21 @@ class RecordLimits:
         return self.producer_max_bytes - record_size(key, b"", headers)
 
 
+UNKNOWN_TOPIC_GRACE_S = 30.0
+"""How long a topic may stay unknown to the broker asked, after it was created."""
+
+
 def check_topics(
     admin_config: Mapping[str, Any], producer_max_bytes: int, topics: Iterable[str]
 ) -> None:
     """Raise :class:`LimitsError` naming every topic whose ``max.message.bytes`` is under
-    :func:`batch_bound` of the producer's limit (one DescribeConfigs request)."""
+    :func:`batch_bound` of the producer's limit (one DescribeConfigs request, asked again for
+    up to :data:`UNKNOWN_TOPIC_GRACE_S` while a broker does not know a topic yet)."""
     # Imported here: every component's settings import this module, ``ungebus audit`` too.
-    from confluent_kafka import KafkaException
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+    from bus.waiting import within
 
     names = sorted(set(topics))
     if not names:
@@ -123,15 +130,27 @@ def check_topics(
     resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
     wanted = batch_bound(producer_max_bytes)
     small: list[str] = []
-    try:
-        for resource, future in admin.describe_configs(resources, request_timeout=15).items():
-            entry = future.result().get("max.message.bytes")
-            if entry is not None and entry.value is not None and int(entry.value) < wanted:
-                small.append(f"{resource.name} ({int(entry.value):,})")
-    except KafkaException as exc:
+    failure: list[KafkaException] = []
+
+    def described() -> bool:
+        """One DescribeConfigs; False while a broker does not know a topic yet (one just
+        created on a cluster reaches each broker's metadata a moment later)."""
+        small.clear()
+        failure.clear()
+        try:
+            for resource, future in admin.describe_configs(resources, request_timeout=15).items():
+                entry = future.result().get("max.message.bytes")
+                if entry is not None and entry.value is not None and int(entry.value) < wanted:
+                    small.append(f"{resource.name} ({int(entry.value):,})")
+        except KafkaException as exc:
+            failure.append(exc)
+            return exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART
+        return True
+
+    if not within(described, UNKNOWN_TOPIC_GRACE_S, every_s=0.5) or failure:
         raise LimitsError(
-            f"could not read the topics' max.message.bytes from Kafka: {exc}"
-        ) from exc
+            f"could not read the topics' max.message.bytes from Kafka: {failure[-1]}"
+        ) from failure[-1]
     if small:
         raise LimitsError(
             f"{len(small)} topic(s) take smaller record batches than the producer may send: "
