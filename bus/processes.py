@@ -35,6 +35,7 @@ from typing import IO
 
 import httpx
 
+from bus import services
 from bus.ready import ReadyFile
 from bus.waiting import within
 
@@ -215,6 +216,8 @@ class Component:
             with contextlib.suppress(ValueError):
                 killed = signal.Signals(code - 128).name
                 return f"exited with code {code} (a process of it was killed by {killed})"
+        if code == services.EXIT_TOPIC_GONE:
+            return f"exited with code {code} (a topic it writes is gone: `ungebus topics create`)"
         return f"exited with code {code}"
 
     def failure(self, what: str) -> ComponentFailed:
@@ -300,7 +303,8 @@ class Supervisor:
         """A component that has exited on its own and is not started again, if any.
 
         One that failed (an exit code other than 0, :data:`bus.services.EXIT_RESTART` among
-        them, or a signal) is started again while its budget lasts, and does not count as dead.
+        them, or a signal) is started again while its budget lasts, and does not count as dead;
+        one whose topic is gone (:data:`bus.services.EXIT_TOPIC_GONE`) waits for an operator.
         """
         for component in list(self.components):
             code = component.exited()
@@ -308,7 +312,7 @@ class Supervisor:
                 continue
             name = component.spec.name
             budget = self._budgets.setdefault(name, self._budget())
-            if code == 0 or not budget.spend():
+            if code in (0, services.EXIT_TOPIC_GONE) or not budget.spend():
                 return component
             self._on_restart(
                 f"  {name} {component.how_it_ended()}; starting it again (at most "

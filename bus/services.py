@@ -21,6 +21,9 @@ TOPICS_TOOL = "ungebus-topics"
 # router exits with EXIT_BATCH_FAILED when it could not deliver a batch's outputs (EX_SOFTWARE).
 EXIT_RESTART = 75
 EXIT_BATCH_FAILED = 70
+# A topic the component writes is gone (deleted under it): starting it again cannot help until
+# an operator creates the topic again (EX_CONFIG), so a supervisor does not.
+EXIT_TOPIC_GONE = 78
 
 # The local broker (``ungebus local``, ``deploy/local``): the bus's default bootstrap server.
 LOCAL_KAFKA_PORT = 9092

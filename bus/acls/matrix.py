@@ -25,7 +25,8 @@ from the component's code:
 - ``inbox-<kk>`` (group ``inbox.<kk>``): READ ``tasks.<kk>.*`` and ``escalations.<kk>.*``
   only; WRITE ``task-acks.<kk>`` only, and ``deadletter`` (a task record it cannot store is
   dead-lettered with the reason, as everywhere on the bus); DESCRIBE_CONFIGS on the two it
-  writes (it checks their ``max.message.bytes`` at start).
+  writes (it checks their ``max.message.bytes`` at start); READ ``task-acks.<kk>`` (its own
+  take-overs, read back without a group so none is published twice).
 - ``partner-<name>``: WRITE ``partner.<name>.events`` only, so it cannot pass as another
   partner (the topic names the sender; the gateway checks the kinds and sources it may send).
 
@@ -272,6 +273,9 @@ def matrix(topics: Topics, partners: Iterable[str]) -> tuple[Acl, ...]:
         g.add(inbox, group(inbox_group(p, kommunekode)), R)
         for written in (topic(topics.task_acks_of(kommunekode)), deadletter):
             g.add(inbox, written, W, Operation.DESCRIBE_CONFIGS)
+        # Its own take-overs read back, without a group, before one is published again
+        # (``consumers.inbox.pending``).
+        g.add(inbox, topic(topics.task_acks_of(kommunekode)), R)
 
     for partner in partners:
         g.add(partner_principal(partner), topic(topics.partner_events(partner)), W)

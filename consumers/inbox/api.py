@@ -124,7 +124,7 @@ def get_task(request: Request, task_id: str, caseworker: Authenticated) -> TaskO
     try:
         found = find_task(svc.store, caseworker, task_id)
     except TakeOverRefused as refused:
-        raise HTTPException(refused.status, refused.reason) from refused
+        raise _http_error(refused) from refused
     return task_out(found, svc.clock())
 
 
@@ -150,7 +150,7 @@ def take_over(
         try:
             result = svc.take_overs.take_over(caseworker, task_id, note, svc.clock())
         except TakeOverRefused as refused:
-            raise HTTPException(refused.status, refused.reason) from refused
+            raise _http_error(refused) from refused
     return task_out(result.task, svc.clock())
 
 
@@ -193,3 +193,9 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _http_error(refused: TakeOverRefused) -> HTTPException:
+    """The refusal as its HTTP status; a 503 says when to try again."""
+    retry = {"Retry-After": str(refused.retry_after_s)} if refused.retry_after_s else None
+    return HTTPException(refused.status, refused.reason, headers=retry)

@@ -22,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from bus import telemetry
+from bus.failpoints import failpoint
 from bus.limits import RecordLimits
 from bus.records import Publisher, Received, close, commit, lags, poll
 from bus.telemetry import BASIS, EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
@@ -247,6 +248,7 @@ class TaskFeed:
             new_task_ids = self._store.save(batch.tasks, batch.escalations, received_at=now)
             if batch.dead_letters:
                 self._publisher.publish(_in_traces(batch.dead_letters, spans, batch))
+            failpoint("inbox.feed.stored")  # the fault suite's F5: stored, not yet committed
             commit(consumer, batch.next_offsets)
         except BaseException as exc:
             for span in spans:  # the batch will be read again: these attempts failed

@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,11 @@ from bus.records import Publisher
 from bus.services import INBOX_SESSION_KEY, INBOX_SIGN_IN_FILE
 from bus.topics import ensure_topics
 from bus.waiting import within
+from consumers.inbox.acks_log import AcksLog
 from consumers.inbox.caseworkers import AccountsError, Caseworkers, DemoAccount, ensure_demo_account
 from consumers.inbox.feed import TaskFeed, utc_now
 from consumers.inbox.migrate import migrate
+from consumers.inbox.pending import PendingTakeOvers
 from consumers.inbox.settings import InboxSettings
 from consumers.inbox.sign_in_limits import Limit, SignInLimits
 from consumers.inbox.store import TaskStore, connect
@@ -36,6 +39,7 @@ from consumers.inbox.views import zone
 from consumers.inbox.web import Services, create_app
 
 log = logging.getLogger(__name__)
+SETTLE_EVERY_S = 5.0  # how often noted take-overs are looked for (one indexed query)
 
 
 def inbox_topics(settings: InboxSettings) -> set[str]:
@@ -86,6 +90,8 @@ class Inbox:
     publisher: Publisher
     feed: TaskFeed
     app: FastAPI
+    take_overs: TakeOverService
+    clock: Callable[[], dt.datetime] = utc_now
     demo: DemoAccount | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -118,21 +124,45 @@ class Inbox:
                 "`ungebus inbox add-caseworker`"
             )
         store = TaskStore(engine)
-        publisher = Publisher(settings.producer_config(), settings.inbox_ack_timeout_s)
+        # librdkafka gives a take-over up when the caseworker is told it failed, not minutes
+        # later: what was not delivered by then never will be (consumers.inbox.pending).
+        ack_timeout_ms = int(settings.inbox_ack_timeout_s * 1000)
+        publisher = Publisher(
+            settings.producer_config(**{"message.timeout.ms": ack_timeout_ms}),
+            settings.inbox_ack_timeout_s + 1,
+        )
+        take_overs = TakeOverService(
+            store,
+            publisher,
+            PendingTakeOvers(engine),
+            AcksLog(settings, settings.inbox_ack_timeout_s),
+            acks_topic=settings.acks_topic,
+            settle_s=settings.inbox_ack_timeout_s + 5,
+            limits=settings.record_limits,
+        )
         services = Services(
             settings=settings,
             store=store,
             caseworkers=Caseworkers(settings.users_file),
-            take_overs=TakeOverService(
-                store, publisher, settings.acks_topic, settings.record_limits
-            ),
+            take_overs=take_overs,
             clock=clock,
             tz=zone(settings.inbox_timezone),
             sign_ins=sign_in_limits(settings),
         )
         app = create_app(services, session_secret(settings))
         feed = TaskFeed(settings, store, publisher, clock)
-        return cls(settings, engine, store, publisher, feed, app, demo)
+        return cls(settings, engine, store, publisher, feed, app, take_overs, clock, demo)
+
+    def settle_take_overs(self) -> None:
+        """Settle take-overs a stopped inbox left noted (``consumers.inbox.pending``); a failure
+        is logged and tried again on the next round."""
+        try:
+            settled = self.take_overs.settle(self.clock())
+        except Exception:
+            log.exception("Could not settle noted take-overs; trying again shortly")
+            return
+        if settled:
+            log.info("Settled %d take-over(s) a stopped inbox had noted", settled)
 
     def start_feed(self) -> None:
         def run() -> None:
@@ -224,7 +254,11 @@ def serve(settings: InboxSettings, echo: Callable[[str], None]) -> None:
             f"{url}/ - Kafka at {settings.kafka_bootstrap_servers}, tasks in "
             f"{inbox.engine.url.render_as_string()}"
         )
+        settled_at = 0.0
         while not stop.wait(0.5):
+            if time.monotonic() - settled_at > SETTLE_EVERY_S:
+                inbox.settle_take_overs()
+                settled_at = time.monotonic()
             if not server.running:
                 raise InboxFailed("the inbox web server stopped on its own")
             if inbox.feed_failure is not None:

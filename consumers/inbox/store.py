@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Engine, Index, Integer, String, Text, func, select, update
+from sqlalchemy import JSON, Engine, Index, Integer, String, Text, delete, func, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from bus import sql
@@ -67,6 +67,19 @@ class EscalationRow(Base):
     notify_kommunekode: Mapped[str | None] = mapped_column(String(8))
 
     __table_args__ = (Index("ix_escalations_inbox", "kommunekode", "unit", "escalated_at"),)
+
+
+class PendingTakeOverRow(Base):
+    """A take-over on its way to Kafka (``consumers.inbox.pending``): gone once recorded."""
+
+    __tablename__ = "pending_take_overs"
+
+    task_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    taken_over_by: Mapped[str] = mapped_column(String(200))
+    taken_over_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    take_over_note: Mapped[str | None] = mapped_column(Text)
+    acks_ends: Mapped[dict[str, int]] = mapped_column(JSON)  # partition -> end offset before
+    intended_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 # What a newer routed record of the same task may change; never the take-over.
@@ -150,6 +163,12 @@ class TaskStore:
         found = self._with_escalations(query, kommunekode, unit)
         return found[0] if found else None
 
+    def task_by_id(self, task_id: str) -> Task | None:
+        """The task, whoever's it is (for the inbox's own bookkeeping, never for a caseworker)."""
+        with self._sessions() as session:
+            row = session.get(TaskRow, task_id)
+            return None if row is None else _task(row)
+
     def escalations(self, kommunekode: str, unit: str, limit: int = 100) -> list[Escalation]:
         """The unit's escalations, newest first, except those whose task is taken over."""
         taken = select(TaskRow.task_id).where(TaskRow.taken_over_at.is_not(None))
@@ -167,8 +186,10 @@ class TaskStore:
             return [_escalation(row) for row in session.scalars(query)]
 
     def mark_taken_over(self, task_id: str, take_over: TakeOver) -> TakeOver:
-        """Record the take-over unless someone got there first; return what is recorded."""
+        """Record the take-over unless someone got there first; return what is recorded.
+        Its pending entry, if any, goes in the same transaction."""
         with self._sessions.begin() as session:
+            session.execute(delete(PendingTakeOverRow).where(PendingTakeOverRow.task_id == task_id))
             session.execute(
                 update(TaskRow)
                 .where(TaskRow.task_id == task_id, TaskRow.taken_over_at.is_(None))

@@ -4,6 +4,12 @@ Order matters: publish ``task_taken_over`` and wait for Kafka's acknowledgement,
 If Kafka does not acknowledge, nothing is recorded and the caseworker is told to try again, so
 the inbox never shows a task as taken over that the handover tracker will still escalate.
 
+Each take-over is published once, even when the inbox dies between Kafka's acknowledgement and
+the database's record of it: the take-over is noted first (``consumers.inbox.pending``), and a
+note found later is settled by reading the acknowledgement topic back before anything is
+published again (:meth:`TakeOverService.settle`, run by the caseworker's retry and by the
+inbox's resolver after a restart).
+
 The acknowledgement is sent in a PRODUCER span in the task's own trace (its stored
 ``traceparent``), linked to the caseworker's request; its context is the record's
 ``traceparent``, so the handover tracker closes the task in the same trace.
@@ -19,10 +25,13 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from bus import telemetry
+from bus.failpoints import failpoint
 from bus.limits import RecordLimits
 from bus.records import NotDelivered, Publisher
 from bus.telemetry import EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
+from consumers.inbox.acks_log import AcksLog, AcksLogUnavailable
 from consumers.inbox.caseworkers import Caseworker
+from consumers.inbox.pending import Pending, PendingTakeOvers
 from consumers.inbox.records import acknowledgement
 from consumers.inbox.store import TaskStore
 from consumers.inbox.tasks import InboxTask, TakeOver, Task
@@ -37,6 +46,7 @@ class TakeOverRefused(Exception):
 
     status = 400
     code = "refused"  # the outcome on the request's span
+    retry_after_s: int | None = None  # for a 503: when to try again
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -63,6 +73,18 @@ class NoteTooLong(TakeOverRefused):
 class AcknowledgementFailed(TakeOverRefused):
     status = 503
     code = "not_delivered"
+    retry_after_s = 5
+
+
+class TakeOverInProgress(TakeOverRefused):
+    """Noted and maybe on Kafka, not yet settled (the inbox stopped mid-way): try again soon."""
+
+    status = 503
+    code = "in_progress"
+
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        super().__init__(reason)
+        self.retry_after_s = max(1, round(retry_after_s))
 
 
 class AcknowledgementTooLarge(TakeOverRefused):
@@ -92,12 +114,19 @@ class TakeOverService:
         self,
         store: TaskStore,
         publisher: Publisher,
+        pending: PendingTakeOvers,
+        acks: AcksLog,
+        *,
         acks_topic: str,
+        settle_s: float,
         limits: RecordLimits | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
+        self._pending = pending
+        self._acks = acks
         self._acks_topic = acks_topic
+        self._settle_s = settle_s  # a note this old: its publisher has delivered or given up
         self._limits = limits or RecordLimits()
         self._lock = threading.Lock()  # one take-over at a time: no double acknowledgement
 
@@ -138,11 +167,85 @@ class TakeOverService:
                 raise AlreadyTakenOver(
                     f"Task {task_id} was already taken over by {found.take_over.taken_over_by}."
                 )
-            take_over = TakeOver(caseworker.staff_id, to_millis(now), note)
-            self._acknowledge(found.task, take_over, request)
-            recorded = self._store.mark_taken_over(task_id, take_over)
+            noted = self._pending.of_task(task_id)
+            if noted is None:
+                take_over = TakeOver(caseworker.staff_id, to_millis(now), note)
+                noted = self._note(task_id, take_over, now)
+                if noted.take_over == take_over:  # ours, not another inbox's
+                    recorded = self._publish_noted(found.task, noted, request)
+                    return self._taken_over(caseworker, found, recorded)
+            if noted.take_over.taken_over_by != caseworker.staff_id:
+                raise AlreadyTakenOver(
+                    f"Task {task_id} is being taken over by {noted.take_over.taken_over_by}."
+                )
+            if noted.intended_at > now - dt.timedelta(seconds=self._settle_s):
+                raise TakeOverInProgress(
+                    f"Your take-over of task {task_id} is on its way; please try again in "
+                    f"{self._settle_s:.0f} seconds.",
+                    self._settle_s,
+                )
+            recorded = self._settle(found.task, noted, request)
+        return self._taken_over(caseworker, found, recorded)
+
+    def _taken_over(
+        self, caseworker: Caseworker, found: InboxTask, recorded: TakeOver
+    ) -> TakeOverResult:
         tasks_taken_over.add(1, {UNIT: caseworker.unit, KOMMUNEKODE: caseworker.kommunekode})
         return TakeOverResult(InboxTask(found.task, recorded, found.escalations), published=True)
+
+    def _note(self, task_id: str, take_over: TakeOver, now: dt.datetime) -> Pending:
+        try:
+            ends = self._acks.ends()
+        except AcksLogUnavailable as exc:
+            raise AcknowledgementFailed(
+                f"Not taken over: Kafka did not answer ({exc}). Nothing was recorded; please "
+                "try again."
+            ) from exc
+        return self._pending.note(task_id, take_over, ends, now)
+
+    def _publish_noted(self, task: Task, noted: Pending, request: trace.Span) -> TakeOver:
+        """Publish a take-over just noted, then record it; on failure, forget the note
+        unless the take-over reached Kafka after all."""
+        failpoint("inbox.take_over.noted")  # the fault suite's F5: noted, not yet published
+        try:
+            self._acknowledge(task, noted.take_over, request)
+        except (AcknowledgementFailed, AcknowledgementTooLarge):
+            if not self._landed(noted):
+                self._pending.forget(task.task_id)
+                raise
+        failpoint("inbox.take_over.published")  # F5: on Kafka, not yet recorded
+        return self._store.mark_taken_over(task.task_id, noted.take_over)
+
+    def _landed(self, noted: Pending) -> bool:
+        try:
+            return self._acks.landed(noted.task_id, noted.acks_ends)
+        except AcksLogUnavailable as exc:
+            raise TakeOverInProgress(
+                f"Your take-over of task {noted.task_id} may be on its way; please try again "
+                f"in {self._settle_s:.0f} seconds ({exc}).",
+                self._settle_s,
+            ) from exc
+
+    def _settle(self, task: Task, noted: Pending, request: trace.Span) -> TakeOver:
+        """A note its publisher left behind: publish it only if it is not on Kafka already."""
+        if not self._landed(noted):
+            self._acknowledge(task, noted.take_over, request)
+        return self._store.mark_taken_over(task.task_id, noted.take_over)
+
+    def settle(self, now: dt.datetime) -> int:
+        """Settle every note old enough that its publisher is done (the inbox's resolver,
+        after a restart); how many were settled."""
+        settled = 0
+        for noted in self._pending.noted_before(now - dt.timedelta(seconds=self._settle_s)):
+            with self._lock, tracer.start_as_current_span("settle take-over") as span:
+                task = self._store.task_by_id(noted.task_id)
+                if task is None:  # not expected: a note is only made for a stored task
+                    self._pending.forget(noted.task_id)
+                    continue
+                span.set_attributes({TASK_ID: task.task_id, EVENT_ID: task.event_id})
+                self._settle(task, noted, span)
+                settled += 1
+        return settled
 
     def _acknowledge(self, task: Task, take_over: TakeOver, request: trace.Span) -> None:
         """Publish ``task_taken_over`` in the task's trace; AcknowledgementFailed if not stored."""

@@ -33,6 +33,13 @@ from streams.routing.outputs import InMessage, Output
 _UNASSIGNED = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
 _POLL_EVERY_S = 0.002
 # Refusals about the record itself: producing it again gives the same answer.
+# Kafka says the topic is not there (deleted under a running component; topics are never
+# created automatically on the bus's brokers). A deleted topic's partition count drops to 0:
+# its queued records fail as an unknown partition.
+GONE = frozenset(
+    {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION}
+)
+
 PERMANENT = frozenset(
     {
         KafkaError.MSG_SIZE_TOO_LARGE,  # over message.max.bytes (librdkafka or the broker)
@@ -47,7 +54,12 @@ Report = Callable[[KafkaError | None, Message], None]
 
 
 class DeliveryFailed(RuntimeError):
-    """Kafka did not acknowledge every output in time."""
+    """Kafka did not acknowledge every output in time; ``gone`` names the topics it said do
+    not exist (deleted under the running router: waiting or retrying will not bring them)."""
+
+    def __init__(self, message: str, gone: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.gone = gone
 
 
 class Refused(RuntimeError):
@@ -84,6 +96,7 @@ class Deliveries:
         self.produced = 0
         self.acknowledged = 0
         self.failures: list[KafkaError] = []  # the group fails: stop before acking
+        self.gone: set[str] = set()  # topics of failures Kafka says do not exist
         self.refused: list[Refusal] = []  # per record: dead-letter its source
 
     @property
@@ -105,6 +118,8 @@ class Deliveries:
             self.refused.append(_refusal(source, message, error))
         else:
             self.failures.append(error)
+            if error.code() in GONE:
+                self.gone.add(message.topic() or "?")
 
 
 def _refusal(source: InMessage | None, message: Message, error: KafkaError) -> Refusal:
@@ -186,6 +201,10 @@ class OutputWriter:
         if deliveries.failures or not deliveries.done:
             reasons = ", ".join(sorted({e.str() for e in deliveries.failures})) or "timed out"
             missing = deliveries.produced - deliveries.acknowledged - len(deliveries.refused)
+            gone = (
+                f"; no such topic: {', '.join(sorted(deliveries.gone))}" if deliveries.gone else ""
+            )
             raise DeliveryFailed(
-                f"{missing} of {deliveries.produced} outputs not acknowledged: {reasons}"
+                f"{missing} of {deliveries.produced} outputs not acknowledged: {reasons}{gone}",
+                frozenset(deliveries.gone),
             )

@@ -90,9 +90,11 @@ def test_an_inbox_reads_and_acknowledges_only_its_own_municipality(kk: str) -> N
             assert may(inbox, R, T.tasks(other, unit)) is own
             assert may(inbox, R, T.escalations(other, unit)) is own
         assert may(inbox, W, T.task_acks_of(other)) is own
+        assert may(inbox, R, T.task_acks_of(other)) is own  # its own take-overs read back
         assert may(inbox, R, f"inbox.{other}", GROUP) is own
     read = {n for n in every_topic() if may(inbox, R, n)}
-    assert read == {T.tasks(kk, u) for u in UNITS} | {T.escalations(kk, u) for u in UNITS}
+    tasks = {T.tasks(kk, u) for u in UNITS} | {T.escalations(kk, u) for u in UNITS}
+    assert read == tasks | {T.task_acks_of(kk)}
     written = {n for n in every_topic() if may(inbox, W, n)}
     assert written == {T.task_acks_of(kk), T.deadletter}
 

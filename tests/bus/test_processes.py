@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bus.processes import Component, ComponentSpec, RestartBudget, Supervisor
+from bus.services import EXIT_TOPIC_GONE
 
 
 class Clock:
@@ -110,3 +111,12 @@ def test_a_component_that_exits_cleanly_on_its_own_is_reported_not_restarted(
     supervisor, said = _supervised(tmp_path, Clock())
     dead = _dies(supervisor, 0)
     assert dead is not None and said == []
+
+
+def test_a_component_whose_topic_is_gone_waits_for_an_operator_not_restarted(
+    tmp_path: Path,
+) -> None:
+    supervisor, said = _supervised(tmp_path, Clock())
+    dead = _dies(supervisor, EXIT_TOPIC_GONE)  # restarting cannot bring the topic back
+    assert dead is not None and dead.spec.name == "streams" and said == []
+    assert "a topic it writes is gone: `ungebus topics create`" in dead.how_it_ended()

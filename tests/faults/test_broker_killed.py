@@ -13,7 +13,6 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,8 +24,13 @@ from bus.topics import ensure_topics
 from bus.waiting import wait_until
 from deploy.local.cluster import LocalCluster
 from tests.support.fault_check import reckon
-from tests.support.fault_load import HttpLoad, partner_events, partners_file
-from tests.support.harness import settings_env
+from tests.support.fault_load import (
+    HttpLoad,
+    cluster_env,
+    cluster_login,
+    partner_events,
+    partners_file,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -35,36 +39,22 @@ KILLS = 5
 RATE_PER_S = 150.0
 
 
-def _settings(cluster: LocalCluster, tmp_path: Path) -> Settings:
-    login: dict[str, Any] = {
-        name.removeprefix("UNGEBUS_").lower(): value for name, value in cluster.client_env().items()
-    }
-    return Settings(
-        kafka_bootstrap_servers=cluster.bootstrap_servers,
-        topic_prefix="f1.",
-        var_dir=tmp_path / "var",
-        kafka_sasl_password=None,
-        **login,
-    )
-
-
 def test_f1_brokers_killed_five_times_lose_nothing_acknowledged(
     kafka_cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    settings = _settings(kafka_cluster, tmp_path)
+    settings = Settings(**cluster_login(kafka_cluster), topic_prefix="f1.", var_dir=tmp_path / "v")
     ensure_topics(settings.kafka_config(), settings.topics.catalogue())
     events = partner_events(EVENTS)
     tokens = partners_file(tmp_path / "partners.toml", events)
     (port,) = free_ports(1)
-    env = settings_env(
+    env = cluster_env(
+        kafka_cluster,
         settings,
-        **kafka_cluster.client_env(),
         UNGEBUS_PARTNERS_FILE=str(tmp_path / "partners.toml"),
         UNGEBUS_HTTP_HOST="127.0.0.1",
         UNGEBUS_HTTP_PORT=str(port),
         UNGEBUS_ACK_TIMEOUT_S="10",
     )
-    env.pop("UNGEBUS_KAFKA_SASL_PASSWORD", None)
     router = ComponentSpec(
         "router",
         ("streams", "--role", "router", "--loglevel", "info"),

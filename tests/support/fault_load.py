@@ -19,8 +19,30 @@ from typing import Any
 
 import httpx
 
+from bus.settings import Settings
+from deploy.local.cluster import LocalCluster
 from schemas import generate_payloads
+from tests.support.harness import settings_env
 from tests.support.partner_payloads import partner_name, write_partners
+
+
+def cluster_login(cluster: LocalCluster) -> dict[str, Any]:
+    """Settings fields of a client of ``cluster`` as admin (bootstrap, login, replicas); the
+    session broker's password, if set in this process's environment, does not apply."""
+    login = {k.removeprefix("UNGEBUS_").lower(): v for k, v in cluster.client_env().items()}
+    return {
+        "kafka_bootstrap_servers": cluster.bootstrap_servers,
+        "kafka_sasl_password": None,
+        **login,
+    }
+
+
+def cluster_env(cluster: LocalCluster, settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a component process on ``cluster`` with ``settings``'s bus."""
+    env = settings_env(settings, **cluster.client_env(), **extra)
+    env.pop("UNGEBUS_KAFKA_SASL_PASSWORD", None)
+    return env
+
 
 KINDS = ("dropout_notice", "release_planning")  # both become tasks for a unit
 

@@ -1,0 +1,81 @@
+"""The municipality's acknowledgement topic as the inbox reads it back: where it ends now, and
+whether a take-over landed after a given point (``consumers.inbox.pending``).
+
+Read with assigned partitions and explicit offsets, never committing: the inbox's own group id
+only because librdkafka wants one (it never joins the group nor touches its offsets). The
+inbox's principal may READ its own ``task-acks.<kk>``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+from bus.records import poll
+from consumers.inbox.records import COMPONENT
+from consumers.inbox.settings import InboxSettings
+
+
+class AcksLogUnavailable(RuntimeError):
+    """The acknowledgement topic could not be read within the time given."""
+
+
+def taken_over_id(task_id: str) -> bytes:
+    """The ``ce_id`` header of a task's take-over (``consumers.inbox.records.acknowledgement``)."""
+    return f"{task_id}/taken-over".encode()
+
+
+class AcksLog:
+    def __init__(self, settings: InboxSettings, timeout_s: float) -> None:
+        self._topic = settings.acks_topic
+        self._timeout_s = timeout_s
+        self._config = settings.kafka_config(
+            **{"group.id": settings.group_id, "enable.auto.commit": False}
+        )
+
+    def ends(self) -> dict[int, int]:
+        """Each partition's end offset (the next record's), as Kafka has it now."""
+        consumer = Consumer(self._config)
+        try:
+            return self._ends(consumer)
+        finally:
+            consumer.close()
+
+    def _ends(self, consumer: Consumer) -> dict[int, int]:
+        try:
+            topic = consumer.list_topics(self._topic, timeout=self._timeout_s).topics[self._topic]
+            ends = {
+                p: consumer.get_watermark_offsets(
+                    TopicPartition(self._topic, p), timeout=self._timeout_s
+                )[1]
+                for p in topic.partitions
+            }
+        except Exception as exc:  # a KafkaException, or None for a timeout
+            raise AcksLogUnavailable(f"{self._topic}: {exc}") from exc
+        return ends
+
+    def landed(self, task_id: str, since: dict[int, int]) -> bool:
+        """Whether the task's take-over is on the topic at or after ``since``."""
+        wanted = taken_over_id(task_id)
+        consumer = Consumer(self._config)
+        try:
+            until = self._ends(consumer)
+            left = {p: end for p, end in until.items() if end > since.get(p, 0)}
+            if not left:
+                return False
+            consumer.assign(
+                [TopicPartition(self._topic, p, since.get(p, OFFSET_END)) for p in left]
+            )
+            deadline = time.monotonic() + self._timeout_s
+            while left:
+                if time.monotonic() > deadline:
+                    raise AcksLogUnavailable(f"{self._topic}: not read to its end in time")
+                for r in poll(consumer, 500, 0.5, COMPONENT):
+                    if ("ce_id", wanted) in r.headers:
+                        return True
+                    if r.partition in left and r.offset + 1 >= left[r.partition]:
+                        del left[r.partition]
+            return False
+        finally:
+            consumer.close()
