@@ -4,7 +4,9 @@ what the issue asks, and read only metrics the code exports.
 Prometheus's own validator checks them: ``promtool check rules`` and ``check config`` (the
 rules as the compose Prometheus loads them), ``promtool test rules`` (each alert fires on the
 series that should wake someone, and not on its look-alikes), and ``promtool check rules`` on
-the dashboard's queries as recording rules (so each panel's PromQL parses). Those tests are
+the dashboard's queries as recording rules (so each panel's PromQL parses); Grafana's own
+schema types (grafana-foundation-sdk) read the dashboard and must keep every field. The promtool
+tests are
 marked ``promtool`` (Debian's ``prometheus`` package: ``make prometheus-deps``); ``make test``
 runs them, ``make unit`` does not. No Docker is needed.
 """
@@ -206,6 +208,41 @@ def test_the_dashboard_is_a_grafana_dashboard_on_the_provisioned_prometheus() ->
         for target in panel["targets"]:
             assert target["expr"].strip(), where
             assert target.get("datasource", panel["datasource"]) == panel["datasource"], where
+
+
+def grafana_reads(dashboard: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard as Grafana's own schema types read it (grafana-foundation-sdk, generated
+    from Grafana's schemas; panel options and queries by their plugin's types)."""
+    from grafana_foundation_sdk.cog import plugins
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    plugins.register_default_plugins()
+    read: dict[str, Any] = json.loads(json.dumps(Dashboard.from_json(dashboard), cls=JSONEncoder))
+    return read
+
+
+def not_kept(written: Any, read: Any, path: str = "") -> list[str]:
+    """Where ``read`` lost or changed what was ``written``: a key the schema does not know."""
+    if isinstance(written, dict) and isinstance(read, dict):
+        lost = [f"{path}/{k}" for k in written if k not in read]
+        return lost + [p for k, v in written.items() if k in read
+                       for p in not_kept(v, read[k], f"{path}/{k}")]  # fmt: skip
+    if isinstance(written, list) and isinstance(read, list) and len(written) == len(read):
+        return [p for i, (w, r) in enumerate(zip(written, read, strict=True))
+                for p in not_kept(w, r, f"{path}[{i}]")]  # fmt: skip
+    return [] if written == read else [path]
+
+
+def test_grafanas_schema_knows_every_field_the_dashboard_sets() -> None:
+    assert not_kept(DASHBOARD, grafana_reads(DASHBOARD)) == []
+    misspelt = json.loads(json.dumps(DASHBOARD))
+    misspelt["panels"][1]["targets"][0]["exp"] = misspelt["panels"][1]["targets"][0].pop("expr")
+    misspelt["panels"][0]["options"]["colourMode"] = "background"
+    assert not_kept(misspelt, grafana_reads(misspelt)) == [
+        "/panels[0]/options/colourMode",
+        "/panels[1]/targets[0]/exp",
+    ]
 
 
 @pytest.mark.promtool
