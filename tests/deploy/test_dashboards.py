@@ -5,10 +5,9 @@ Prometheus's own validator checks them: ``promtool check rules`` and ``check con
 rules as the compose Prometheus loads them), ``promtool test rules`` (each alert fires on the
 series that should wake someone, and not on its look-alikes), and ``promtool check rules`` on
 the dashboard's queries as recording rules (so each panel's PromQL parses); Grafana's own
-schema types (grafana-foundation-sdk) read the dashboard and must keep every field. The promtool
-tests are
-marked ``promtool`` (Debian's ``prometheus`` package: ``make prometheus-deps``); ``make test``
-runs them, ``make unit`` does not. No Docker is needed.
+schema types (grafana-foundation-sdk) read the dashboard and must keep every field. The
+promtool tests are marked ``promtool`` (Debian's ``prometheus`` package: ``make
+prometheus-deps``); ``make test`` runs them, ``make unit`` does not. No Docker is needed.
 """
 
 from __future__ import annotations
