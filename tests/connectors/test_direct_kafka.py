@@ -125,22 +125,13 @@ def test_the_gateway_forwards_what_a_partner_may_send_and_dead_letters_the_rest(
 
     accepted = count("ungebus_events_accepted_total", ungebus_event_kind="dropout_notice")
     assert accepted == 2, scraped
-    assert count("ungebus_events_rejected_total", ungebus_event_kind="dropout_notice",
-                 ungebus_reason="forbidden") == 2  # fmt: skip
-    assert (
-        count(
-            "ungebus_events_rejected_total", ungebus_event_kind="unknown", ungebus_reason="invalid"
-        )
-        == 2
-    )  # the tombstone and the undecodable record
+    forbidden = {"ungebus_event_kind": "dropout_notice", "ungebus_reason": "forbidden"}
+    assert count("ungebus_events_rejected_total", **forbidden) == 2
+    undecoded = {"ungebus_event_kind": "unknown", "ungebus_reason": "invalid"}
+    assert count("ungebus_events_rejected_total", **undecoded) == 2  # tombstone, garbage
     for error_type, letters_of_type in by_type.items():
-        counted = metric_value(
-            scraped,
-            "ungebus_deadletters_total",
-            ungebus_component="gateway",
-            ungebus_error_type=error_type,
-        )
-        assert counted == len(letters_of_type), error_type  # fmt: skip
+        labels = {"ungebus_component": "gateway", "ungebus_error_type": error_type}
+        assert metric_value(scraped, "ungebus_deadletters_total", **labels) == len(letters_of_type)
 
 
 def _is_uuid(word: str) -> bool:
