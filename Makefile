@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka browser-deps postgres-deps compose-check run test lint format unit integration faults bench clean
+.PHONY: help install kafka browser-deps postgres-deps prometheus-deps compose-check run test lint format unit integration faults bench clean
 
 help:
 	@echo "make run    start the local Kafka broker and every ungebus component"
@@ -44,19 +44,25 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Unit tests without the compose loader check (marked `compose`: it builds Docker Compose with Go).
+# Unit tests without the compose loader check (marked `compose`: it builds Docker Compose with Go)
+# and without promtool's checks of deploy/'s alerts and dashboard (marked `promtool`).
 unit: install
-	$(BIN)/pytest -m "not integration and not browser and not compose" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not integration and not browser and not compose and not promtool" $(PYTEST_ARGS)
 
 integration: kafka postgres-deps
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-test: lint kafka browser-deps postgres-deps compose-check
+test: lint kafka browser-deps postgres-deps prometheus-deps compose-check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The browser test drives Debian's Chromium (Playwright cannot download browsers here).
 browser-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# deploy/'s alerting rules and dashboard queries are checked and unit-tested with Prometheus's
+# own promtool (tests/deploy/test_dashboards.py), from Debian's prometheus package.
+prometheus-deps:
+	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
 # The inbox and audit store tests run on SQLite and on a throwaway PostgreSQL server that the
 # tests start from Debian's programs (/usr/lib/postgresql/<major>/bin: deploy/local/postgres.py).

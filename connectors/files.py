@@ -199,14 +199,13 @@ class FileDrop:
                 outs, self.settings.ack_timeout_s * 2 + 5, link=span.get_span_context()
             )
             if errors:
-                labels = {EVENT_KIND: drop.kind, CHANNEL: "file", REASON: "kafka_unavailable"}
-                rejected.add(len(outs), labels)
+                labels = {EVENT_KIND: drop.kind, PARTNER: drop.partner, CHANNEL: "file"}
+                rejected.add(len(outs), {**labels, REASON: "kafka_unavailable"})
                 raise PublishError(f"{len(errors)} records not stored: {errors[0]}")
             for out in outs:
-                accepted.add(
-                    1, {EVENT_KIND: drop.kind, SOURCE_KIND: out.source_kind, CHANNEL: "file"}
-                )
-        _note_rejects(span, drop.kind, rejects)
+                labels = {EVENT_KIND: drop.kind, PARTNER: drop.partner, CHANNEL: "file"}
+                accepted.add(1, {**labels, SOURCE_KIND: out.source_kind})
+        _note_rejects(span, drop, rejects)
         rejects_file = None
         if rejects:
             rejects_file = rejects_dir / f"{digest}-{drop.path.name}.rejects.jsonl"
@@ -275,13 +274,14 @@ class FileDrop:
         return failed_total
 
 
-def _note_rejects(span: trace.Span, kind: str, rejects: list[dict[str, object]]) -> None:
+def _note_rejects(span: trace.Span, drop: DropFile, rejects: list[dict[str, object]]) -> None:
     """Count each rejected row, and note it on the file's span by row number and reason."""
     for number, reject in enumerate(rejects):
         errors = reject.get("errors")
         first = errors[0] if isinstance(errors, list) and errors else {}
         reason = reason_of(str(first.get("code", "")))
-        rejected.add(1, {EVENT_KIND: kind, CHANNEL: "file", REASON: reason})
+        labels = {EVENT_KIND: drop.kind, PARTNER: drop.partner, CHANNEL: "file", REASON: reason}
+        rejected.add(1, labels)
         if number < MAX_ROW_EVENTS:
             span.add_event(
                 "row rejected",

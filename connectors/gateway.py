@@ -33,11 +33,17 @@ from bus.acls.matrix import gateway_group
 from bus.partners import SOURCES, Partner, PartnerRegistry
 from bus.topics import ORDERED_EVENTS
 from connectors.settings import ConnectorSettings
-from connectors.tracing import producer_attributes, tracer
+from connectors.tracing import CHANNEL, REASON, accepted, producer_attributes, rejected, tracer
 
 log = logging.getLogger("ungebus.gateway")
 COMPONENT = "gateway"
 Headers = list[tuple[str, bytes]]
+dead_letters = telemetry.meter("ungebus.gateway").create_counter(
+    "ungebus.deadletters", unit="{record}", description="records sent to the dead-letter topic"
+)
+# A refusal's error type as the connectors' rejection reason (their ``STATUS_REASONS``).
+REJECTION_REASONS = {"TooLarge": "too_large", "KindNotAllowed": "forbidden",
+                     "SourceNotAllowed": "forbidden"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class Refused:
     reason: str
     error_type: str
     event_id: str | None = None
+    kind: str = "unknown"  # the record's, once it decoded
 
 
 def inspect(
@@ -78,7 +85,8 @@ def inspect(
     event_id = str(envelope["event_id"])
     kinds = sorted(k for k in partner.kinds if schemas.PARTNER_KINDS[k] == name)
     if not kinds:
-        return Refused(f"partner {partner.name!r} may not send {name}", "KindNotAllowed", event_id)
+        refusal = f"partner {partner.name!r} may not send {name}"
+        return Refused(refusal, "KindNotAllowed", event_id, name)
     source = envelope["source"]
     if not any(
         SOURCES[k][0] == source["kind"] and partner.may_claim(source["kind"], source["id"])
@@ -89,6 +97,7 @@ def inspect(
             f"send {name} for",
             "SourceNotAllowed",
             event_id,
+            name,
         )
     if key != str(envelope["subject"]["pseudonym"]).encode():
         return Refused(
@@ -96,6 +105,7 @@ def inspect(
             "with the person's other events and consents",
             "WrongKey",
             event_id,
+            name,
         )
     return Forward(event_id, name, str(source["kind"]))
 
@@ -213,10 +223,19 @@ class Gateway:
             if err is not None:
                 failures.append(err.str())
 
+        counted = {telemetry.PARTNER: partner.name, CHANNEL: "kafka"}
         if isinstance(outcome, Forward):
             outcome = self._forward(message, partner, outcome, report)
-        if isinstance(outcome, Refused):
+        if isinstance(outcome, Forward):
+            kind = {telemetry.EVENT_KIND: outcome.name, telemetry.SOURCE_KIND: outcome.source_kind}
+            accepted.add(1, {**counted, **kind})
+        else:
             self.refused += 1
+            reason = REJECTION_REASONS.get(outcome.error_type, "invalid")
+            rejected.add(1, {**counted, telemetry.EVENT_KIND: outcome.kind, REASON: reason})
+            dead_letters.add(
+                1, {"ungebus.component": COMPONENT, "ungebus.error_type": outcome.error_type}
+            )
             value, headers = dead_letter(self._settings, message, outcome, self._clock())
             log.warning(
                 "Refused a record from partner %s at %s/%s/%s: %s",
@@ -254,7 +273,8 @@ class Gateway:
                 except KafkaException as exc:  # refused by the producer: this record only
                     problem = f"Kafka refused to take it: {exc.args[0].str()}"
             span.set_status(Status(StatusCode.ERROR, "refused"))
-        return Refused(f"the record cannot be forwarded: {problem}", "TooLarge", checked.event_id)
+        refusal = f"the record cannot be forwarded: {problem}"
+        return Refused(refusal, "TooLarge", checked.event_id, checked.name)
 
     def _produce(
         self,

@@ -28,6 +28,7 @@ from bus.services import (
     ready_file,
 )
 from bus.settings import PROJECT_ROOT, Settings
+from deploy.compose_grafana import grafana_service
 from deploy.compose_kafka import (
     KAFKA_HOST,
     KAFKA_PORT,
@@ -44,6 +45,9 @@ from streams.settings import TrackerSettings
 DEPLOY_DIR = PROJECT_ROOT / "deploy"
 COMPOSE_FILE = "compose.yaml"
 PROMETHEUS_FILE = "prometheus.yaml"
+RULES_FILE = (
+    "prometheus-rules.yaml"  # alerting rules, written by hand: tests/deploy/test_dashboards.py
+)
 
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.135.0"
 JAEGER_IMAGE = "jaegertracing/jaeger:2.14.0"
@@ -247,7 +251,10 @@ def prometheus_service() -> dict[str, Any]:
     return {
         "image": PROMETHEUS_IMAGE,
         "command": ["--config.file=/etc/prometheus/prometheus.yaml"],
-        "volumes": [f"./{PROMETHEUS_FILE}:/etc/prometheus/prometheus.yaml:ro"],
+        "volumes": [
+            f"./{PROMETHEUS_FILE}:/etc/prometheus/prometheus.yaml:ro",
+            f"./{RULES_FILE}:/etc/prometheus/{RULES_FILE}:ro",
+        ],
         "ports": ["127.0.0.1:9090:9090"],
         "depends_on": {"otel-collector": {"condition": "service_started"}},
         "restart": "unless-stopped",
@@ -263,6 +270,7 @@ def compose() -> dict[str, Any]:
             "otel-collector": collector_service(),
             "jaeger": jaeger_service(),
             "prometheus": prometheus_service(),
+            "grafana": grafana_service(),
         }
     )
     volumes = ["kafka-data", "connectors-var", "drop"]
@@ -276,9 +284,11 @@ def compose() -> dict[str, Any]:
 
 
 def prometheus_config() -> dict[str, Any]:
-    """Scrape the collector (metrics that came over OTLP) and each service's own endpoint."""
+    """Scrape the collector (metrics that came over OTLP) and each service's own endpoint;
+    alert by the rules beside it."""
     return {
-        "global": {"scrape_interval": "15s"},
+        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+        "rule_files": [RULES_FILE],
         "scrape_configs": [
             {
                 "job_name": "otel-collector",

@@ -11,15 +11,18 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka import Producer
 
 import schemas
+from bus.ports import free_ports
 from bus.settings import Settings
 from bus.topics import ensure_topics
 from tests.support import records
 from tests.support.connectors_harness import CE_HEADERS, TRACEPARENT
 from tests.support.harness import Reader, running, settings_env
+from tests.support.traced import metric_value
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +53,8 @@ def test_the_gateway_forwards_what_a_partner_may_send_and_dead_letters_the_rest(
     )
     topics = settings.topics
     ensure_topics(settings.kafka_config(), topics.catalogue())
-    env = settings_env(settings)
+    (metrics_port,) = free_ports(1)
+    env = settings_env(settings, UNGEBUS_METRICS_PORT=str(metrics_port))
     reader = Reader(settings, [topics.inbound_events, topics.deadletter], unique("check"))
     with running(["connect", "kafka"], env, tmp_path / "gateway.log") as gateway:
         # the example, as a partner's developer would run it
@@ -81,6 +85,7 @@ def test_the_gateway_forwards_what_a_partner_may_send_and_dead_letters_the_rest(
             what="one forwarded event after six dead letters",
         )
         assert gateway.poll() is None, (tmp_path / "gateway.log").read_text()[-3000:]
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
 
     reader.close()
     example_id = next(w.rstrip(":") for w in result.stdout.split() if _is_uuid(w))
@@ -111,6 +116,22 @@ def test_the_gateway_forwards_what_a_partner_may_send_and_dead_letters_the_rest(
     (too_large,) = by_type["TooLarge"]
     assert "may be at most" in str(too_large["reason"])
     assert too_large["original_value_sha256"] == hashlib.sha256(too_big).hexdigest()
+
+    # What the operators' dashboard counts: per partner (an organisation) and kind, and the
+    # dead letters per reason.
+    def count(name: str, **labels: str) -> float | None:
+        return metric_value(scraped, name, ungebus_partner=SCHOOLS, ungebus_channel="kafka",
+                            **labels)  # fmt: skip
+
+    accepted = count("ungebus_events_accepted_total", ungebus_event_kind="dropout_notice")
+    assert accepted == 2, scraped
+    forbidden = {"ungebus_event_kind": "dropout_notice", "ungebus_reason": "forbidden"}
+    assert count("ungebus_events_rejected_total", **forbidden) == 2
+    undecoded = {"ungebus_event_kind": "unknown", "ungebus_reason": "invalid"}
+    assert count("ungebus_events_rejected_total", **undecoded) == 2  # tombstone, garbage
+    for error_type, letters_of_type in by_type.items():
+        labels = {"ungebus_component": "gateway", "ungebus_error_type": error_type}
+        assert metric_value(scraped, "ungebus_deadletters_total", **labels) == len(letters_of_type)
 
 
 def _is_uuid(word: str) -> bool:
