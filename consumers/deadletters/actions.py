@@ -15,7 +15,7 @@ import datetime as dt
 import getpass
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import schemas
@@ -125,3 +125,17 @@ def actions_of(values: Sequence[bytes | None], letter_topic: str) -> list[Action
         if name == "operator_action" and record["letter_topic"] == letter_topic:
             found.append(action_from(record))
     return found
+
+
+def with_recorded_retries(letters: Sequence[Letter], done: Sequence[Action]) -> list[Letter]:
+    """The letters, each with its retry count raised to the retries recorded of it: a letter
+    retried twice (whose record did not fail again) has been retried twice, which its own
+    headers cannot say."""
+    recorded: dict[str, int] = {}
+    for action in done:
+        if action.action == RETRY and action.retry_count is not None:
+            recorded[action.letter] = max(recorded.get(action.letter, 0), action.retry_count)
+    return [
+        replace(letter, retry_count=max(letter.retry_count, recorded.get(letter.at, 0)))
+        for letter in letters
+    ]

@@ -110,6 +110,15 @@ def _letter_at(settings: Settings, at: str) -> Letter:
     return letters[0]
 
 
+def _recorded(settings: Settings) -> list[actions.Action] | str:
+    """What operators did to this topic's letters (from ``operations``), or why unknown."""
+    try:
+        values = [r.value for r in read_topic(settings, settings.topics.operations)]
+    except ReadError as exc:
+        return str(exc)
+    return actions.actions_of(values, settings.topics.deadletter)
+
+
 def _original(settings: Settings, letter: Letter) -> Republish | NotRetried:
     """The original's bytes: from the letter, or read back from its source position."""
     step = plan(letter)
@@ -187,6 +196,9 @@ def show(letter: str, reveal: bool) -> None:
     if reveal:
         _require_admin(settings, "--reveal")
     found = _letter_at(settings, letter)
+    recorded = _recorded(settings)
+    if not isinstance(recorded, str):
+        (found,) = actions.with_recorded_retries([found], recorded)
     step = plan(found)
     if isinstance(step, NotRetried):
         note = f"cannot be retried: {step.why}"
@@ -197,18 +209,11 @@ def show(letter: str, reveal: bool) -> None:
         )
     else:
         note = f"can be retried: back to {found.source_topic} (retry {step.retry_count})"
-    try:
-        done = [
-            action
-            for action in actions.actions_of(
-                [r.value for r in read_topic(settings, settings.topics.operations)],
-                settings.topics.deadletter,
-            )
-            if action.letter == found.at
-        ]
-    except ReadError as exc:
-        done = []
-        note += f" (operators' actions unavailable: {exc})"
+    recorded = _recorded(settings)
+    if isinstance(recorded, str):
+        note += f" (operators' actions unavailable: {recorded})"
+        recorded = []
+    done = [action for action in recorded if action.letter == found.at]
     click.echo(render.details(found, note, done))
     if reveal:
         _reveal(settings, [found])
@@ -240,6 +245,10 @@ def retry(letters: tuple[str, ...], everything: bool, dry_run: bool, **given: st
     if not chosen:
         click.echo("no dead letters to retry")
         return
+    recorded = _recorded(settings)
+    if isinstance(recorded, str):
+        raise click.ClickException(f"cannot tell how often these were retried: {recorded}")
+    chosen = actions.with_recorded_retries(chosen, recorded)
     retried, refused = _retry(settings, chosen, dry_run)
     verb = "would re-publish" if dry_run else "re-published"
     click.echo(f"{verb} {retried} of {len(chosen)} letters; {refused} not retried")

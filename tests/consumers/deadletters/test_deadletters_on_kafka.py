@@ -57,7 +57,7 @@ def bus(
         settings.kafka_config(), [*topics.catalogue(), *topics.partner_catalogue([SCHOOLS])]
     )
     upsert_credentials(kafka_broker.client_config(ADMIN), kafka_broker.security, [OPS])
-    acls = ClusterAcls(settings.kafka_config())
+    acls = ClusterAcls(settings.kafka_config(), timeout_s=60)
     before = acls.read()
     acls.apply([*before, *matrix(topics, [SCHOOLS])])
     try:

@@ -19,7 +19,13 @@ from bus.records import Received
 from connectors.gateway import Refused
 from connectors.gateway import dead_letter as gateway_letter
 from connectors.settings import ConnectorSettings
-from consumers.deadletters.actions import RETRY, REVEAL, action_record, actions_of
+from consumers.deadletters.actions import (
+    RETRY,
+    REVEAL,
+    action_record,
+    actions_of,
+    with_recorded_retries,
+)
 from consumers.deadletters.letters import (
     Filter,
     Letter,
@@ -236,3 +242,7 @@ def test_an_action_record_names_the_letter_and_who_never_its_content() -> None:
     assert [(a.action, a.letter, a.published) for a in done] == [
         ("reveal", "0/7", None), ("retry", "0/7", "inbound.events/3/99"),
     ]  # fmt: skip
+    (recounted,) = with_recorded_retries([letter], done)
+    assert (letter.retry_count, recounted.retry_count) == (0, 1)  # retried once, not failed again
+    step = plan(recounted)
+    assert isinstance(step, Republish) and step.retry_count == 2
