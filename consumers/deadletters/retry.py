@@ -8,7 +8,10 @@ remembers every event id it routed and routes a repeat as a duplicate (no task);
 deterministic; the gateway forwards, and the router decides. A record that fails again is
 dead-lettered again, the count carried onto the new letter. Nothing is deleted anywhere.
 
-A letter that copied its original can always be retried. One kept by reference (the original
+A letter that copied its original can be retried, except one whose record the router or
+tracker applied before Kafka refused one of its outputs (the reason says its state changes
+stand): the router already remembers that event id as routed, so a retry would be decided a
+duplicate and route nothing, and that is said instead. One kept by reference (the original
 too large to copy) can be retried only while the original is still at its source position:
 it is read from there and must have the SHA-256 the letter names. The deciding is pure
 (:func:`plan`, :func:`from_source`); :class:`Republisher` does the writing.
@@ -56,8 +59,21 @@ class FromSource:
     letter: Letter
 
 
+# What the router's and tracker's commit window adds to the reason when the broker refused one
+# output of a record for good after the record was handled (``streams.runtime.window``): its
+# state changes stand, so the router already holds the event id as routed.
+STATE_STANDS = "its other outputs and state changes stand"
+
+
 def plan(letter: Letter) -> Republish | NotRetried | FromSource:
     """How ``letter`` can be retried, or why it cannot."""
+    if STATE_STANDS in letter.reason:
+        return NotRetried(
+            letter,
+            f"the {letter.component} already applied this record (Kafka refused one of its "
+            "outputs after the rest were written and its state kept): re-published, it would "
+            "be a duplicate and change nothing. Re-send the event under a new event id",
+        )
     if letter.tombstone:
         return NotRetried(letter, "its record had no value (a tombstone): nothing to re-publish")
     if letter.value is not None:

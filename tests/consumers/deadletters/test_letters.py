@@ -246,3 +246,32 @@ def test_an_action_record_names_the_letter_and_who_never_its_content() -> None:
     assert (letter.retry_count, recounted.retry_count) == (0, 1)  # retried once, not failed again
     step = plan(recounted)
     assert isinstance(step, Republish) and step.retry_count == 2
+
+
+def test_a_record_whose_state_stands_is_not_retried_as_the_router_would_drop_it() -> None:
+    """The router remembers an event id as routed once its window commits; a record whose
+    output the broker refused at that commit keeps its state (``streams.runtime.window``), so
+    a retry of it would be a duplicate: the tool says so rather than re-publish."""
+    import inspect
+
+    from consumers.deadletters.retry import STATE_STANDS
+    from streams.runtime import window
+
+    assert STATE_STANDS in inspect.getsource(window)
+    key, value, headers, _ = _original()
+    out = router_letter(
+        DEADLETTER, reason=f"Kafka refused its output for tasks.161.ssp: too large; {STATE_STANDS}",
+        error_type="RefusedByKafka", source_topic="inbound.events", source_partition=0,
+        source_offset=1, key=key, value=value, headers=headers, event_id="e", now=NOW,
+        limits=LIMITS,
+    )  # fmt: skip
+    step = plan(_letter(out.value or b"", list(out.headers)))
+    assert isinstance(step, NotRetried) and "would be a duplicate" in step.why
+    refused_in_produce = router_letter(
+        DEADLETTER, reason="Kafka refused it; its state changes are taken back",
+        error_type="RefusedByKafka", source_topic="inbound.events", source_partition=0,
+        source_offset=1, key=key, value=value, headers=headers, event_id="e", now=NOW,
+        limits=LIMITS,
+    )  # fmt: skip
+    retried = plan(_letter(refused_in_produce.value or b"", list(refused_in_produce.headers)))
+    assert isinstance(retried, Republish)
