@@ -176,6 +176,9 @@ def list_command(limit: int, reveal: bool, **given: str | None) -> None:
     if reveal:
         _require_admin(settings, "--reveal")
     letters, unreadable = _all_letters(settings)
+    recorded = _recorded(settings)
+    if not isinstance(recorded, str):  # else the letters' own counts
+        letters = actions.with_recorded_retries(letters, recorded)
     now = dt.datetime.now(dt.UTC)
     chosen = [letter for letter in letters if wanted.matches(letter, now)]
     topic = settings.topics.deadletter

@@ -176,41 +176,52 @@ def test_operators_see_counts_and_coordinates_never_personal_data_and_only_admin
         event_id = _send(bus, unknown)
         _send(bus, wrong_key, key=b"not-the-pseudonym")
         reader.wait_for(lambda s: len(s) == 2, 120, "two dead letters")
+
+        listed = ungebus(ops, "deadletters", "list")
+        assert listed.returncode == 0, listed.stderr
+        out = listed.stdout
+        assert f"2 dead letters on {topics.deadletter}" in out
+        assert "by component:    gateway 2" in out
+        assert "SourceNotAllowed 1" in out and "WrongKey 1" in out
+        assert f"by source topic: {topics.partner_events(SCHOOLS)} 2" in out
+        assert "by age:          < 1 h 2" in out
+        assert _personal(out + listed.stderr, pseudonym) == []
+        at = _letter_of(out, event_id)
+        filtered = ungebus(ops, "deadletters", "list", "--reason", "WrongKey", "--newer-than", "1h")
+        assert "2 dead letters on" in filtered.stdout and "(1 match the filter)" in filtered.stdout
+        assert event_id not in filtered.stdout
+
+        shown = ungebus(ops, "deadletters", "show", at)
+        assert shown.returncode == 0, shown.stderr
+        assert f"{UNKNOWN} is not a source partner" in shown.stdout
+        assert f"source        {topics.partner_events(SCHOOLS)}/" in shown.stdout
+        assert "can be retried" in shown.stdout
+        assert _personal(shown.stdout + shown.stderr, pseudonym) == []
+
+        for refused in (
+            ungebus(ops, "deadletters", "list", "--reveal"),
+            ungebus(ops, "deadletters", "show", at, "--reveal"),
+            ungebus(ops, "deadletters", "retry", at),
+        ):
+            assert refused.returncode == 1
+            assert "runs as Kafka principal 'admin' only" in refused.stderr
+            assert _personal(refused.stdout + refused.stderr, pseudonym) == []
+
+        revealed = ungebus(admin, "deadletters", "show", at, "--reveal")
+        assert revealed.returncode == 0, revealed.stderr
+        assert CPR in revealed.stdout and NAME in revealed.stdout
+        again = ungebus(ops, "deadletters", "show", at)
+        assert "operator      reveal at " in again.stdout and "by admin (" in again.stdout
+        assert _personal(again.stdout, pseudonym) == []
+
+        # Retried before the fix, it fails again: a new letter that carries the retry count.
+        retried = ungebus(admin, "deadletters", "retry", "--reason", "SourceNotAllowed")
+        assert retried.returncode == 0 and "retry 1)" in retried.stdout, retried.stdout
+        reader.wait_for(lambda s: len(s) == 3, 120, "the retried record's own dead letter")
     reader.close()
-
-    listed = ungebus(ops, "deadletters", "list")
-    assert listed.returncode == 0, listed.stderr
-    out = listed.stdout
-    assert f"2 dead letters on {topics.deadletter}" in out
-    assert "by component:    gateway 2" in out
-    assert "SourceNotAllowed 1" in out and "WrongKey 1" in out
-    assert f"by source topic: {topics.partner_events(SCHOOLS)} 2" in out
-    assert "by age:          < 1 h 2" in out
-    assert _personal(out + listed.stderr, pseudonym) == []
-    at = _letter_of(out, event_id)
-    filtered = ungebus(ops, "deadletters", "list", "--reason", "WrongKey", "--newer-than", "1h")
-    assert "2 dead letters on" in filtered.stdout and "(1 match the filter)" in filtered.stdout
-    assert event_id not in filtered.stdout
-
-    shown = ungebus(ops, "deadletters", "show", at)
-    assert shown.returncode == 0, shown.stderr
-    assert f"{UNKNOWN} is not a source partner" in shown.stdout
-    assert f"source        {topics.partner_events(SCHOOLS)}/" in shown.stdout
-    assert "can be retried" in shown.stdout
-    assert _personal(shown.stdout + shown.stderr, pseudonym) == []
-
-    for refused in (
-        ungebus(ops, "deadletters", "list", "--reveal"),
-        ungebus(ops, "deadletters", "show", at, "--reveal"),
-        ungebus(ops, "deadletters", "retry", at),
-    ):
-        assert refused.returncode == 1
-        assert "runs as Kafka principal 'admin' only" in refused.stderr
-        assert _personal(refused.stdout + refused.stderr, pseudonym) == []
-
-    revealed = ungebus(admin, "deadletters", "show", at, "--reveal")
-    assert revealed.returncode == 0, revealed.stderr
-    assert CPR in revealed.stdout and NAME in revealed.stdout
-    again = ungebus(ops, "deadletters", "show", at)
-    assert "operator      reveal at " in again.stdout and "by admin (" in again.stdout
-    assert _personal(again.stdout, pseudonym) == []
+    assert (schemas.RETRY_COUNT_HEADER, b"1") in reader.seen[-1].headers
+    assert reader.seen[-1].record["event_id"] == event_id
+    relisted = ungebus(ops, "deadletters", "list", "--reason", "SourceNotAllowed")
+    assert "(2 match the filter)" in relisted.stdout
+    assert relisted.stdout.count(f"event {event_id}") == 2
+    assert relisted.stdout.count("retried 1x") == 2  # the letter retried, and its record's
