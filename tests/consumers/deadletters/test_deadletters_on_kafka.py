@@ -30,7 +30,7 @@ from bus.topics import ensure_topics
 from deploy.local.broker import LocalKafka
 from deploy.local.security import ADMIN, upsert_credentials
 from tests.support import records
-from tests.support.harness import Reader, Seen, running, settings_env, ungebus
+from tests.support.harness import Reader, Seen, produce, running, settings_env, ungebus
 
 pytestmark = pytest.mark.integration
 
@@ -161,6 +161,49 @@ def test_a_letter_retried_after_its_fix_is_routed_once_and_a_second_retry_adds_n
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.count("operator      retry at ") == 2
     assert "(retry 1)" in shown.stdout and "(retry 2)" in shown.stdout
+
+
+def test_a_letter_the_router_wrote_is_routed_when_retried_after_its_fix(
+    bus: Settings, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    """The router marks an event id seen only with the event's outputs: a record it
+    dead-lettered (here: larger than its UNGEBUS_MAX_RECORD_BYTES) leaves no mark, so once
+    the limit is raised a retry routes it, and a second retry is a duplicate."""
+    topics = bus.topics
+    admin = settings_env(bus, UNGEBUS_PARTNERS_FILE=str(bus.partners_file))
+    _partners(bus, [KNOWN])
+    reader = Reader(
+        bus, [*topics.all_tasks(), topics.audit_routing, topics.deadletter], unique("c")
+    )
+    event = records.dropout_notice(pseudonym=uuid.uuid4().hex * 2)
+    event["institution_name"] = "Vestegnens Gymnasium " * 100  # about 2 KB in all
+    event_id = str(event["envelope"]["event_id"])
+    log = tmp_path / "streams.log"
+
+    def decisions(seen: list[Seen]) -> list[str]:
+        return sorted(
+            s.record["decision"]
+            for s in seen
+            if s.name == "routing_decision" and s.record["event_id"] == event_id
+        )
+
+    with running(["streams"], {**admin, "UNGEBUS_MAX_RECORD_BYTES": "1024"}, log):
+        produce(bus, [(topics.inbound_events, "dropout_notice", event)])
+        reader.wait_for(lambda _: reader.of("dead_letter", event_id=event_id), 120, "the letter")
+    assert reader.of("dead_letter", event_id=event_id)[0].record["component"] == "router"
+
+    with running(["streams"], admin, log) as streams:  # the fix: the default limit again
+        first = ungebus(admin, "deadletters", "retry", "--component", "router")
+        assert first.returncode == 0 and "retry 1)" in first.stdout, first.stdout + first.stderr
+        reader.wait_for(lambda s: decisions(s) == ["routed"], 180, "routed after the retry")
+        at = first.stdout.split()[1]
+        second = ungebus(admin, "deadletters", "retry", at)
+        assert second.returncode == 0 and "retry 2)" in second.stdout, second.stdout
+        reader.wait_for(lambda s: decisions(s) == ["duplicate", "routed"], 120, "a duplicate")
+        assert streams.poll() is None, log.read_text()[-3000:]
+    reader.close()
+    routed = reader.of("routed_task", event_id=event_id)
+    assert len(routed) == 1 and len(reader.of("dead_letter", event_id=event_id)) == 1
 
 
 def test_operators_see_counts_and_coordinates_never_personal_data_and_only_admin_reveals(
