@@ -150,6 +150,7 @@ def dead_letter(
         ("ce_source", f"/ungebus/{component}".encode()),
         ("ce_time", time_header.encode()),
         ("content-type", b"application/avro"),
+        *schemas.carried_headers(source.headers),  # a retried record's count, carried on
     ]
     letter_key = source.key if source.key is not None and len(source.key) <= MAX_KEY else None
     budget = limits.value_budget(letter_key, headers) - TRACE_SLACK

@@ -173,6 +173,12 @@ class Topics:
         """What could not be decoded or processed, with the reason and the original bytes."""
         return f"{self.prefix}deadletter"
 
+    @property
+    def operations(self) -> str:
+        """What operators did to records with their tools (a dead letter revealed or retried:
+        who, when, which letter), never the records' contents."""
+        return f"{self.prefix}operations"
+
     def task_acks_of(self, kommunekode: str) -> str:
         """task-acks.<kommunekode>: one municipality's take-overs (the acknowledgements that
         close its tasks). One topic per municipality, so only its own inbox may write it and
@@ -220,6 +226,7 @@ class Topics:
             TopicSpec(self.inbound_events, SUBJECT_PARTITIONS, config=retention_days(365)),
             TopicSpec(self.audit_routing, 3, config=retention_days(5 * 365)),
             TopicSpec(self.deadletter, 1, config=retention_days(90)),
+            TopicSpec(self.operations, 1, config=retention_days(5 * 365)),
         ]
         # Task topics are keyed by pseudonym too: the handover tracker keeps open tasks in a
         # table partitioned like the take-over acknowledgements.

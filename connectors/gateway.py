@@ -137,6 +137,7 @@ def dead_letter(
         ce_subject="",
     )
     headers = [(k, v) for k, v in headers if k != "ce_subject"]
+    headers += schemas.carried_headers(_headers(message))  # a retried record's count, carried on
     budget = settings.record_limits.value_budget(None, headers)
     return schemas.encode_dead_letter(record, max_size=budget), headers
 

@@ -31,7 +31,12 @@ from schemas.codec import (
     schema_id_of,
 )
 from schemas.cpr import CprError, birth_date, pseudonym
-from schemas.dead_letters import encode_dead_letter
+from schemas.dead_letters import (
+    RETRY_COUNT_HEADER,
+    carried_headers,
+    encode_dead_letter,
+    retry_count,
+)
 from schemas.decisions import decision_id, decision_id_of
 from schemas.domain import (
     KOMMUNEKODER,
@@ -69,6 +74,7 @@ __all__ = [
     "KOMMUNEKODER",
     "PARTNER_KINDS",
     "PARTNER_MODELS",
+    "RETRY_COUNT_HEADER",
     "UNITS",
     "CatalogueError",
     "CprError",
@@ -81,6 +87,7 @@ __all__ = [
     "SchemaVersion",
     "birth_date",
     "build_headers",
+    "carried_headers",
     "cloudevent_headers",
     "decision_id",
     "decision_id_of",
@@ -98,6 +105,7 @@ __all__ = [
     "parse_partner",
     "parsed_schema",
     "pseudonym",
+    "retry_count",
     "schema",
     "schema_id_of",
     "schema_name_of",

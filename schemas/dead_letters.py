@@ -11,13 +11,33 @@ from the record (a reason quoting an exception, an event id from a header) are c
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from schemas.codec import EncodeError, encode
 
 MAX_REASON = 2000  # characters of the reason, before the note on a record kept by reference
 MAX_LABEL = 256  # characters of the error type, component and event id
+# How often an operator re-published a dead letter's record (``ungebus deadletters retry``):
+# on the re-published record, and carried onto the dead letter of a record that fails again.
+RETRY_COUNT_HEADER = "ungebus-retry-count"
+
+
+def retry_count(headers: Iterable[tuple[str, str | bytes | None]]) -> int:
+    """How often the record these headers belong to was retried (0: never, or a header that
+    is not a small number)."""
+    for name, value in headers:
+        if name == RETRY_COUNT_HEADER and value is not None:
+            text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+            return int(text) if text.isdigit() and len(text) <= 6 else 0
+    return 0
+
+
+def carried_headers(original: Iterable[tuple[str, str | bytes | None]]) -> list[tuple[str, bytes]]:
+    """What a dead letter carries of its original's headers on its own: the retry count, so
+    that a letter kept by reference (without the original's headers) still tells it."""
+    count = retry_count(original)
+    return [(RETRY_COUNT_HEADER, str(count).encode())] if count else []
 
 
 def encode_dead_letter(record: Mapping[str, Any], *, max_size: int) -> bytes:

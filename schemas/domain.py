@@ -50,6 +50,7 @@ class EventType(StrEnum):
     ROUTING_DECISION = f"{NAMESPACE}.routing_decision.v1"
     DEAD_LETTER = f"{NAMESPACE}.dead_letter.v1"
     HANDOVER_STATUS = f"{NAMESPACE}.handover_status.v1"
+    OPERATOR_ACTION = f"{NAMESPACE}.operator_action.v1"
 
 
 def event_type_of(name: str) -> EventType:

@@ -91,7 +91,9 @@ def streams(policy_path: str, loglevel: str, role: str | None, topics_ready: boo
         raise click.ClickException(str(exc)) from exc
     require_access(settings)  # each worker's principal too: --role runs the same
     if not topics_ready:
-        specs = [*settings.topics.catalogue(), *internal_topics(settings)]
+        operators = settings.topics.operations  # the pair neither reads nor writes it
+        specs = [s for s in settings.topics.catalogue() if s.name != operators]
+        specs += internal_topics(settings)
         require_topics(settings, specs)
         try:  # every topic either worker writes takes what the producer may send
             check_topics(

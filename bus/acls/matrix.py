@@ -13,7 +13,11 @@ from the component's code:
 - ``ops``: metadata only: DESCRIBE and DESCRIBE_CONFIGS on every topic of the bus, DESCRIBE
   on every group (consumer lag: committed offsets are read with DESCRIBE on the group, end
   offsets with DESCRIBE on the topic), DESCRIBE on the cluster (list the groups, read the ACLs
-  for ``ungebus acl check``).
+  for ``ungebus acl check``). And READ on ``deadletter`` and ``operations``, read without a
+  consumer group (assigned partitions, nothing committed): ``ungebus deadletters list|show``
+  prints what failed and where (never the original's personal fields) and what operators did
+  about it. Revealing a payload and retrying run as ``admin``, who records both on
+  ``operations``.
 - ``router`` (faust app ``ungebus-router``): READ ``inbound.events``; WRITE ``tasks.*``,
   ``audit.routing``, ``deadletter``.
 - ``tracker`` (faust app ``ungebus-tracker``): READ ``tasks.*`` and every ``task-acks.<kk>``;
@@ -232,6 +236,8 @@ def matrix(topics: Topics, partners: Iterable[str]) -> tuple[Acl, ...]:
     g.add(OPS, _everything(ResourceType.TOPIC, p), Operation.DESCRIBE, Operation.DESCRIBE_CONFIGS)
     g.add(OPS, _everything(ResourceType.GROUP, p), Operation.DESCRIBE)
     g.add(OPS, CLUSTER, Operation.DESCRIBE)
+    g.add(OPS, topic(topics.deadletter), R)
+    g.add(OPS, topic(topics.operations), R)
 
     inbound, audit, deadletter = (topic(topics.inbound_events), topic(topics.audit_routing),
                                   topic(topics.deadletter))  # fmt: skip

@@ -52,6 +52,7 @@ def dead_letter(
     }
     letter_id = f"{source_topic}/{source_partition}/{source_offset}"
     headers_out = record_headers("dead_letter", letter_id, None, now, None, component)
+    headers_out += schemas.carried_headers(headers)  # a retried record's count, carried on
     letter_key = key if key is not None and len(key) <= MAX_KEY else None
     budget = limits.value_budget(letter_key, headers_out) - TRACE_SLACK
     value_bytes = schemas.encode_dead_letter(record, max_size=budget)

@@ -62,6 +62,7 @@ FAMILIES = [
     TOPICS.handovers("161"),
     TOPICS.audit_routing,
     TOPICS.deadletter,
+    TOPICS.operations,
     *(spec.name for spec in internal_topics(Settings(topic_prefix=""))),
 ]
 FRESH = [f"{t}-new" for t in FAMILIES]  # what a client asks to create (validate only)
