@@ -27,6 +27,7 @@ _COMMANDS: dict[str, str] = {
     "acl": "bus.acls.cli:acl",
     "deploy": "deploy.compose:deploy",
     "trace": "bus.telemetry.trace_cli:trace",
+    "replay": "streams.replay.cli:replay",
 }
 
 
