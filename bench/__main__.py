@@ -7,7 +7,8 @@ the security costs is measured after it, on two fresh brokers in turn, secured a
 measured on the same broker in the same run, as a ratio; results go to ``bench/results.json``
 and a table on stdout (paste it into the README). Benchmarks, not tests: nothing here
 asserts a speed.
-``python -m bench audit`` runs only the audit store's query (no broker needed).
+``python -m bench audit`` runs only the audit store's query (no broker needed);
+``python -m bench replay`` only the replay bench (on a broker of its own).
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ def table(results: dict[str, Any]) -> str:
         from bench.security_bench import row
 
         rows.insert(2, row(results["security"]))
+    if "replay" in results:
+        from bench.replay_bench import row as replay_row
+
+        rows.append(replay_row(results["replay"]))
     if "audit_query" in results:
         rows.append(audit_bench.row(results["audit_query"]))
     lines = ["| measure | result | ratio / baseline |", "|---|---|---|"]
@@ -105,6 +110,30 @@ def audit_only(decisions: int) -> None:
     print(f"bench: results in {RESULTS}")
 
 
+def replay_only(events: int) -> None:
+    """``python -m bench replay``: the replay bench alone, on a throwaway secured broker,
+    merged into the results."""
+    from bench import replay_bench
+
+    with tempfile.TemporaryDirectory(prefix="ungebus-bench-replay-") as tmp:
+        port, controller = free_ports(2)
+        broker = LocalKafka(home=Path(tmp) / "kafka", port=port, controller_port=controller,
+                            heap="1g")  # fmt: skip
+        print(f"bench: replay, on a throwaway secured Kafka broker on {broker.bootstrap_servers}")
+        broker.up(echo=lambda _m: None)
+        try:
+            with environment(broker.client_env(ADMIN)):
+                figures = replay_bench.run(broker.bootstrap_servers, count=events, work=Path(tmp))
+        finally:
+            broker.down(echo=lambda _m: None)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["replay"] = {**figures, "date": dt.datetime.now(dt.UTC).isoformat("T", "seconds")}
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["replay"], indent=2))
+    print("| {} | {} | {} |".format(*replay_bench.row(figures)))
+    print(f"bench: results in {RESULTS}")
+
+
 @contextlib.contextmanager
 def environment(variables: dict[str, str]) -> Iterator[None]:
     """``variables`` in this process's environment (so every ``Settings`` built and every
@@ -122,11 +151,15 @@ def environment(variables: dict[str, str]) -> Iterator[None]:
 
 
 def main() -> None:
-    from bench import codec_bench, ingest_bench, router_bench, security_bench
+    from bench import codec_bench, ingest_bench, replay_bench, router_bench, security_bench
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "part", nargs="?", choices=("all", "audit"), default="all", help="audit: only that"
+        "part",
+        nargs="?",
+        choices=("all", "audit", "replay"),
+        default="all",
+        help="audit, replay: only that",
     )
     parser.add_argument("--events", type=int, default=20_000, help="router throughput events")
     parser.add_argument("--people", type=int, default=1_000_000, help="consent table size")
@@ -135,6 +168,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.part == "audit":
         audit_only(args.decisions)
+        return
+    if args.part == "replay":
+        replay_only(args.events)
         return
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ungebus-bench-") as tmp:
@@ -158,6 +194,10 @@ def main() -> None:
                     broker.bootstrap_servers, count=args.events, people=args.people,
                     work=Path(tmp) / "router", router_login=broker.client_env("router"),
                 )  # fmt: skip
+                print("bench: replay (the real one and the policy preview)")
+                results["replay"] = replay_bench.run(
+                    broker.bootstrap_servers, count=args.events, work=Path(tmp)
+                )
         finally:
             broker.down(echo=lambda _m: None)
         print("bench: TLS + SASL/SCRAM vs plaintext (a broker of each, in turn)")

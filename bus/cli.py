@@ -28,6 +28,7 @@ _COMMANDS: dict[str, str] = {
     "deploy": "deploy.compose:deploy",
     "trace": "bus.telemetry.trace_cli:trace",
     "deadletters": "consumers.deadletters.cli:deadletters",
+    "replay": "streams.replay.cli:replay",
 }
 
 
