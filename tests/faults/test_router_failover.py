@@ -1,8 +1,10 @@
-"""F2 and F3: two routers in one group while partners post over the HTTP API.
+"""F2 and F3: two routers in one group (and two handover trackers in another) on the
+three-node cluster while partners post over the HTTP API.
 
-- F2: one of them ``kill -9``'d every 10 to 15 s for a minute: nothing acknowledged is lost,
-  no event gets a second task id, and the killed router's partitions route again within
-  seconds (figures printed).
+- F2: one router and one tracker ``kill -9``'d every 10 to 15 s for a minute: nothing
+  acknowledged is lost, no event gets a second task id, the killed router's partitions route
+  again within seconds, and the surviving tracker reads every task to the end (figures
+  printed).
 - F3: one of them ``SIGSTOP``ped past its session timeout, so the group moves its partitions
   to the other, then ``SIGCONT``ed: the zombie may finish what it held (the same records, so
   the same deterministic task ids, which the inbox stores once), but no event gets a second
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bus.waiting import wait_until
+from deploy.local.cluster import LocalCluster
 from tests.support.two_routers import SESSION_TIMEOUT_S, two_routers
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -28,28 +31,33 @@ RATE_PER_S = 30.0
 
 
 def test_f2_one_of_two_routers_killed_again_and_again_loses_nothing(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_cluster: LocalCluster, tmp_path: Path
 ) -> None:
     kills: list[float] = []
     rng = random.Random(2)
     events = int(LOAD_S * RATE_PER_S * 1.5)
-    with two_routers(kafka_bootstrap, tmp_path, "f2", events, RATE_PER_S) as bus:
+    with two_routers(kafka_cluster, tmp_path, "f2", events, RATE_PER_S) as bus:
         started = time.monotonic()
         next_kill = started + rng.uniform(10, 15)
         while time.monotonic() - started < LOAD_S:
-            bus.keep_up()  # restarts a killed router
+            bus.keep_up()  # restarts a killed worker
             if time.monotonic() >= next_kill:
                 bus.router(len(kills) % 2 + 1).process.send_signal(signal.SIGKILL)
+                bus.tracker(2 - len(kills) % 2).process.send_signal(signal.SIGKILL)
                 kills.append(time.monotonic())
                 next_kill += rng.uniform(10, 15)
             time.sleep(0.2)
-        # A router killed last is not started again: the other takes its partitions over.
+        # The workers killed last are not started again: the others take their partitions over.
         reckoning = bus.reckon("f2")
-    ends = [*kills[1:], time.monotonic()]
+        load_ended = time.monotonic()
+        wait_until(lambda: bus.trackers_lag() == 0, 180, "the surviving tracker caught up")
+        tracker_caught_up_s = time.monotonic() - load_ended
+    ends = [*kills[1:], load_ended]
     standstills = [bus.progress.standstill_after(k, e) for k, e in zip(kills, ends, strict=True)]
     print(f"\nF2: {len(kills)} kills; {reckoning.line()}; answers {dict(bus.load.answers)}; "
           f"partitions stood still after each kill (s): "
-          f"{', '.join(f'{s:.1f}' for s in standstills)}")  # fmt: skip
+          f"{', '.join(f'{s:.1f}' for s in standstills)}; the surviving tracker had read "
+          f"every task and take-over {tracker_caught_up_s:.1f} s after the load")  # fmt: skip
     assert len(kills) >= 4
     assert reckoning.acknowledged >= LOAD_S * RATE_PER_S * 0.5, bus.load.answers
     assert reckoning.lost == [], reckoning.line()
@@ -57,10 +65,10 @@ def test_f2_one_of_two_routers_killed_again_and_again_loses_nothing(
 
 
 def test_f3_a_router_paused_past_its_session_comes_back_as_a_zombie_and_harms_nothing(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_cluster: LocalCluster, tmp_path: Path
 ) -> None:
     paused_s = SESSION_TIMEOUT_S + 8  # the group gives up on it, and moves on
-    with two_routers(kafka_bootstrap, tmp_path, "f3", int(40 * RATE_PER_S), RATE_PER_S) as bus:
+    with two_routers(kafka_cluster, tmp_path, "f3", int(40 * RATE_PER_S), RATE_PER_S) as bus:
         wait_until(lambda: len(bus.load.accepted) >= RATE_PER_S * 8, 120, "the load under way")
         zombie = bus.router(1)
         zombie.process.send_signal(signal.SIGSTOP)

@@ -68,3 +68,24 @@ class GroupProgress:
 
     def _offset_at(self, moment: float, partition: int) -> int | None:
         return next((o.get(partition) for t, o in self.samples if t == moment), None)
+
+
+def group_lag(admin_config: dict[str, Any], group: str, topics: list[str]) -> int:
+    """Records on ``topics`` beyond what ``group`` has committed (a partition it never
+    committed counts from its start)."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({**admin_config, "group.id": f"{group}.lag-probe"})
+    admin = AdminClient(admin_config)
+    try:
+        metadata = consumer.list_topics(timeout=10).topics
+        wanted = [TopicPartition(t, p) for t in topics for p in metadata[t].partitions]
+        request = [ConsumerGroupTopicPartitions(group, wanted)]
+        committed = admin.list_consumer_group_offsets(request)[group].result(10)
+        lag = 0
+        for tp in committed.topic_partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), 10)
+            lag += high - max(tp.offset, low)
+        return lag
+    finally:
+        consumer.close()

@@ -1,12 +1,14 @@
-"""Two routers of one group, an HTTP connector and a partner load, for the fault suite's
-router faults (F2, F3): each router its own process under a supervisor (restarted after a
-kill, as systemd or Kubernetes would), with its own static-membership name and var folder;
-the other takes a router's partitions over if it is gone past the session timeout."""
+"""Two routers of one group, two handover trackers of another, an HTTP connector and a partner
+load on the three-node cluster, for the fault suite's router faults (F2, F3): each worker its
+own process under a supervisor (restarted after a kill, as systemd or Kubernetes would), with
+its own static-membership name and var folder; the other takes a worker's partitions over if
+it is gone past the session timeout."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,10 +25,17 @@ from bus.processes import (
 )
 from bus.services import ready_file
 from bus.settings import PROJECT_ROOT, Settings
+from bus.topics import ensure_topics
+from deploy.local.cluster import LocalCluster
 from tests.support.fault_check import Reckoning, reckon
-from tests.support.fault_load import HttpLoad, partner_events, partners_file
-from tests.support.group_progress import GroupProgress
-from tests.support.harness import fresh_bus, settings_env
+from tests.support.fault_load import (
+    HttpLoad,
+    cluster_env,
+    cluster_login,
+    partner_events,
+    partners_file,
+)
+from tests.support.group_progress import GroupProgress, group_lag
 
 SESSION_TIMEOUT_S = 10
 
@@ -39,7 +48,19 @@ class TwoRouters:
     progress: GroupProgress
 
     def router(self, n: int) -> Component:
-        return next(c for c in self.supervisor.components if c.spec.name == f"router-{n}")
+        return self.worker(f"router-{n}")
+
+    def tracker(self, n: int) -> Component:
+        return self.worker(f"tracker-{n}")
+
+    def worker(self, name: str) -> Component:
+        return next(c for c in self.supervisor.components if c.spec.name == name)
+
+    def trackers_lag(self) -> int:
+        """Records the trackers' group has not committed yet, over every topic it reads."""
+        topics = [*self.settings.topics.all_tasks(), *self.settings.topics.all_task_acks()]
+        group = f"{self.settings.topic_prefix}ungebus-tracker"
+        return group_lag(self.settings.kafka_config(), group, topics)
 
     def keep_up(self) -> None:
         """Start again a router that died (after a kill); fail if one cannot be."""
@@ -54,13 +75,16 @@ class TwoRouters:
 
 @contextmanager
 def two_routers(
-    kafka_bootstrap: str, tmp_path: Path, label: str, events: int, rate_per_s: float
+    cluster: LocalCluster, tmp_path: Path, label: str, events: int, rate_per_s: float
 ) -> Iterator[TwoRouters]:
-    settings = fresh_bus(kafka_bootstrap, label, tmp_path / "bus")
+    prefix = f"{label}-{uuid.uuid4().hex[:8]}."
+    settings = Settings(**cluster_login(cluster), topic_prefix=prefix, var_dir=tmp_path / "bus")
+    ensure_topics(settings.kafka_config(), settings.topics.catalogue())
     load_events = partner_events(events)
     tokens = partners_file(tmp_path / "partners.toml", load_events)
     (port,) = free_ports(1)
-    env = settings_env(
+    env = cluster_env(
+        cluster,
         settings,
         UNGEBUS_PARTNERS_FILE=str(tmp_path / "partners.toml"),
         UNGEBUS_HTTP_HOST="127.0.0.1",
@@ -68,16 +92,17 @@ def two_routers(
         UNGEBUS_CONSUMER_SESSION_TIMEOUT_S=str(SESSION_TIMEOUT_S),
         UNGEBUS_ROUTER_BATCH_SIZE="50",
     )
-    routers = [
+    workers = [
         ComponentSpec(
-            f"router-{n}",
-            ("streams", "--role", "router", "--loglevel", "info"),
-            files_written([ready_file(tmp_path / f"var-{n}", "router")], after=time.time()),
+            f"{role}-{n}",
+            ("streams", "--role", role, "--loglevel", "info"),
+            files_written([ready_file(tmp_path / f"var-{role}-{n}", role)], after=time.time()),
             env=(
-                ("UNGEBUS_CONSUMER_INSTANCE", f"router-{n}"),
-                ("UNGEBUS_VAR_DIR", str(tmp_path / f"var-{n}")),
+                ("UNGEBUS_CONSUMER_INSTANCE", f"{role}-{n}"),
+                ("UNGEBUS_VAR_DIR", str(tmp_path / f"var-{role}-{n}")),
             ),
         )
+        for role in ("router", "tracker")
         for n in (1, 2)
     ]
     http = ComponentSpec("http", ("connect", "http"), http_ok(f"http://127.0.0.1:{port}/healthz"))
@@ -91,7 +116,7 @@ def two_routers(
         partitions=3,
     )
     try:
-        supervisor.start_all([http, *routers], 240, threading.Event(), echo=print)
+        supervisor.start_all([http, *workers], 240, threading.Event(), echo=print)
         progress.start()
         load = HttpLoad(f"http://127.0.0.1:{port}", tokens, load_events, rate_per_s).start()
         yield TwoRouters(settings, supervisor, load, progress)
