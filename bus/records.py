@@ -6,6 +6,10 @@ commit only after that; what they share of it lives here, so neither imports the
 :class:`Outgoing` for ``deadletter``, with the reason and the original bytes), ``Publisher``
 (returns once Kafka acknowledged every record) and ``commit`` (synchronous, after the
 database).
+
+A read that leaves nothing behind (the dead-letter reader, replay's history, the inbox's
+read-back of its acknowledgements) shares ``end_offsets`` and ``read_to_ends``: partitions
+assigned from given offsets, read to the ends fixed before, nothing committed.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -63,12 +67,17 @@ def poll(consumer: Consumer, batch_size: int, timeout_s: float, who: str) -> lis
     for message in consumer.consume(num_messages=batch_size, timeout=timeout_s):
         error = message.error()
         if error is not None:
-            if error.fatal() or error.code() == KafkaError._FATAL:  # e.g. fenced (static member)
-                raise KafkaException(error)
-            log.warning("%s consumer: %s", who, error.str())
+            raise_if_fatal(error, who)
             continue
         messages.append(received(message))
     return messages
+
+
+def raise_if_fatal(error: KafkaError, who: str) -> None:
+    """A fatal client error raises (a KafkaException); any other is logged."""
+    if error.fatal() or error.code() == KafkaError._FATAL:  # e.g. fenced (static member)
+        raise KafkaException(error)
+    log.warning("%s consumer: %s", who, error.str())
 
 
 def close(consumer: Consumer, who: str) -> None:
@@ -85,6 +94,82 @@ def commit(consumer: Consumer, next_offsets: Mapping[tuple[str, int], int]) -> N
     if next_offsets:
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
         consumer.commit(offsets=offsets, asynchronous=False)
+
+
+class NotReadToEnd(RuntimeError):
+    """A topic was not read to its ends in time; the message names the topic."""
+
+
+def end_offsets(consumer: Consumer, topic: str, timeout_s: float) -> dict[int, int]:
+    """Each partition's end offset (the next record's), as Kafka has it now; what the client
+    raises (a KafkaException, a KeyError for a topic not in the answer, a TypeError for a
+    watermark request that timed out) is left to the caller."""
+    found = consumer.list_topics(topic, timeout=timeout_s).topics[topic]
+    return {
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)[1]
+        for p in found.partitions
+    }
+
+
+def read_to_ends(
+    consumer: Consumer,
+    topic: str,
+    starts: Mapping[int, int],
+    ends: Mapping[int, int],
+    on_error: Callable[[KafkaError, int | None], None],
+    *,
+    batch: int = 500,
+    poll_s: float = 0.5,
+    deadline_s: float | None = None,
+    stalled_s: float | None = None,
+) -> Generator[Message, None, None]:
+    """The records of ``topic``'s partitions in ``ends``, each from its offset in ``starts``
+    (or a logical one, e.g. ``OFFSET_END``) to just before its end, each partition in its
+    order; the partitions are assigned (never a group joined nor an offset committed) and
+    unassigned after.
+
+    A partition is done at its last record before its end, or at a partition-EOF at or past
+    its end (``enable.partition.eof``). Any other error goes to ``on_error`` with its
+    partition (None if not one still read), which raises to stop the read or returns to pass
+    it over. :class:`NotReadToEnd` (naming the topic) when ``deadline_s`` passed, or when
+    nothing arrived for ``stalled_s``.
+    """
+    left = {p: end for p, end in ends.items()}
+    if not left:
+        return
+    consumer.assign([TopicPartition(topic, p, starts[p]) for p in left])
+    try:
+        deadline = None if deadline_s is None else time.monotonic() + deadline_s
+        last = time.monotonic()
+        while left:
+            if deadline is not None and time.monotonic() > deadline:
+                raise NotReadToEnd(f"{topic}: not read to its end in time")
+            messages = consumer.consume(num_messages=batch, timeout=poll_s)
+            if messages:
+                last = time.monotonic()
+            elif stalled_s is not None and time.monotonic() - last > stalled_s:
+                raise NotReadToEnd(f"reading {topic} stalled: nothing arrived for {stalled_s:g} s")
+            for message in messages:
+                partition = message.partition() or 0
+                end = left.get(partition) if message.topic() == topic else None
+                error = message.error()
+                offset = message.offset() or 0
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        on_error(error, None if end is None else partition)
+                    elif end is not None and offset >= end:
+                        del left[partition]
+                    continue
+                if end is None:
+                    continue
+                if offset >= end:
+                    del left[partition]
+                    continue
+                yield message
+                if offset + 1 >= end:
+                    del left[partition]
+    finally:
+        consumer.unassign()
 
 
 def lags(consumer: Consumer) -> dict[tuple[str, int], int] | None:

@@ -8,14 +8,14 @@ librdkafka asks for). One record at a coordinate is read the same way.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 import schemas
-from bus.records import Received, received
+from bus.records import NotReadToEnd, Received, read_to_ends, received
 from bus.settings import Settings
 from consumers.deadletters.letters import Letter, letter_from
 
@@ -75,29 +75,13 @@ def read_topic(settings: Settings, topic: str) -> list[Received]:
     offset order."""
     consumer = _consumer(settings)
     try:
+        starts: dict[int, int] = {}
         ends: dict[int, int] = {}
-        starts = []
         for partition in _partitions(consumer, topic, settings):
             low, high = _watermarks(consumer, topic, partition, settings)
             if high > low:
-                ends[partition] = high
-                starts.append(TopicPartition(topic, partition, low))
-        if not starts:
-            return []
-        consumer.assign(starts)
-        found: list[Received] = []
-        done: set[int] = set()
-
-        def take(message: Message) -> None:
-            partition, offset = message.partition() or 0, message.offset() or 0
-            if partition in done:
-                return
-            if offset < ends[partition]:
-                found.append(received(message))
-            if offset >= ends[partition] - 1:
-                done.add(partition)
-
-        _consume(consumer, topic, settings, take, lambda: len(done) == len(ends), done.add)
+                starts[partition], ends[partition] = low, high
+        found = [received(m) for m in _read(consumer, topic, settings, starts, ends)]
         return sorted(found, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()
@@ -117,18 +101,13 @@ def read_one(settings: Settings, topic: str, partition: int, offset: int) -> Rec
             )
         if offset >= high:
             return f"there is no record there: {topic}/{partition} ends before offset {high}"
-        consumer.assign([TopicPartition(topic, partition, offset)])
-        got: list[Received] = []
-        ended: list[int] = []
-
-        def take(message: Message) -> None:
-            if not got:
-                got.append(received(message))
-
-        _consume(consumer, topic, settings, take, lambda: bool(got or ended), ended.append)
-        if not got or got[0].offset != offset:
+        with closing(
+            _read(consumer, topic, settings, {partition: offset}, {partition: high})
+        ) as one:
+            got = next(one, None)
+        if got is None or (got.offset() or 0) != offset:
             return f"it is no longer on {topic}/{partition} (compacted or deleted)"
-        return got[0]
+        return received(got)
     finally:
         consumer.close()
 
@@ -145,31 +124,23 @@ def _watermarks(
     return int(low), int(high)
 
 
-def _consume(
+def _read(
     consumer: Consumer,
     topic: str,
     settings: Settings,
-    take: Callable[[Message], None],
-    finished: Callable[[], bool],
-    at_end: Callable[[int], None],
-) -> None:
-    """Feed every record to ``take`` until ``finished``; ``at_end`` hears each partition's
-    end. Gives up when nothing arrives for :data:`STALLED_S`."""
-    last = time.monotonic()
-    while not finished():
-        batch = consumer.consume(num_messages=500, timeout=0.5)
-        if batch:
-            last = time.monotonic()
-        elif time.monotonic() - last > STALLED_S:
-            raise ReadError(f"reading {topic} stalled: nothing arrived for {STALLED_S:g} s")
-        for message in batch:
-            error = message.error()
-            if error is None:
-                take(message)
-            elif error.code() == KafkaError._PARTITION_EOF:
-                at_end(message.partition() or 0)
-            else:
-                raise _failure(error, topic, settings)
+    starts: dict[int, int],
+    ends: dict[int, int],
+) -> Generator[Message, None, None]:
+    """The records from ``starts`` to ``ends`` (``bus.records.read_to_ends``); any error
+    raises. Gives up when nothing arrives for :data:`STALLED_S`."""
+
+    def refused(error: KafkaError, _partition: int | None) -> None:
+        raise _failure(error, topic, settings)
+
+    try:
+        yield from read_to_ends(consumer, topic, starts, ends, refused, stalled_s=STALLED_S)
+    except NotReadToEnd as exc:
+        raise ReadError(str(exc)) from None
 
 
 def letters_of(records: Sequence[Received], max_size: int) -> tuple[list[Letter], list[Unreadable]]:

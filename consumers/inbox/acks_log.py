@@ -8,11 +8,11 @@ inbox's principal may READ its own ``task-acks.<kk>``.
 
 from __future__ import annotations
 
-import time
+from contextlib import closing
 
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaError
 
-from bus.records import poll
+from bus.records import NotReadToEnd, end_offsets, raise_if_fatal, read_to_ends, received
 from consumers.inbox.records import COMPONENT
 from consumers.inbox.settings import InboxSettings
 
@@ -44,16 +44,9 @@ class AcksLog:
 
     def _ends(self, consumer: Consumer) -> dict[int, int]:
         try:
-            topic = consumer.list_topics(self._topic, timeout=self._timeout_s).topics[self._topic]
-            ends = {
-                p: consumer.get_watermark_offsets(
-                    TopicPartition(self._topic, p), timeout=self._timeout_s
-                )[1]
-                for p in topic.partitions
-            }
+            return end_offsets(consumer, self._topic, self._timeout_s)
         except Exception as exc:  # a KafkaException, or None for a timeout
             raise AcksLogUnavailable(f"{self._topic}: {exc}") from exc
-        return ends
 
     def landed(self, task_id: str, since: dict[int, int]) -> bool:
         """Whether the task's take-over is on the topic at or after ``since``."""
@@ -62,20 +55,18 @@ class AcksLog:
         try:
             until = self._ends(consumer)
             left = {p: end for p, end in until.items() if end > since.get(p, 0)}
-            if not left:
-                return False
-            consumer.assign(
-                [TopicPartition(self._topic, p, since.get(p, OFFSET_END)) for p in left]
+            starts = {p: since.get(p, OFFSET_END) for p in left}
+            records = read_to_ends(
+                consumer, self._topic, starts, left, _passed_over, deadline_s=self._timeout_s
             )
-            deadline = time.monotonic() + self._timeout_s
-            while left:
-                if time.monotonic() > deadline:
-                    raise AcksLogUnavailable(f"{self._topic}: not read to its end in time")
-                for r in poll(consumer, 500, 0.5, COMPONENT):
-                    if ("ce_id", wanted) in r.headers:
-                        return True
-                    if r.partition in left and r.offset + 1 >= left[r.partition]:
-                        del left[r.partition]
-            return False
+            with closing(records):  # unassigned before the consumer closes
+                return any(("ce_id", wanted) in received(m).headers for m in records)
+        except NotReadToEnd as exc:
+            raise AcksLogUnavailable(str(exc)) from exc
         finally:
             consumer.close()
+
+
+def _passed_over(error: KafkaError, _partition: int | None) -> None:
+    """As ``bus.records.poll``: a fatal error raises, any other is logged."""
+    raise_if_fatal(error, COMPONENT)

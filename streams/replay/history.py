@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from bus.records import read_to_ends
 from bus.settings import Settings
 from streams.routing.outputs import InMessage
 
@@ -97,39 +98,23 @@ class History:
         return out
 
     def read(self, spans: Iterable[Span]) -> Iterator[InMessage]:
-        """Every record of the spans, each partition in its order (partitions interleaved)."""
-        todo = {(s.topic, s.partition): s for s in spans if s.size > 0}
-        if not todo:
-            return
-        self._consumer.assign([TopicPartition(t, p, s.start) for (t, p), s in todo.items()])
-        try:
-            while todo:
-                for message in self._consumer.consume(BATCH, timeout=POLL_S):
-                    at = (message.topic() or "", message.partition() or 0)
-                    span = todo.get(at)
-                    if span is None:
-                        continue
-                    error = message.error()
-                    offset = message.offset() or 0
-                    if error is not None:
-                        if error.code() == KafkaError._PARTITION_EOF:
-                            if offset >= span.end:
-                                del todo[at]
-                            continue
-                        if error.code() in _IGNORED:
-                            continue
-                        raise HistoryError(f"cannot read {at[0]}[{at[1]}]: {error.str()}")
-                    if offset >= span.end:
-                        del todo[at]
-                        continue
-                    yield InMessage(
-                        at[0], at[1], offset, message.key(), message.value(),
-                        _headers(message), _seconds(message.timestamp()),
-                    )  # fmt: skip
-                    if offset + 1 >= span.end:
-                        del todo[at]
-        finally:
-            self._consumer.unassign()
+        """Every record of the spans, each partition in its order (partitions interleaved;
+        topic after topic)."""
+        by_topic: dict[str, list[Span]] = {}
+        for span in spans:
+            if span.size > 0:
+                by_topic.setdefault(span.topic, []).append(span)
+        for topic, todo in by_topic.items():
+            starts = {s.partition: s.start for s in todo}
+            ends = {s.partition: s.end for s in todo}
+            records = read_to_ends(
+                self._consumer, topic, starts, ends, _refused(topic), batch=BATCH, poll_s=POLL_S
+            )
+            for message in records:
+                yield InMessage(
+                    topic, message.partition() or 0, message.offset() or 0, message.key(),
+                    message.value(), _headers(message), _seconds(message.timestamp()),
+                )  # fmt: skip
 
     def _watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         try:
@@ -143,6 +128,16 @@ class History:
 
 # The consumer's group is never joined: what the broker says about it is no matter here.
 _IGNORED = frozenset({KafkaError.GROUP_AUTHORIZATION_FAILED})
+
+
+def _refused(topic: str) -> Callable[[KafkaError, int | None], None]:
+    """An error on a partition still read raises, unless it is one of :data:`_IGNORED`."""
+
+    def refused(error: KafkaError, partition: int | None) -> None:
+        if partition is not None and error.code() not in _IGNORED:
+            raise HistoryError(f"cannot read {topic}[{partition}]: {error.str()}")
+
+    return refused
 
 
 def _headers(message: Message) -> list[tuple[str, bytes]]:
