@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError
+from confluent_kafka import Consumer, KafkaError
 
 from bus.records import NotReadToEnd, end_offsets, raise_if_fatal, read_to_ends, received
 from consumers.inbox.records import COMPONENT
@@ -55,7 +55,7 @@ class AcksLog:
         try:
             until = self._ends(consumer)
             left = {p: end for p, end in until.items() if end > since.get(p, 0)}
-            starts = {p: since.get(p, OFFSET_END) for p in left}
+            starts = {p: since.get(p, 0) for p in left}  # a partition added since: all of it
             records = read_to_ends(
                 consumer, self._topic, starts, left, _passed_over, deadline_s=self._timeout_s
             )
