@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         default=None,
         description="HMAC key for subject pseudonyms; set in production, generated locally",
     )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "wraps the per-person data keys (bus.crypto): 32 bytes as 64 hex digits; set in "
+            "production, generated locally"
+        ),
+    )
     var_dir: Path = PROJECT_ROOT / "var"
     # Read by the connectors (who may send what) and by the router (it checks every record's
     # sender against it too).
@@ -211,6 +218,24 @@ class Settings(BaseSettings):
         if not path.exists():
             _create_once(path, secrets.token_hex(32))
         return path.read_text().strip().encode()
+
+    def master_key_bytes(self) -> bytes:
+        """The master key that wraps every data key: from settings, else a random per-machine
+        key kept in ``var/`` (created once, mode 0600, like the pseudonym key)."""
+        if self.master_key is not None:
+            text = self.master_key.get_secret_value().strip()
+        else:
+            path = self.var_dir / services.MASTER_KEY
+            if not path.exists():
+                _create_once(path, secrets.token_hex(32))
+            text = path.read_text().strip()
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise ValueError("UNGEBUS_MASTER_KEY must be 32 bytes written as 64 hex digits")
+        return key
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -127,6 +127,17 @@ def _wait_until_visible(admin: AdminClient, names: set[str], timeout_s: float = 
 # partition of their take-overs.
 SUBJECT_PARTITIONS = 3
 
+# The key store: compacted, so a person's keys stay until erased; an erased key (a tombstone)
+# is cleaned out of the log soon: segments roll hourly, any dirt makes a segment cleanable, and
+# the tombstone itself (a name, no key) goes a day later.
+KEYS_TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    "segment.ms": str(60 * 60 * 1000),
+    "min.cleanable.dirty.ratio": "0.01",
+    "min.compaction.lag.ms": "0",
+    "delete.retention.ms": str(24 * 60 * 60 * 1000),
+}
+
 # The kinds that travel on the ordered inbound topic (schema names).
 INBOUND_EVENTS = ("dropout_notice", "release_planning", "handover", "school_absence_signal")
 CONSENT_EVENTS = ("consent_granted", "consent_withdrawn")
@@ -172,6 +183,13 @@ class Topics:
     def deadletter(self) -> str:
         """What could not be decoded or processed, with the reason and the original bytes."""
         return f"{self.prefix}deadletter"
+
+    @property
+    def keys(self) -> str:
+        """The per-person data keys (``bus.keystore``), each wrapped with the master key; keyed
+        ``<pseudonym>:<key id>``, compacted, a tombstone when a person is erased. Read and
+        written only by the components that seal and unseal personal data."""
+        return f"{self.prefix}keys"
 
     @property
     def operations(self) -> str:
@@ -227,6 +245,7 @@ class Topics:
             TopicSpec(self.audit_routing, 3, config=retention_days(5 * 365)),
             TopicSpec(self.deadletter, 1, config=retention_days(90)),
             TopicSpec(self.operations, 1, config=retention_days(5 * 365)),
+            TopicSpec(self.keys, 1, config=KEYS_TOPIC_CONFIG),
         ]
         # Task topics are keyed by pseudonym too: the handover tracker keeps open tasks in a
         # table partitioned like the take-over acknowledgements.

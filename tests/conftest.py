@@ -46,6 +46,10 @@ hypothesis_settings.load_profile("ungebus")
 
 _SESSION_BROKER: dict[str, LocalKafka] = {}
 
+# One master key for every process of the session (bus.crypto): the components a test starts
+# each in its own var folder must still unwrap each other's data keys.
+os.environ.setdefault("UNGEBUS_MASTER_KEY", os.urandom(32).hex())
+
 
 def _docker_answers() -> bool:
     try:

@@ -19,18 +19,23 @@ from the component's code:
   about it. Revealing a payload and retrying run as ``admin``, who records both on
   ``operations``.
 - ``router`` (faust app ``ungebus-router``): READ ``inbound.events``; WRITE ``tasks.*``,
-  ``audit.routing``, ``deadletter``.
+  ``audit.routing``, ``deadletter``; READ and WRITE ``keys`` (it unseals the events and seals
+  the tasks' details).
 - ``tracker`` (faust app ``ungebus-tracker``): READ ``tasks.*`` and every ``task-acks.<kk>``;
   WRITE ``escalations.*``, ``handovers.*``, ``deadletter``.
-- ``connector-http``, ``connector-files``: WRITE ``inbound.events``.
+- ``connector-http``, ``connector-files``: WRITE ``inbound.events``; READ and WRITE ``keys``
+  (they seal every event with its person's data key, creating the key for someone new).
 - ``connector-kafka`` (the gateway, group ``ungebus-gateway``): READ ``partner.*``; WRITE
-  ``inbound.events``, ``deadletter``.
+  ``inbound.events``, ``deadletter``; READ and WRITE ``keys``.
+- Every principal that reads ``keys`` has DESCRIBE on the group ``ungebus-keystore`` too, the
+  group id its keyring's consumer names without ever joining it.
 - ``audit-store`` (group ``audit-store``): READ ``audit.routing``; WRITE ``deadletter``.
 - ``inbox-<kk>`` (group ``inbox.<kk>``): READ ``tasks.<kk>.*`` and ``escalations.<kk>.*``
   only; WRITE ``task-acks.<kk>`` only, and ``deadletter`` (a task record it cannot store is
   dead-lettered with the reason, as everywhere on the bus); DESCRIBE_CONFIGS on the two it
   writes (it checks their ``max.message.bytes`` at start); READ ``task-acks.<kk>`` (its own
-  take-overs, read back without a group so none is published twice).
+  take-overs, read back without a group so none is published twice); READ ``keys`` (it
+  unseals its tasks' details and seals a take-over's note with the person's existing key).
 - ``partner-<name>``: WRITE ``partner.<name>.events`` only, so it cannot pass as another
   partner (the topic names the sender; the gateway checks the kinds and sources it may send).
 
@@ -155,6 +160,12 @@ def faust_app_id(prefix: str, role: str) -> str:
     return f"{prefix}ungebus-{role}"
 
 
+def keystore_group(prefix: str) -> str:
+    """The group id a keyring's consumer names (librdkafka wants one): never joined, never
+    committed, so DESCRIBE on it is all a keyring needs (``bus.keystore``)."""
+    return f"{prefix}ungebus-keystore"
+
+
 def gateway_group(prefix: str) -> str:
     return f"{prefix}ungebus-gateway"
 
@@ -255,7 +266,8 @@ def matrix(topics: Topics, partners: Iterable[str]) -> tuple[Acl, ...]:
     for role in (ROUTER, TRACKER):
         g.add(role, internal[role], Operation.CREATE, R, W)
         g.add(role, group(faust_app_id(p, role)), R)
-    pair = (inbound, audit, deadletter, tasks, escalations, handovers, acks, *internal.values())
+    pair = (inbound, audit, deadletter, tasks, escalations, handovers, acks, topic(topics.keys),
+            *internal.values())  # fmt: skip
     for role in (ROUTER, TRACKER):
         for resource in pair:
             g.describe(role, resource)
@@ -271,6 +283,16 @@ def matrix(topics: Topics, partners: Iterable[str]) -> tuple[Acl, ...]:
     g.add(AUDIT_STORE, audit, R)
     g.add(AUDIT_STORE, group(audit_group(p)), R)
     g.add(AUDIT_STORE, deadletter, W)
+
+    # The key store (``bus.keystore``): who seals personal data creates keys, who only unseals
+    # reads them; nobody else may (the values are wrapped with the master key besides).
+    keys, keystore = topic(topics.keys), group(keystore_group(p))
+    for role in (CONNECTOR_HTTP, CONNECTOR_FILES, CONNECTOR_KAFKA, ROUTER):
+        g.add(role, keys, R, W)
+        g.add(role, keystore, Operation.DESCRIBE)
+    for kommunekode in KOMMUNEKODER:
+        g.add(inbox_principal(kommunekode), keys, R)
+        g.add(inbox_principal(kommunekode), keystore, Operation.DESCRIBE)
 
     for kommunekode in KOMMUNEKODER:
         inbox = inbox_principal(kommunekode)

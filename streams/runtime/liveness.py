@@ -3,7 +3,8 @@
 faust-streaming 0.15.3 sometimes stops fetching after an unclean restart with a backlog: the
 worker is up and idle while records wait (README, known issues). Nothing inside faust notices,
 so the router watches itself from the outside, the way an operator would: its consumer group's
-committed offsets against the end of each partition, read with Kafka's admin API. Records
+committed offsets against the end of each partition (the ends read with Kafka's admin API, the
+offsets through a handle of the group, ``bus.confluent_fixes``). Records
 waiting on a partition whose committed offset has not moved for ``stall_after_s`` means
 stalled; the worker then exits (a supervisor starts it again, which resumes from the committed
 offsets without loss).
@@ -15,8 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from bus.confluent_fixes import CommittedOffsets
 
 Partition = tuple[str, int]
 
@@ -71,9 +74,11 @@ class LagProbe:
     topics: Iterable[str]
     timeout_s: float = 10.0
     _admin: AdminClient = field(init=False)
+    _committed: CommittedOffsets = field(init=False)
 
     def __post_init__(self) -> None:
         self._admin = AdminClient(dict(self.config))
+        self._committed = CommittedOffsets(self.config, self.group)
         self.topics = tuple(self.topics)
 
     def read(self) -> Offsets:
@@ -88,11 +93,5 @@ class LagProbe:
             {tp: OffsetSpec.latest() for tp in partitions}, request_timeout=self.timeout_s
         )
         end = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
-        request = [ConsumerGroupTopicPartitions(self.group, partitions)]
-        future = self._admin.list_consumer_group_offsets(request)[self.group]
-        committed = {
-            (tp.topic, tp.partition): tp.offset
-            for tp in future.result().topic_partitions
-            if tp.offset >= 0
-        }
+        committed = self._committed.read(end, self.timeout_s)
         return Offsets(committed, end)

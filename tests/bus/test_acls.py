@@ -94,7 +94,8 @@ def test_an_inbox_reads_and_acknowledges_only_its_own_municipality(kk: str) -> N
         assert may(inbox, R, f"inbox.{other}", GROUP) is own
     read = {n for n in every_topic() if may(inbox, R, n)}
     tasks = {T.tasks(kk, u) for u in UNITS} | {T.escalations(kk, u) for u in UNITS}
-    assert read == tasks | {T.task_acks_of(kk)}
+    assert read == tasks | {T.task_acks_of(kk), T.keys}  # keys: it unseals its tasks' details
+    assert may(inbox, D, "ungebus-keystore", GROUP) and not may(inbox, W, T.keys)
     written = {n for n in every_topic() if may(inbox, W, n)}
     assert written == {T.task_acks_of(kk), T.deadletter}
 
@@ -126,14 +127,23 @@ def test_each_component_may_do_what_its_code_does() -> None:
             assert all(may(role, op, f"ungebus-{role}-{own}") for op in (R, W, C))
     assert not may(ROUTER, W, T.escalations("161", "youth_unit"))
     assert not may(TRACKER, W, T.tasks("161", "youth_unit"))
+    # Who seals personal data (the connectors, the router) reads and creates data keys.
+    for sealer in (CONNECTOR_HTTP, CONNECTOR_FILES, CONNECTOR_KAFKA, ROUTER):
+        assert may(sealer, R, T.keys) and may(sealer, W, T.keys)
+        assert may(sealer, D, "ungebus-keystore", GROUP)
+        assert not may(sealer, R, "ungebus-keystore", GROUP)  # never joined
+    for other in (TRACKER, AUDIT_STORE, OPS):
+        assert not may(other, R, T.keys) and not may(other, W, T.keys)
     for connector in (CONNECTOR_HTTP, CONNECTOR_FILES):
-        assert {n for n in every_topic() if may(connector, W, n)} == {T.inbound_events}
-        assert not [n for n in every_topic() if may(connector, D, n) and n != T.inbound_events]
+        assert {n for n in every_topic() if may(connector, W, n)} == {T.inbound_events, T.keys}
+        described = {T.inbound_events, T.keys}
+        assert not [n for n in every_topic() if may(connector, D, n) and n not in described]
     gateway_reads = {n for n in every_topic() if may(CONNECTOR_KAFKA, R, n)}
-    assert gateway_reads == {T.partner_events(p) for p in (*PARTNERS, "another")}
+    assert gateway_reads == {T.partner_events(p) for p in (*PARTNERS, "another")} | {T.keys}
     assert {n for n in every_topic() if may(CONNECTOR_KAFKA, W, n)} == {
         T.inbound_events,
         T.deadletter,
+        T.keys,
     }
     assert {n for n in every_topic() if may(AUDIT_STORE, R, n)} == {T.audit_routing}
     assert may(AUDIT_STORE, R, "audit-store", GROUP)

@@ -9,8 +9,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, TopicPartition
+
+from bus.confluent_fixes import CommittedOffsets
 
 Offsets = dict[int, int]
 
@@ -37,18 +38,17 @@ class GroupProgress:
             self._thread.join(10)
 
     def _run(self) -> None:
-        admin = AdminClient(self.admin_config)
-        wanted = [TopicPartition(self.topic, p) for p in range(self.partitions)]
-        while not self._stop.is_set():
-            request = [ConsumerGroupTopicPartitions(self.group, wanted)]
-            try:
-                answer = admin.list_consumer_group_offsets(request)[self.group].result(5)
-            except Exception:  # a broker fault is what the test is about: sample again
+        wanted = [(self.topic, p) for p in range(self.partitions)]
+        with CommittedOffsets(self.admin_config, self.group) as committed:
+            while not self._stop.is_set():
+                try:
+                    answer = committed.read(wanted, timeout_s=5)
+                except Exception:  # a broker fault is what the test is about: sample again
+                    self._stop.wait(self.every_s)
+                    continue
+                offsets = {partition: offset for (_, partition), offset in answer.items()}
+                self.samples.append((time.monotonic(), offsets))
                 self._stop.wait(self.every_s)
-                continue
-            offsets = {tp.partition: tp.offset for tp in answer.topic_partitions}
-            self.samples.append((time.monotonic(), offsets))
-            self._stop.wait(self.every_s)
 
     def standstill_after(self, moment: float, until: float) -> float:
         """The longest time after ``moment`` that a partition's committed offset stayed where
@@ -73,19 +73,16 @@ class GroupProgress:
 def group_lag(admin_config: dict[str, Any], group: str, topics: list[str]) -> int:
     """Records on ``topics`` beyond what ``group`` has committed (a partition it never
     committed counts from its start)."""
-    from confluent_kafka import Consumer
-
     consumer = Consumer({**admin_config, "group.id": f"{group}.lag-probe"})
-    admin = AdminClient(admin_config)
     try:
         metadata = consumer.list_topics(timeout=10).topics
-        wanted = [TopicPartition(t, p) for t in topics for p in metadata[t].partitions]
-        request = [ConsumerGroupTopicPartitions(group, wanted)]
-        committed = admin.list_consumer_group_offsets(request)[group].result(10)
+        wanted = [(t, p) for t in topics for p in metadata[t].partitions]
+        with CommittedOffsets(admin_config, group) as committed_offsets:
+            committed = committed_offsets.read(wanted)
         lag = 0
-        for tp in committed.topic_partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), 10)
-            lag += high - max(tp.offset, low)
+        for topic, partition in wanted:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
+            lag += high - max(committed.get((topic, partition), 0), low)
         return lag
     finally:
         consumer.close()

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 import schemas
 from bus.acls.matrix import faust_app_id
+from bus.confluent_fixes import CommittedOffsets
 from bus.settings import Settings
 from bus.waiting import wait_until
 from streams.routing.decide import task_id
@@ -74,15 +75,14 @@ def _routed(settings: Settings) -> None:
     inbound = settings.topics.inbound_events
     ends = {p: end for (t, p), end in _end_offsets(settings).items() if t == inbound and end}
     group = faust_app_id(settings.topic_prefix, "router")
-    admin = AdminClient(settings.kafka_config())
-    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(inbound, p) for p in ends])]
 
-    def committed() -> bool:
-        answer = admin.list_consumer_group_offsets(request)[group].result(10)
-        offsets = {tp.partition: tp.offset for tp in answer.topic_partitions}
-        return all(offsets.get(p, -1) >= end for p, end in ends.items())
+    with CommittedOffsets(settings.kafka_config(), group) as offsets:
 
-    wait_until(committed, 60, "the router's commits of every inbound record")
+        def committed() -> bool:
+            answer = offsets.read((inbound, p) for p in ends)
+            return all(answer.get((inbound, p), -1) >= end for p, end in ends.items())
+
+        wait_until(committed, 60, "the router's commits of every inbound record")
 
 
 def _end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
