@@ -29,6 +29,8 @@ _COMMANDS: dict[str, str] = {
     "trace": "bus.telemetry.trace_cli:trace",
     "deadletters": "consumers.deadletters.cli:deadletters",
     "replay": "streams.replay.cli:replay",
+    "erase": "bus.erasure.cli:erase",
+    "erase-verify": "bus.erasure.cli:erase_verify",
 }
 
 

@@ -26,7 +26,14 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
 from bus.crypto import DataKey, SealError, unwrap_key, wrap_key
 
@@ -35,6 +42,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ungebus.keys")
 PARTITION = 0
+_TRANSIENT = (
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+)
 
 
 class KeyStoreError(RuntimeError):
@@ -89,7 +103,7 @@ class KafkaKeyring:
                 self._probe = None
 
     def __enter__(self) -> KafkaKeyring:
-        return self.start()
+        return self  # started by :meth:`start` (``keyring_for`` returns it started)
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
@@ -150,17 +164,32 @@ class KafkaKeyring:
             raise KeyStoreError(f"the key store {self.topic} did not take key {name}: {reason}")
 
     def _end_offset(self) -> int:
+        """The topic's end offset now; a transient refusal (a topic just created, its leader
+        moving) is asked again until ``wait_s`` has passed."""
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                return self._ask_end_offset(max(0.5, deadline - time.monotonic()))
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                transient = isinstance(error, KafkaError) and (
+                    error.retriable() or error.code() in _TRANSIENT
+                )
+                if not transient or time.monotonic() > deadline:
+                    raise KeyStoreError(
+                        f"the key store {self.topic} did not answer: {exc}"
+                    ) from exc
+            time.sleep(0.2)
+
+    def _ask_end_offset(self, timeout_s: float) -> int:
         with self._probe_lock:
             if self._probe is None:
                 self._probe = Consumer(self._config)
-            try:
-                ends = self._probe.get_watermark_offsets(
-                    TopicPartition(self.topic, PARTITION), timeout=self.wait_s
-                )
-            except Exception as exc:
-                raise KeyStoreError(f"the key store {self.topic} did not answer: {exc}") from exc
+            ends = self._probe.get_watermark_offsets(
+                TopicPartition(self.topic, PARTITION), timeout=timeout_s
+            )
         if ends is None:
-            raise KeyStoreError(f"the key store {self.topic} did not answer in time")
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "no answer in time"))
         return int(ends[1])
 
     def _await_position(self, offset: int, what: str) -> None:

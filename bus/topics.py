@@ -192,6 +192,14 @@ class Topics:
         return f"{self.prefix}keys"
 
     @property
+    def erasures(self) -> str:
+        """Every person erased (``ungebus erase``): pseudonym, when, why, by whom, keyed by the
+        pseudonym like the inbound events, so the router and the tracker find the person in
+        the partition their tables keep them in. The components delete what they hold of the
+        person when they read it; the audit store keeps it as the erasure's audit record."""
+        return f"{self.prefix}erasures"
+
+    @property
     def operations(self) -> str:
         """What operators did to records with their tools (a dead letter revealed or retried:
         who, when, which letter), never the records' contents."""
@@ -246,6 +254,7 @@ class Topics:
             TopicSpec(self.deadletter, 1, config=retention_days(90)),
             TopicSpec(self.operations, 1, config=retention_days(5 * 365)),
             TopicSpec(self.keys, 1, config=KEYS_TOPIC_CONFIG),
+            TopicSpec(self.erasures, SUBJECT_PARTITIONS, config=retention_days(5 * 365)),
         ]
         # Task topics are keyed by pseudonym too: the handover tracker keeps open tasks in a
         # table partitioned like the take-over acknowledgements.

@@ -51,6 +51,7 @@ class EventType(StrEnum):
     DEAD_LETTER = f"{NAMESPACE}.dead_letter.v1"
     HANDOVER_STATUS = f"{NAMESPACE}.handover_status.v1"
     OPERATOR_ACTION = f"{NAMESPACE}.operator_action.v1"
+    ERASURE = f"{NAMESPACE}.erasure.v1"
 
 
 def event_type_of(name: str) -> EventType:

@@ -29,7 +29,10 @@ from the component's code:
   ``inbound.events``, ``deadletter``; READ and WRITE ``keys``.
 - Every principal that reads ``keys`` has DESCRIBE on the group ``ungebus-keystore`` too, the
   group id its keyring's consumer names without ever joining it.
-- ``audit-store`` (group ``audit-store``): READ ``audit.routing``; WRITE ``deadletter``.
+- ``audit-store`` (group ``audit-store``): READ ``audit.routing`` and ``erasures``; WRITE
+  ``deadletter``.
+- ``erasures`` (``ungebus erase``, written by ``admin`` only) is READ by the router, the
+  tracker, every inbox and the audit store: each deletes or marks what it holds of the person.
 - ``inbox-<kk>`` (group ``inbox.<kk>``): READ ``tasks.<kk>.*`` and ``escalations.<kk>.*``
   only; WRITE ``task-acks.<kk>`` only, and ``deadletter`` (a task record it cannot store is
   dead-lettered with the reason, as everywhere on the bus); DESCRIBE_CONFIGS on the two it
@@ -256,8 +259,11 @@ def matrix(topics: Topics, partners: Iterable[str]) -> tuple[Acl, ...]:
     handovers, acks = topics_prefixed(f"{p}handovers."), topics_prefixed(f"{p}task-acks.")
     internal = {role: topics_prefixed(f"{faust_app_id(p, role)}-") for role in (ROUTER, TRACKER)}
 
+    erasures = topic(topics.erasures)  # written by admin only (``ungebus erase``)
     g.add(ROUTER, inbound, R)
     g.add(TRACKER, tasks, R)
+    for role in (ROUTER, TRACKER):
+        g.add(role, erasures, R)
     g.add(TRACKER, acks, R)
     for written in (tasks, audit, deadletter):
         g.add(ROUTER, written, W)
@@ -267,7 +273,7 @@ def matrix(topics: Topics, partners: Iterable[str]) -> tuple[Acl, ...]:
         g.add(role, internal[role], Operation.CREATE, R, W)
         g.add(role, group(faust_app_id(p, role)), R)
     pair = (inbound, audit, deadletter, tasks, escalations, handovers, acks, topic(topics.keys),
-            *internal.values())  # fmt: skip
+            erasures, *internal.values())  # fmt: skip
     for role in (ROUTER, TRACKER):
         for resource in pair:
             g.describe(role, resource)
@@ -281,6 +287,7 @@ def matrix(topics: Topics, partners: Iterable[str]) -> tuple[Acl, ...]:
     g.add(CONNECTOR_KAFKA, deadletter, W)
 
     g.add(AUDIT_STORE, audit, R)
+    g.add(AUDIT_STORE, erasures, R)
     g.add(AUDIT_STORE, group(audit_group(p)), R)
     g.add(AUDIT_STORE, deadletter, W)
 
@@ -299,6 +306,7 @@ def matrix(topics: Topics, partners: Iterable[str]) -> tuple[Acl, ...]:
         g.add(inbox, topics_prefixed(f"{p}tasks.{kommunekode}."), R)
         g.add(inbox, topics_prefixed(f"{p}escalations.{kommunekode}."), R)
         g.add(inbox, group(inbox_group(p, kommunekode)), R)
+        g.add(inbox, erasures, R)  # it deletes an erased person's tasks
         for written in (topic(topics.task_acks_of(kommunekode)), deadletter):
             g.add(inbox, written, W, Operation.DESCRIBE_CONFIGS)
         # Its own take-overs read back, without a group, before one is published again

@@ -94,7 +94,8 @@ def test_an_inbox_reads_and_acknowledges_only_its_own_municipality(kk: str) -> N
         assert may(inbox, R, f"inbox.{other}", GROUP) is own
     read = {n for n in every_topic() if may(inbox, R, n)}
     tasks = {T.tasks(kk, u) for u in UNITS} | {T.escalations(kk, u) for u in UNITS}
-    assert read == tasks | {T.task_acks_of(kk), T.keys}  # keys: it unseals its tasks' details
+    # keys: it unseals its tasks' details; erasures: it deletes an erased person's tasks
+    assert read == tasks | {T.task_acks_of(kk), T.keys, T.erasures}
     assert may(inbox, D, "ungebus-keystore", GROUP) and not may(inbox, W, T.keys)
     written = {n for n in every_topic() if may(inbox, W, n)}
     assert written == {T.task_acks_of(kk), T.deadletter}
@@ -145,7 +146,9 @@ def test_each_component_may_do_what_its_code_does() -> None:
         T.deadletter,
         T.keys,
     }
-    assert {n for n in every_topic() if may(AUDIT_STORE, R, n)} == {T.audit_routing}
+    assert {n for n in every_topic() if may(AUDIT_STORE, R, n)} == {T.audit_routing, T.erasures}
+    for reader in (ROUTER, TRACKER, AUDIT_STORE, inbox_principal("161")):
+        assert may(reader, R, T.erasures) and not may(reader, W, T.erasures)
     assert may(AUDIT_STORE, R, "audit-store", GROUP)
 
 

@@ -149,6 +149,7 @@ def test_catalogue_api() -> None:
         "dropout_notice", "release_planning", "handover", "school_absence_signal",
         "consent_granted", "consent_withdrawn", "routed_task", "task_taken_over",
         "task_escalated", "routing_decision", "dead_letter", "handover_status", "operator_action",
+        "erasure",
     }  # fmt: skip
     sv = schemas.schema("dropout_notice", 1)
     assert (sv.schema_id, sv.full_name) == (1101, "dk.ungebus.DropoutNotice")
