@@ -54,6 +54,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Deleted rows are overwritten, not left in free pages: an erased person's data is gone
+    # from the file (``ungebus erase``; the inbox also empties its WAL after an erasure).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -1,4 +1,5 @@
-"""The feed: task and escalation topics of one municipality's units into the task store.
+"""The feed: task and escalation topics of one municipality's units into the task store, and
+erasures (``erasures``: a person's tasks deleted, ``consumers.inbox.erasures``).
 
 At least once, stored once: a batch is written to the database in one transaction (upserts
 keyed by task id), dead letters are acknowledged by Kafka, and only then are the offsets
@@ -21,11 +22,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+import schemas
 from bus import telemetry
+from bus.erasure.record import Erasure, erasure_from
 from bus.failpoints import failpoint
 from bus.limits import RecordLimits
 from bus.records import Publisher, Received, close, commit, lags, poll
 from bus.telemetry import BASIS, EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
+from consumers.inbox.erasures import Erasures
 from consumers.inbox.records import (
     COMPONENT,
     Destination,
@@ -48,7 +52,7 @@ from consumers.inbox.tracing import (
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
-Outcome = Task | Escalation | Rejected
+Outcome = Task | Escalation | Erasure | Rejected
 
 
 def utc_now() -> dt.datetime:
@@ -71,6 +75,7 @@ class Batch:
     tasks: list[Task] = field(default_factory=list)
     escalations: list[Escalation] = field(default_factory=list)
     dead_letters: list[Outgoing] = field(default_factory=list)
+    erasures: list[Erasure] = field(default_factory=list)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)  # one per record, in order
 
@@ -81,12 +86,15 @@ def sort_batch(
     deadletter_topic: str,
     now: dt.datetime,
     limits: RecordLimits,
+    erasures_topic: str | None = None,
 ) -> Batch:
     batch = Batch()
     for r in records:
         destination = routes.get(r.topic)
         outcome: Outcome
-        if destination is None:
+        if r.topic == erasures_topic:
+            outcome = read_erasure(r.value, limits.max_record_bytes)
+        elif destination is None:
             outcome = Rejected("validate:unknown_topic", f"the inbox does not read {r.topic}")
         else:
             outcome = read(destination, r.value, r.headers, limits.max_record_bytes)
@@ -94,6 +102,8 @@ def sort_batch(
             batch.tasks.append(outcome)
         elif isinstance(outcome, Escalation):
             batch.escalations.append(outcome)
+        elif isinstance(outcome, Erasure):
+            batch.erasures.append(outcome)
         else:
             # Where and why, never what: the record may hold a CPR number.
             log.warning(
@@ -118,6 +128,17 @@ def sort_batch(
     return batch
 
 
+def read_erasure(value: bytes | None, max_size: int) -> Erasure | Rejected:
+    """An erasure record from ``erasures``; Rejected (a dead letter) if it is not one."""
+    try:
+        name, _version, record = schemas.decode(value or b"", max_size=max_size)
+    except schemas.DecodeError as exc:
+        return Rejected(f"decode:{exc.code}", exc.reason)
+    if name != "erasure":
+        return Rejected("validate:unexpected_schema", f"{name} on the erasures topic")
+    return erasure_from(record)
+
+
 def _start_spans(records: Sequence[Received], group: str, started_ns: int) -> list[trace.Span]:
     """A CONSUMER span per record, each a child of the record's own ``traceparent``."""
     return [
@@ -134,11 +155,17 @@ def _start_spans(records: Sequence[Received], group: str, started_ns: int) -> li
     ]
 
 
-def _finish_spans(spans: Sequence[trace.Span], batch: Batch, new_task_ids: set[str]) -> None:
+def _finish_spans(
+    spans: Sequence[trace.Span], batch: Batch, new_task_ids: set[str], erased_ids: set[str]
+) -> None:
     """Outcome on each record's span, the counts, and the spans ended."""
     first_seen: set[str] = set()
     for span, outcome in zip(spans, batch.outcomes, strict=True):
-        if isinstance(outcome, Rejected):
+        if isinstance(outcome, Erasure):
+            span.set_attribute(OUTCOME, "erasure")
+        elif isinstance(outcome, Task) and outcome.task_id in erased_ids:
+            span.set_attributes({TASK_ID: outcome.task_id, OUTCOME: "erased"})
+        elif isinstance(outcome, Rejected):
             span.set_attributes({OUTCOME: "dead_letter", ERROR_TYPE: outcome.error_type})
             if outcome.event_id:
                 span.set_attribute(EVENT_ID, outcome.event_id)
@@ -199,6 +226,7 @@ class TaskFeed:
     ) -> None:
         self._settings = settings
         self._store = store
+        self._erasures = Erasures(store)
         self._publisher = publisher
         self._clock = clock
         self._batch_size = batch_size
@@ -226,7 +254,8 @@ class TaskFeed:
                     time.monotonic() - subscribed,
                 )
 
-            consumer.subscribe(sorted(self._routes), on_assign=assigned)
+            topics = sorted([*self._routes, settings.topics.erasures])
+            consumer.subscribe(topics, on_assign=assigned)
             self._consumer = consumer
         return self._consumer
 
@@ -241,11 +270,20 @@ class TaskFeed:
         now = self._clock()
         settings = self._settings
         batch = sort_batch(
-            messages, self._routes, settings.topics.deadletter, now, settings.record_limits
+            messages,
+            self._routes,
+            settings.topics.deadletter,
+            now,
+            settings.record_limits,
+            erasures_topic=settings.topics.erasures,
         )
         spans = _start_spans(messages, self._settings.group_id, started)
         try:
-            new_task_ids = self._store.save(batch.tasks, batch.escalations, received_at=now)
+            tasks, erased = self._erasures.not_erased(batch.tasks)
+            new_task_ids = self._store.save(tasks, batch.escalations, received_at=now)
+            if batch.erasures:
+                deleted = self._erasures.apply(batch.erasures)
+                log.info("Erased %d people: %d tasks deleted", len(batch.erasures), deleted)
             if batch.dead_letters:
                 self._publisher.publish(_in_traces(batch.dead_letters, spans, batch))
             failpoint("inbox.feed.stored")  # the fault suite's F5: stored, not yet committed
@@ -255,7 +293,7 @@ class TaskFeed:
                 span.set_status(Status(StatusCode.ERROR, f"not stored: {type(exc).__name__}"))
                 span.end()
             raise
-        _finish_spans(spans, batch, new_task_ids)
+        _finish_spans(spans, batch, new_task_ids, {t.task_id for t in erased})
         return len(messages)
 
     def _measure_lag(self, consumer: Consumer) -> None:

@@ -50,6 +50,7 @@ def inbox_topics(settings: InboxSettings) -> set[str]:
         *settings.escalation_topics,
         settings.acks_topic,
         topics.deadletter,
+        topics.erasures,
     }
 
 
