@@ -42,6 +42,23 @@ def erasure_record(topic: str, erasure: Erasure) -> Outgoing:
     return Outgoing(topic, erasure.subject_pseudonym.encode(), value, [])
 
 
+class NotAnErasure(ValueError):
+    """A record on ``erasures`` that is not an erasure of its key's person."""
+
+
+def erased_pseudonym(key: bytes | None, value: bytes | None, max_size: int) -> str:
+    """Whom an ``erasures`` record erases; :class:`NotAnErasure` (or the codec's
+    ``DecodeError``) if it is not an erasure keyed by that person's pseudonym (a record out of
+    place must not make a component forget someone else)."""
+    name, _version, record = schemas.decode(value or b"", max_size=max_size)
+    if name != "erasure":
+        raise NotAnErasure(f"a {name} record does not belong on the erasures topic")
+    pseudonym = str(record["subject_pseudonym"])
+    if key != pseudonym.encode():
+        raise NotAnErasure("the record key is not the erased person's pseudonym")
+    return pseudonym
+
+
 def erasure_from(record: Mapping[str, Any]) -> Erasure:
     """An erasure from a decoded ``erasure`` record."""
     return Erasure(

@@ -55,7 +55,15 @@ def audit_store(metrics_port: int | None) -> None:
 @click.argument("person")
 def audit(person: str) -> None:
     """List every routing decision about one person (CPR number or pseudonym), oldest first."""
-    from consumers.audit.query import NoStore, NotAPerson, read_person, render, to_pseudonym
+    from consumers.audit.query import (
+        NoStore,
+        NotAPerson,
+        read_erasures,
+        read_person,
+        render,
+        render_erasure,
+        to_pseudonym,
+    )
     from consumers.audit.settings import AuditSettings
 
     settings = AuditSettings()
@@ -65,6 +73,7 @@ def audit(person: str) -> None:
         raise click.BadParameter(str(exc), param_hint="PERSON") from None
     try:
         found = read_person(settings.database_url, pseudonym)
+        erasures = read_erasures(settings.database_url, pseudonym)
     except NoStore as exc:
         raise click.ClickException(str(exc)) from None
     except ModuleNotFoundError as exc:  # a PostgreSQL URL without its driver
@@ -82,6 +91,11 @@ def audit(person: str) -> None:
             f"the audit store at {where(settings.database_url)} did not answer: "
             f"{type(exc).__name__}: {exc}"
         ) from None
+    erased_at = max((e.erased_at for e in erasures), default=None)
     for decision in found:
-        click.echo(render(decision))
+        click.echo(
+            render(decision, erased=erased_at is not None and decision.decided_at <= erased_at)
+        )
+    for erasure in erasures:
+        click.echo(render_erasure(erasure))
     click.echo(f"{len(found)} decision(s) about pseudonym {pseudonym[:12]}…")

@@ -1,5 +1,5 @@
-"""A routing decision as the audit store keeps it (no wire format here: ``ungebus audit``
-imports this and the store, never the Avro codec)."""
+"""A routing decision, and an erasure, as the audit store keeps them (no wire format here:
+``ungebus audit`` imports this and the store, never the Avro codec)."""
 
 from __future__ import annotations
 
@@ -26,3 +26,15 @@ class AuditedDecision:
     # Where the audit trail has it (its partition is the person's): decisions decided in the
     # same millisecond (a consent releasing two held events) keep the order the router wrote.
     offset: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditedErasure:
+    """A person erased (``ungebus erase``): when, why and by whom; the pseudonym only."""
+
+    subject_pseudonym: str
+    erased_at: dt.datetime
+    reason: str
+    principal: str
+    operator: str
+    keys_destroyed: int

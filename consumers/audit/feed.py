@@ -28,7 +28,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from bus import telemetry
 from bus.records import Outgoing, Publisher, Received, close, commit, dead_letter, lags, poll
 from bus.telemetry import EVENT_ID, OUTCOME
-from consumers.audit.decisions import AuditedDecision
+from consumers.audit.decisions import AuditedDecision, AuditedErasure
 from consumers.audit.records import Rejected, read
 from consumers.audit.settings import AuditSettings
 from consumers.audit.store import AuditStore
@@ -58,6 +58,7 @@ class Batch:
     """What one poll brought: decisions to store, rejections to dead-letter, where to commit."""
 
     decisions: list[tuple[int, AuditedDecision]] = field(default_factory=list)
+    erasures: list[AuditedErasure] = field(default_factory=list)
     rejected: list[tuple[int, Rejected]] = field(default_factory=list)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
@@ -72,6 +73,8 @@ def sort_batch(records: Sequence[Received]) -> Batch:
             outcome = Rejected(f"read:{type(exc).__name__}", "the record could not be read")
         if isinstance(outcome, Rejected):
             batch.rejected.append((i, outcome))
+        elif isinstance(outcome, AuditedErasure):
+            batch.erasures.append(outcome)
         else:
             batch.decisions.append((i, outcome))
         batch.next_offsets[(r.topic, r.partition)] = r.offset + 1
@@ -142,7 +145,8 @@ class AuditFeed:
     def _connect(self) -> Consumer:
         if self._consumer is None:
             consumer = Consumer(self._settings.consumer_config(self._settings.group_id))
-            consumer.subscribe([self._settings.topics.audit_routing], on_assign=self._assigned)
+            topics = self._settings.topics
+            consumer.subscribe([topics.audit_routing, topics.erasures], on_assign=self._assigned)
             self._consumer = consumer
         return self._consumer
 
@@ -163,6 +167,7 @@ class AuditFeed:
         spans = [self._span(r, started) for r in records]
         try:
             new = save_batch(self._store, batch, records, now)
+            self._store.save_erasures(batch.erasures)
             letters = [self._letter(records[i], rejected, spans[i], now) for i, rejected in
                        batch.rejected]  # fmt: skip
             if letters:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from bus.settings import Settings
 from consumers.audit import sqlite_read
-from consumers.audit.decisions import AuditedDecision
+from consumers.audit.decisions import AuditedDecision, AuditedErasure
 
 if TYPE_CHECKING:
     from consumers.audit.store import AuditStore
@@ -76,6 +76,22 @@ def read_person(url: str, pseudonym: str) -> list[AuditedDecision]:
         reader.close()
 
 
+def read_erasures(url: str, pseudonym: str) -> list[AuditedErasure]:
+    """The person's erasures in the store at ``url``, oldest first (read like the decisions)."""
+    path = sqlite_read.sqlite_path(url)
+    if path is None:
+        store = open_store(url)
+        try:
+            return store.erasures_of(pseudonym)
+        finally:
+            store.engine.dispose()
+    reader = sqlite_read.Reader(path)
+    try:
+        return reader.erasures_of(pseudonym)
+    finally:
+        reader.close()
+
+
 def _missing(url: str) -> NoStore:
     return NoStore(f"no audit store at {where(url)}: run `ungebus audit-store`")
 
@@ -116,7 +132,7 @@ def decisions_about(
     return found
 
 
-def render(decision: AuditedDecision) -> str:
+def render(decision: AuditedDecision, erased: bool = False) -> str:
     routes = ", ".join(
         f"{r['unit']}@{r['kommunekode']} on {r['basis']['id']} ({r['basis']['citation']})"
         + (f" with consent {r['consent_id']}" if r["consent_id"] else "")
@@ -125,4 +141,14 @@ def render(decision: AuditedDecision) -> str:
     )
     when = decision.decided_at.isoformat(timespec="seconds")
     head = f"{when}  {decision.event_type}  {decision.event_id}  {decision.decision.upper()}"
-    return f"{head}\n    {routes or decision.reason}"
+    mark = "\n    personal data: ERASED (the event's and its tasks' fields cannot be read)"
+    return f"{head}\n    {routes or decision.reason}" + (mark if erased else "")
+
+
+def render_erasure(erasure: AuditedErasure) -> str:
+    when = erasure.erased_at.isoformat(timespec="seconds")
+    return (
+        f"{when}  ERASED by {erasure.operator} ({erasure.principal}): {erasure.reason}\n"
+        f"    {erasure.keys_destroyed} data key(s) destroyed; what the bus held of this person "
+        "before this moment is unreadable or deleted"
+    )

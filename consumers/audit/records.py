@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import schemas
-from consumers.audit.decisions import AuditedDecision
+from consumers.audit.decisions import AuditedDecision, AuditedErasure
 
 RECORD = "routing_decision"
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
@@ -25,8 +25,11 @@ class Rejected:
     event_id: str | None = None
 
 
-def read(value: bytes | None, offset: int | None = None) -> AuditedDecision | Rejected:
-    """The decision in ``value`` (read at ``offset``), or why it is not one."""
+def read(
+    value: bytes | None, offset: int | None = None
+) -> AuditedDecision | AuditedErasure | Rejected:
+    """The decision (or, from ``erasures``, the erasure) in ``value`` (read at ``offset``), or
+    why it is neither."""
     if value is None:
         return Rejected("decode:no_value", "the record has no value (a tombstone?)")
     try:
@@ -34,6 +37,15 @@ def read(value: bytes | None, offset: int | None = None) -> AuditedDecision | Re
     except schemas.DecodeError as exc:
         return Rejected(f"decode:{exc.code}", exc.reason)
     event_id = record.get("event_id") if isinstance(record.get("event_id"), str) else None
+    if name == "erasure" and _PSEUDONYM.fullmatch(record["subject_pseudonym"]):
+        return AuditedErasure(
+            subject_pseudonym=record["subject_pseudonym"],
+            erased_at=record["erased_at"],
+            reason=record["reason"],
+            principal=record["principal"],
+            operator=record["operator"],
+            keys_destroyed=record["keys_destroyed"],
+        )
     if name != RECORD:
         return Rejected(
             "validate:unexpected_schema", f"a {name} record on the audit topic", event_id

@@ -25,7 +25,7 @@ def serve(settings: AuditSettings, stop: threading.Event, echo: Callable[[str], 
     ready = ReadyFile(settings.ready_file)
     ready.clear()
     topics = settings.topics
-    wanted = {topics.audit_routing, topics.deadletter}
+    wanted = {topics.audit_routing, topics.erasures, topics.deadletter}
     ensure_topics(settings.kafka_config(), [s for s in topics.catalogue() if s.name in wanted])
     engine = connect(settings.database_url)
     publisher: Publisher | None = None

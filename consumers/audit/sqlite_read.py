@@ -14,7 +14,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from consumers.audit.decisions import AuditedDecision
+from consumers.audit.decisions import AuditedDecision, AuditedErasure
 
 _TABLE = "audit_decisions"
 _COLUMNS = (
@@ -73,6 +73,18 @@ class Reader:
             )
             for row in rows
         ]
+
+    def erasures_of(self, pseudonym: str) -> list[AuditedErasure]:
+        """The person's erasures, oldest first (none in a store from before erasures)."""
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_erasures'"
+        if self._connection.execute(query).fetchone() is None:
+            return []
+        rows = self._connection.execute(
+            "SELECT subject_pseudonym, erased_at, reason, principal, operator, keys_destroyed "
+            "FROM audit_erasures WHERE subject_pseudonym = ? ORDER BY erased_at",
+            (pseudonym,),
+        )
+        return [AuditedErasure(r[0], _utc(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
 
 def _utc(stored: str) -> dt.datetime:

@@ -33,7 +33,7 @@ from sqlalchemy import (
 
 from bus import sql
 from bus.sql import UtcDateTime
-from consumers.audit.decisions import AuditedDecision
+from consumers.audit.decisions import AuditedDecision, AuditedErasure
 
 # Ids per "which of these are known" query: well under any database's bound-parameter limit.
 _IDS_PER_QUERY = 1000
@@ -58,6 +58,17 @@ decisions = Table(
     Index("ix_audit_decisions_person", "subject_pseudonym", "decided_at"),
 )
 _ORDER = (decisions.c.decided_at, decisions.c.audit_offset, decisions.c.decision_id)
+# Who was erased, when, why and by whom (``erasures``): the erasure's own audit record.
+erasures = Table(
+    "audit_erasures",
+    metadata,
+    Column("subject_pseudonym", String(64), primary_key=True),
+    Column("erased_at", UtcDateTime(), primary_key=True),
+    Column("reason", Text(), nullable=False),
+    Column("principal", Text(), nullable=False),
+    Column("operator", Text(), nullable=False),
+    Column("keys_destroyed", BigInteger(), nullable=False),
+)
 
 
 def connect(url: str) -> Engine:
@@ -92,6 +103,35 @@ class AuditStore:
                 connection.execute(self._insert_or_ignore, chunk)  # executemany: one compile
         return new
 
+    def save_erasures(self, batch: Sequence[AuditedErasure]) -> None:
+        """Store erasures; one read again changes nothing."""
+        if not batch:
+            return
+        rows = {(e.subject_pseudonym, e.erased_at): _erasure_row(e) for e in batch}
+        insert = sql.insert(self.engine)(erasures).on_conflict_do_nothing()
+        with self.engine.begin() as connection:
+            connection.execute(insert, list(rows.values()))
+
+    def erasures_of(self, pseudonym: str) -> list[AuditedErasure]:
+        """The person's erasures, oldest first."""
+        query = (
+            select(erasures)
+            .where(erasures.c.subject_pseudonym == pseudonym)
+            .order_by(erasures.c.erased_at)
+        )
+        with self.engine.connect() as connection:
+            return [
+                AuditedErasure(
+                    row.subject_pseudonym,
+                    row.erased_at,
+                    row.reason,
+                    row.principal,
+                    row.operator,
+                    row.keys_destroyed,
+                )
+                for row in connection.execute(query)
+            ]
+
     def decisions_about(self, pseudonym: str) -> list[AuditedDecision]:
         """Every decision about one person, oldest first."""
         query = (
@@ -123,6 +163,17 @@ def _row(d: AuditedDecision, stored_at: dt.datetime) -> dict[str, Any]:
         "held_until": d.held_until,
         "audit_offset": d.offset,
         "stored_at": stored_at,
+    }
+
+
+def _erasure_row(e: AuditedErasure) -> dict[str, Any]:
+    return {
+        "subject_pseudonym": e.subject_pseudonym,
+        "erased_at": e.erased_at,
+        "reason": e.reason,
+        "principal": e.principal,
+        "operator": e.operator,
+        "keys_destroyed": e.keys_destroyed,
     }
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import schemas
+from bus.erasure.record import erased_pseudonym
 from bus.limits import RecordLimits
 from bus.topics import Topics
 from schemas.domain import KOMMUNEKODER
@@ -81,6 +82,10 @@ class Tracker:
         now = self.clock()
         store.begin()
         try:
+            if message.topic == self.topics.erasures:  # a person erased: their state goes
+                limit = self.limits.max_record_bytes
+                store.set(erased_pseudonym(message.key, message.value, limit), Handovers())
+                return []
             if message.value is None:
                 raise ValueError("the record has no value")
             name, _version, record = schemas.decode(

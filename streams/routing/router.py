@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import schemas
+from bus.erasure.record import NotAnErasure, erased_pseudonym
 from bus.limits import RecordLimits
 from bus.topics import CONSENT_EVENTS, ORDERED_EVENTS, Topics
 from schemas.codec import DecodeError
@@ -98,6 +99,8 @@ class Router:
         now = self.clock()
         store.begin()
         try:
+            if message.topic == self.topics.erasures:
+                return self._forget(message, store)
             name, record = self._decode(message)
             refusal = self.senders.refusal(name, record["envelope"])
             if refusal is not None:
@@ -129,6 +132,17 @@ class Router:
         if not any(h.until <= now for h in held):
             return []
         return self._reconsider(pseudonym, held, store, now)
+
+    # -- erasures ---------------------------------------------------------------------------
+    def _forget(self, message: InMessage, store: SubjectStore) -> list[Output]:
+        """A person erased (``ungebus erase``): their consents, held events and seen event ids
+        deleted (tombstones on the changelogs). The erasure record itself is the audit."""
+        try:
+            pseudonym = erased_pseudonym(message.key, message.value, self.limits.max_record_bytes)
+        except NotAnErasure as exc:
+            raise Rejected(str(exc)) from exc
+        store.forget(pseudonym)
+        return []
 
     # -- inbound partner events -------------------------------------------------------------
     def _inbound(

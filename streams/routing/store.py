@@ -61,6 +61,11 @@ class SubjectStore:
     def set_seen(self, pseudonym: str, seen: SeenEvents) -> None:
         self.tables.set("seen", pseudonym, seen.to_json())
 
+    def forget(self, pseudonym: str) -> None:
+        """Everything kept of one person deleted (an erasure): each table's entry removed."""
+        for table in self.TABLES:
+            self.tables.set(table, pseudonym, None)
+
     def begin(self) -> None:
         """A record starts: what earlier records staged stays."""
         self.tables.begin()

@@ -49,8 +49,11 @@ class RouterRole:
                              dead_letters=self.router.dead_letters,
                              max_records=settings.router_batch_size,
                              max_wait_s=settings.router_commit_interval_s)  # fmt: skip
-        # One topic: a person's events and consents in the order the bus accepted them.
-        self.source = app.topic(topics.inbound_events, key_serializer="raw", value_serializer="raw")
+        # One topic: a person's events and consents in the order the bus accepted them; and the
+        # erasures, keyed and partitioned like them, so a person's state is where it is erased.
+        self.source = app.topic(
+            topics.inbound_events, topics.erasures, key_serializer="raw", value_serializer="raw"
+        )
         Agent(app, settings, self.window, self.handle).install(app, self.source, "route")
         app.timer(settings.router_hold_check_interval_s, name="expire_holds")(self.expire_holds)
 

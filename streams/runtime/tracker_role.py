@@ -48,6 +48,7 @@ class TrackerRole:
         self.source = app.topic(
             *topics.all_tasks(),
             *topics.all_task_acks(),
+            topics.erasures,  # keyed and partitioned like the rest: a person erased
             key_serializer="raw",
             value_serializer="raw",
         )

@@ -134,3 +134,44 @@ def _event_id(out: outputs.Output) -> str:
 
     assert out.value is not None
     return str(decode(out.value).record["event_id"])
+
+
+def test_an_erasure_is_kept_and_audit_marks_the_decisions_before_it_as_erased(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    from bus.erasure.record import Erasure, erasure_record
+
+    settings = fresh_bus(kafka_bootstrap, "audit-erase", tmp_path)
+    cpr = synthetic_cpr(random.Random(12), dt.date(2008, 5, 6))
+    someone = pseudonym(cpr, settings.pseudonym_key())
+    before = _decision(settings, records.dropout_notice(age=17, pseudonym=someone),
+                       "dropout_notice", T0)  # fmt: skip
+    erased_at = T0 + dt.timedelta(days=1)
+    erasure = erasure_record(
+        settings.topics.erasures,
+        Erasure(someone, erased_at, "request 2026-17, GDPR art. 17", "admin", "dpo@host", 2),
+    )
+    after = _decision(settings, records.dropout_notice(age=17, pseudonym=someone),
+                      "dropout_notice", erased_at + dt.timedelta(days=1))  # fmt: skip
+    producer = Producer(settings.producer_config())
+    for out in (before, after, erasure):
+        producer.produce(out.topic, key=out.key, value=out.value)
+    assert producer.flush(30) == 0
+
+    with running(["audit-store"], settings_env(settings), tmp_path / "audit-store.log"):
+
+        def listed() -> str:
+            answer = _audit(settings, cpr)
+            return answer.stdout if "ERASED by" in answer.stdout else ""
+
+        shown = wait_until(listed, 60, "the erasure listed by `ungebus audit`", every_s=0.5)
+
+    lines = shown.splitlines()
+    first = lines.index(next(line for line in lines if _event_id(before) in line))
+    assert lines[first + 2].strip().startswith("personal data: ERASED")
+    later = lines.index(next(line for line in lines if _event_id(after) in line))
+    assert not lines[later + 2].strip().startswith("personal data")  # decided after it
+    erased_line = next(line for line in lines if "ERASED by" in line)
+    assert erased_line.endswith("ERASED by dpo@host (admin): request 2026-17, GDPR art. 17")
+    assert "2 data key(s) destroyed" in shown
+    assert cpr not in shown

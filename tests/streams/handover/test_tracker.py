@@ -246,3 +246,33 @@ def test_an_early_take_over_kept_without_its_topic_is_refused_when_its_task_come
     assert "t-1" in state.open and not state.closed
     ((_topic, _name, letter),) = _decoded(out)
     assert "no municipality's take-over topic" in letter["reason"]
+
+
+def test_an_erased_persons_open_tasks_are_forgotten_and_never_escalated() -> None:
+    from bus.erasure.record import Erasure, erasure_record
+
+    tracker, clock = _tracker()
+    store = HandoverStore(StagedTables.in_memory(*HandoverStore.TABLES))
+    other = "cd" * 32
+    for who, task_id in ((PSEUDONYM, "t-1"), (other, "t-2")):
+        task = _task(task_id, subject_pseudonym=who)
+        routed = {
+            "basis": {"kind": "statute", "id": "kui_12c", "citation": "KUI § 12 c"},
+            "consent_id": None,
+            "priority": "high",
+            "policy_version": "1",
+            "routed_at": T0,
+        }
+        value = schemas.encode("routed_task", {**task, **routed})  # fmt: skip
+        tracker.handle(
+            InMessage("t.tasks.161.family_services", 0, 1, who.encode(), value, []), store
+        )
+    erasure = erasure_record("t.erasures", Erasure(PSEUDONYM, T0, "request", "admin", "d@h", 1))
+
+    out = tracker.handle(InMessage("t.erasures", 0, 2, erasure.key, erasure.value, []), store)
+
+    assert out == []
+    assert store.get(PSEUDONYM).empty and "t-2" in store.get(other).open
+    clock.now = T0 + dt.timedelta(hours=2)
+    escalated = tracker.expire(store, [PSEUDONYM, other])
+    assert {schemas.decode(o.value).record["task_id"] for o in escalated} == {"t-2"}

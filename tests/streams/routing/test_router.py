@@ -296,3 +296,35 @@ def test_a_consent_from_an_unknown_sender_is_not_applied(
     assert _decoded(audit)["decision"] == "denied"
     assert store.consents(person["pseudonym"]) == ConsentState()
     assert len(store.held(person["pseudonym"])) == 1  # still waiting for a real consent
+
+
+def _erasure(pseudonym: str, key: str | None = None) -> InMessage:
+    from bus.erasure.record import Erasure, erasure_record
+
+    out = erasure_record(TOPICS.erasures, Erasure(pseudonym, NOW, "request", "admin", "d@h", 1))
+    key_bytes = out.key if key is None else key.encode()
+    return InMessage(TOPICS.erasures, 0, 3, key_bytes, out.value, [])
+
+
+def test_an_erasure_forgets_the_persons_consents_held_events_and_seen_ids(
+    router: Router, store: SubjectStore
+) -> None:
+    person, other = _person(), _person()
+    for who in (person, other):
+        held = records.handover("municipality", to="161", age=20, **who)
+        router.handle(_message(TOPICS.inbound_events, "handover", held), store)
+        # A consent to another municipality's unit: kept, and the hold still waits.
+        grant = _grant(who["pseudonym"], source_id="161") | {"recipient_kommunekode": "167"}
+        router.handle(_message(TOPICS.inbound_events, "consent_granted", grant), store)
+    pseudonym = person["pseudonym"]
+    assert store.held(pseudonym) and store.consents(pseudonym) != ConsentState()
+
+    assert router.handle(_erasure(pseudonym), store) == []
+
+    tables = store.tables
+    assert [tables.get(t, pseudonym) for t in SubjectStore.TABLES] == [None, None, None]
+    assert store.held(other["pseudonym"])  # the other person is untouched
+    # A record on the erasures topic that is not an erasure of its key's person is a dead
+    # letter, and forgets nobody.
+    [letter] = router.handle(_erasure(other["pseudonym"], key="someone-else"), store)
+    assert letter.topic == TOPICS.deadletter and store.held(other["pseudonym"])

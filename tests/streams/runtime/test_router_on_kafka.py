@@ -324,3 +324,74 @@ def test_the_audit_store_lists_every_decision_about_one_person(
     assert units == {"jobcentre", "social_services", "youth_unit"}
     text = render(by_event[first])
     assert "youth_unit@161 on kui_12c" in text and "ROUTED" in text
+
+
+def _caught_up(settings: Settings, topic: str) -> bool:
+    """Whether the router has committed every record of ``topic`` there is now."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from bus.acls.matrix import faust_app_id
+    from bus.confluent_fixes import CommittedOffsets
+
+    probe = Consumer(settings.kafka_config(**{"group.id": f"probe-{uuid.uuid4().hex[:8]}"}))
+    try:
+        ends = {
+            (topic, p): probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in probe.list_topics(topic, timeout=10).topics[topic].partitions
+        }
+    finally:
+        probe.close()
+    group = faust_app_id(settings.topic_prefix, "router")
+    with CommittedOffsets(settings.kafka_config(), group) as offsets:
+        committed = offsets.read(ends)
+    return all(committed.get(tp, 0) >= end for tp, end in ends.items() if end)
+
+
+def _event_ids_on(settings: Settings, topic: str) -> list[str]:
+    from confluent_kafka import Consumer, KafkaError
+
+    from bus.records import end_offsets, read_to_ends
+
+    consumer = Consumer(settings.kafka_config(**{"group.id": f"read-{uuid.uuid4().hex[:8]}"}))
+
+    def fail(error: KafkaError, _partition: int | None) -> None:
+        raise AssertionError(error.str())
+
+    try:
+        ends = {p: e for p, e in end_offsets(consumer, topic, 10).items() if e}
+        found = read_to_ends(consumer, topic, dict.fromkeys(ends, 0), ends, fail, deadline_s=30)
+        return [str(schemas.decode(m.value()).record["event_id"]) for m in found]
+    finally:
+        consumer.close()
+
+
+def test_an_erased_persons_held_event_is_purged_and_no_later_consent_releases_it(
+    router: tuple[Settings, Reader],
+) -> None:
+    from bus.erasure.record import Erasure, erasure_record
+    from bus.waiting import wait_until
+
+    settings, reader = router
+    person = _person()
+    event_id = _send(
+        settings, "handover", records.handover("municipality", to="161", age=20, **person)
+    )
+    reader.wait_for(lambda _: _audits(reader, event_id), what="held audit")
+    erasure = Erasure(person["pseudonym"], dt.datetime.now(dt.UTC), "req", "admin", "d@h", 1)
+    out = erasure_record(settings.topics.erasures, erasure)
+    produce_raw(settings, out.topic, out.key, out.value)
+    wait_until(lambda: _caught_up(settings, out.topic), 60, "the router read the erasure")
+
+    _consent(
+        settings, "consent_granted", person, consent_id="c-erased", purpose="adult_relocation",
+        recipient_unit="youth_unit", recipient_kommunekode="161", given_by="young_person",
+        valid_until=dt.date.today() + dt.timedelta(days=90), evidence_reference="doc-1",
+    )  # fmt: skip
+    wait_until(lambda: _caught_up(settings, settings.topics.inbound_events), 60, "the consent read")
+
+    # Read to the ends Kafka has now (the router committed the consent: its outputs are
+    # there): the held event is gone, so nothing was released.
+    tasks = _event_ids_on(settings, settings.topics.tasks("161", "youth_unit"))
+    audits = _event_ids_on(settings, settings.topics.audit_routing)
+    assert event_id not in tasks
+    assert audits.count(event_id) == 1  # its "held" decision only
