@@ -110,12 +110,15 @@ def metrics_ports(service: Service) -> list[int]:
 
 
 def component_environment(service: Service) -> dict[str, str]:
-    """A component's: the base, the pseudonym secret (never in the repo), var/, metrics."""
+    """A component's: the base, the pseudonym secret and the master key (never in the repo),
+    var/, metrics."""
     environment = base_environment(service.name)
     secret = setting_variable("pseudonym_secret")
+    master = setting_variable("master_key")
     environment.update(
         {
             secret: "${" + secret + ":?" + SECRET_HINT + "}",
+            master: "${" + master + ":?" + SECRET_HINT + "}",
             setting_variable("var_dir"): VAR_DIR,
             setting_variable("metrics_host"): "0.0.0.0",
             setting_variable("metrics_port"): str(service.metrics_port),

@@ -95,10 +95,11 @@ def test_http_ports_are_the_components_own_defaults() -> None:
         assert getattr(settings, field) == service.http.port
 
 
-def test_the_pseudonym_secret_is_never_in_the_file() -> None:
+def test_the_pseudonym_secret_and_the_master_key_are_never_in_the_file() -> None:
     for name, spec in components().items():
-        value = spec["environment"]["UNGEBUS_PSEUDONYM_SECRET"]
-        assert value.startswith("${UNGEBUS_PSEUDONYM_SECRET:?"), name
+        for variable in ("UNGEBUS_PSEUDONYM_SECRET", "UNGEBUS_MASTER_KEY"):
+            value = spec["environment"][variable]
+            assert value.startswith(f"${{{variable}:?"), name
 
 
 def test_every_image_is_pinned() -> None:
