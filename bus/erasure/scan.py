@@ -25,6 +25,9 @@ _BATCH_HEAD = struct.Struct(">qi")  # base offset, batch length
 _BATCH_HEADER_BYTES = 61  # the v2 record batch's header, before its (maybe compressed) records
 _ATTRIBUTES_AT = 21
 _SEGMENT = re.compile(r"[0-9]{20}\.log")
+# Kafka's offset and time indexes hold offsets and times, never a record's bytes, and are
+# preallocated (10 MB each, mostly zeros): not worth reading.
+_INDEX_SUFFIXES = (".index", ".timeindex")
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,11 @@ def _files(roots: Iterable[Path], skipped: set[str]) -> Iterator[Path]:
             yield root
             continue
         for path in sorted(root.rglob("*")):
-            if path.is_file() and not skipped.intersection(path.relative_to(root).parts[:-1]):
+            if (
+                path.is_file()
+                and path.suffix not in _INDEX_SUFFIXES
+                and not skipped.intersection(path.relative_to(root).parts[:-1])
+            ):
                 yield path
 
 
@@ -106,28 +113,29 @@ def _in_bytes(path: Path, wanted: Sequence[Needle], report: ScanReport) -> set[s
 
 
 def _in_batches(path: Path, wanted: Sequence[Needle], report: ScanReport) -> list[Hit]:
-    """Hits in a Kafka segment's compressed batches, each unpacked."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return []
+    """Hits in a Kafka segment's compressed batches, each unpacked (one batch in memory at a
+    time: a segment can be a gigabyte)."""
     hits: list[Hit] = []
-    at = 0
-    while at + _BATCH_HEADER_BYTES <= len(data):
-        base_offset, length = _BATCH_HEAD.unpack_from(data, at)
-        end = at + 12 + length
-        if length <= 0 or end > len(data):
-            break  # the segment's preallocated tail, or a batch being written
-        codec = struct.unpack_from(">h", data, at + _ATTRIBUTES_AT)[0] & 0x07
-        if codec:
-            records = _unpacked(codec, data[at + _BATCH_HEADER_BYTES : end])
-            report.batches_unpacked += 1
-            hits += [
-                Hit(path, n.label, f"batch at offset {base_offset}")
-                for n in wanted
-                if n.data in records
-            ]
-        at = end
+    try:
+        with path.open("rb") as file:
+            while len(head := file.read(_BATCH_HEAD.size)) == _BATCH_HEAD.size:
+                base_offset, length = _BATCH_HEAD.unpack(head)
+                if length < _BATCH_HEADER_BYTES - _BATCH_HEAD.size:
+                    break  # the segment's preallocated tail
+                body = file.read(length)
+                if len(body) < length:
+                    break  # a batch being written
+                codec = struct.unpack_from(">h", body, _ATTRIBUTES_AT - _BATCH_HEAD.size)[0] & 7
+                if codec:
+                    records = _unpacked(codec, body[_BATCH_HEADER_BYTES - _BATCH_HEAD.size :])
+                    report.batches_unpacked += 1
+                    hits += [
+                        Hit(path, n.label, f"batch at offset {base_offset}")
+                        for n in wanted
+                        if n.data in records
+                    ]
+    except OSError:
+        pass  # gone meanwhile (a segment deleted by the broker): nothing left to find
     return hits
 
 
