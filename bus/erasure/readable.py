@@ -10,11 +10,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka.partitioner import murmur2
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 import schemas
 from bus.crypto import Erased, Keyring, SealError, is_sealed, unseal
-from bus.records import end_offsets, read_to_ends
+from bus.records import read_to_ends
 from bus.settings import Settings
 
 
@@ -101,12 +102,16 @@ def _records_of(
         for topic in topics:
             if topic not in known:
                 continue
-            ends = {p: end for p, end in end_offsets(consumer, topic, 10).items() if end}
-            starts = {
-                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0]
-                for p in ends
-            }
-            for message in read_to_ends(consumer, topic, starts, ends, on_error, deadline_s=120):
+            # Every producer of the bus partitions by murmur2 of the key: the person's records
+            # are in one partition of each topic.
+            partition = (murmur2(key) & 0x7FFFFFFF) % len(known[topic].partitions)
+            low, end = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if end <= low:
+                continue
+            found = read_to_ends(
+                consumer, topic, {partition: low}, {partition: end}, on_error, deadline_s=120
+            )
+            for message in found:
                 if message.key() == key:
                     yield topic, message.value()
     finally:

@@ -59,7 +59,13 @@ def test_erase_destroys_one_persons_keys_and_records_why_while_the_other_still_o
     env = settings_env(settings)
     (anna_cpr, anna_name), (bo_cpr, bo_name) = anna, bo = _person(), _person()
     named = _publish_sealed(settings, [anna, bo])
-    disk = [local_broker.home / "data"] if local_broker else []
+    # This bus's own topics on the broker's disk (the whole broker is searched by the
+    # end-to-end test): every partition's folder, segments, snapshots and all.
+    disk = (
+        sorted((local_broker.home / "data").glob(f"{settings.topic_prefix}*"))
+        if local_broker
+        else []
+    )
     scan_args = [a for d in disk for a in ("--scan", str(d))] or ["--scan", str(tmp_path)]
     watching = keyring_for(settings)  # a component's keyring, running all along
 
