@@ -18,6 +18,7 @@ from bus.erasure.subject import SubjectError, operator, subject_pseudonym
 from bus.keystore import KeyStoreError, keyring_for
 from bus.records import NotDelivered, Publisher
 from bus.settings import PROJECT_ROOT, Settings
+from bus.topics import ensure_topics
 
 MAX_REASON = 500
 
@@ -71,6 +72,9 @@ def erase(person: str, reason: str) -> None:
         raise click.BadParameter(f"must be 1 to {MAX_REASON} characters", param_hint="--reason")
     require_admin(settings, "erase")
     pseudonym = pseudonym_of(settings, person)
+    topics = settings.topics
+    wanted = {topics.keys, topics.erasures}  # a bus from before erasure had neither
+    ensure_topics(settings.kafka_config(), [t for t in topics.catalogue() if t.name in wanted])
     try:
         keyring = keyring_for(settings)
     except KeyStoreError as exc:
