@@ -2,11 +2,12 @@
 
 Written for confluent-kafka 2.16.1 on librdkafka 2.16.0; the module refuses to load on other
 versions (:func:`check_versions`). After an upgrade, run the test that shows the bug
-(``tests/bus/test_confluent_fixes.py``, on the three-node cluster): if the admin API no longer
-crashes there, the fix below may go, and with it this module.
+(``tests/faults/test_coordinator_moved.py``, on the three-node cluster): if the admin API no
+longer fails there, the fix below may go, and with it this module.
 
 - **Reading a consumer group's committed offsets with the admin API can crash the process**
-  (SIGSEGV, no Python exception, nothing in the log). ``AdminClient.list_consumer_group_offsets``
+  (SIGSEGV, no Python exception, nothing in the log), or, in some runs, leave the request
+  unanswered. ``AdminClient.list_consumer_group_offsets``
   sends its OffsetFetch to the coordinator the client has cached. When that broker is no longer
   the group's coordinator (it restarted, or leadership of ``__consumer_offsets`` moved), it
   answers NOT_COORDINATOR, and librdkafka then asks the client's consumer group to look the
@@ -56,8 +57,9 @@ def check_versions(versions: Callable[[], dict[str, str]] = installed_versions) 
         written = ", ".join(f"{name} {version}" for name, version in WRITTEN_FOR.items())
         raise UnsupportedVersion(
             f"bus.confluent_fixes was written for {written}, but {installed} is installed. "
-            "Install the pinned version (pyproject.toml), or run tests/bus/test_confluent_fixes.py "
-            "against the new one and read bus/confluent_fixes.py first."
+            "Install the pinned version (pyproject.toml), or run "
+            "tests/faults/test_coordinator_moved.py against the new one and read "
+            "bus/confluent_fixes.py first."
         )
 
 

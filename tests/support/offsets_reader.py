@@ -1,5 +1,5 @@
 """A process that reads a consumer group's committed offset twice, the second time after a
-line on its stdin, for ``tests/bus/test_confluent_fixes.py``: ``admin`` reads with
+line on its stdin, for ``tests/faults/test_coordinator_moved.py``: ``admin`` reads with
 ``AdminClient.list_consumer_group_offsets``, ``consumer`` with
 :class:`bus.confluent_fixes.CommittedOffsets`. Its Kafka login comes as JSON in the
 environment variable ``OFFSETS_READER_CONFIG``; each answer is printed as ``offset N``; no
