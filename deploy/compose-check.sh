@@ -43,7 +43,8 @@ fi
 file="${1:-$here/compose.yaml}"
 shift || true
 [ "$#" -gt 0 ] || set -- --quiet
-# The pseudonym secret is required (`${UNGEBUS_PSEUDONYM_SECRET:?...}`); a placeholder lets
-# the file load here without a real secret ever being read or printed.
+# The pseudonym secret and the master key are required (`${UNGEBUS_PSEUDONYM_SECRET:?...}`);
+# placeholders let the file load here without a real secret ever being read or printed.
 export UNGEBUS_PSEUDONYM_SECRET=compose-check-placeholder-not-a-secret
+export UNGEBUS_MASTER_KEY=compose-check-placeholder-not-a-key
 exec "$bin" --file "$file" config "$@"

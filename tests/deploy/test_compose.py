@@ -165,8 +165,10 @@ def test_docker_compose_loads_the_compose_file(compose_check: Path) -> None:
     services = json.loads(loaded.stdout)["services"]
     assert set(services) == set(COMPOSE["services"])
     for name in components():
-        secret = services[name]["environment"]["UNGEBUS_PSEUDONYM_SECRET"]
+        environment = services[name]["environment"]
+        secret, key = environment["UNGEBUS_PSEUDONYM_SECRET"], environment["UNGEBUS_MASTER_KEY"]
         assert secret == "compose-check-placeholder-not-a-secret", "interpolated, not literal"
+        assert key == "compose-check-placeholder-not-a-key", "interpolated, not literal"
 
 
 BROKEN = {
