@@ -58,6 +58,14 @@ def list_topics() -> None:
         )
 
 
+@topics.command("retention")
+def retention() -> None:
+    """Print the retention table (streams/retention.toml) as the README shows it."""
+    from bus.retention import default_retention, markdown_table
+
+    click.echo(markdown_table(default_retention()), nl=False)
+
+
 @topics.command("create")
 def create() -> None:
     """Create the topics that do not exist yet and set the retention of those whose

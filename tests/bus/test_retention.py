@@ -15,6 +15,7 @@ from bus.retention import (
     DEFAULT_RETENTION,
     RetentionError,
     load_retention,
+    markdown_table,
     parse_retention,
     parse_table,
 )
@@ -156,3 +157,10 @@ def test_a_file_that_is_not_toml_or_not_there_says_so(tmp_path: Path) -> None:
         load_retention(tmp_path / "missing.toml")
     with pytest.raises(RetentionError, match=r"unknown top-level key\(s\) \['policy'\]"):
         parse_table({"policy": {}, "class": [_entry()]})
+
+
+def test_the_readme_shows_the_table_as_it_is() -> None:
+    """The README's retention table is the one in streams/retention.toml (regenerate it with
+    `ungebus topics retention`)."""
+    readme = (DEFAULT_RETENTION.parent.parent / "README.md").read_text(encoding="utf-8")
+    assert markdown_table(load_retention()) in readme
