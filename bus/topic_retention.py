@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -20,10 +21,12 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from bus.access import KafkaAccessError
 from bus.topics import TopicSpec
 from bus.waiting import wait_until
 
 RETENTION_MS = "retention.ms"
+_NOT_ALLOWED = (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED)
 DAY_MS = 24 * 60 * 60 * 1000
 
 
@@ -96,8 +99,17 @@ def set_retention(
     if not resources:
         return
     admin = AdminClient(admin_config)
-    for future in admin.incremental_alter_configs(resources, request_timeout=30).values():
-        future.result()
+    for resource, future in admin.incremental_alter_configs(resources, request_timeout=30).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() not in _NOT_ALLOWED:
+                raise
+            who = admin_config.get("sasl.username") or "ANONYMOUS"
+            raise KafkaAccessError(
+                f"Kafka at {admin_config.get('bootstrap.servers')} does not let principal "
+                f"{who!r} ALTER_CONFIGS of {resource.name}: set retention as the admin"
+            ) from exc
     wanted = {change.topic: change.wanted for change in changes}
     wait_until(
         lambda: _retention_ms(admin, wanted) == wanted,

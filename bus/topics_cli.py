@@ -116,8 +116,12 @@ def _differences(settings: Settings, specs: list[TopicSpec]) -> list[RetentionCh
 def _kafka_errors(settings: Settings) -> Iterator[None]:
     from confluent_kafka import KafkaException
 
+    from bus.access import KafkaAccessError
+
     try:
         yield
+    except KafkaAccessError as exc:
+        raise click.ClickException(str(exc)) from exc
     except (KafkaException, TimeoutError) as exc:
         raise click.ClickException(
             f"Kafka at {settings.kafka_bootstrap_servers} did not answer: {exc}"
