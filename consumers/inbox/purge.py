@@ -19,13 +19,14 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import Engine, and_, delete, func, or_, select, text
 
 from bus.retention import DataClass, RetentionError, RetentionTable
 from consumers.inbox.store import EscalationRow, TaskRow
 
 log = logging.getLogger(__name__)
 TASKS_CLASS = "tasks"  # the retention table's class of the inbox's tasks
+ESCALATIONS_CLASS = "escalations"
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ class Purge:
         verb = "would delete" if self.dry_run else "deleted"
         return (
             f"{verb} {self.tasks} closed task(s) taken over before "
-            f"{self.closed_before:%Y-%m-%d %H:%M} UTC and {self.escalations} escalation(s) of "
-            f"them (class {self.data_class.name!r}: kept {self.data_class.retention} after "
-            "the take-over)"
+            f"{self.closed_before:%Y-%m-%d %H:%M} UTC and {self.escalations} escalation(s) "
+            f"(class {self.data_class.name!r}: kept {self.data_class.retention} after the "
+            "take-over)"
         )
 
 
@@ -67,7 +68,13 @@ def purge_closed(
     data_class = table.data_class(TASKS_CLASS)
     before = closed_before(now, data_class)
     closed = select(TaskRow.task_id).where(TaskRow.taken_over_at < before)
-    escalated = EscalationRow.task_id.in_(closed)
+    # An escalation goes with its task; one whose task never reached the inbox (a record
+    # lost) goes once past the escalations' own retention.
+    orphaned = and_(
+        EscalationRow.task_id.not_in(select(TaskRow.task_id)),
+        EscalationRow.escalated_at < closed_before(now, table.data_class(ESCALATIONS_CLASS)),
+    )
+    escalated = or_(EscalationRow.task_id.in_(closed), orphaned)
     with engine.begin() as connection:
         if dry_run:
             tasks = connection.scalar(select(func.count()).select_from(closed.subquery()))

@@ -109,6 +109,20 @@ def test_closed_tasks_past_their_retention_go_with_their_escalations(store: Task
     assert (again.tasks, again.escalations) == (0, 0)  # nothing left to purge
 
 
+def test_an_escalation_whose_task_never_came_goes_after_its_own_retention(
+    store: TaskStore,
+) -> None:
+    stored(store, NOW)
+    kept_for = load_retention().data_class("escalations").period
+    assert kept_for is not None
+    store.save([], [escalation("lost-old", NOW - kept_for - 2 * DAY)], NOW)
+    store.save([], [escalation("lost-lately", NOW - kept_for)], NOW)  # escalated a day later
+    purge = purge_closed(store.engine, load_retention(), NOW)
+    assert purge.escalations == 2  # the closed task's, and the old one without a task
+    left = {e.task_id for e in store.escalations("161", "youth_unit")}
+    assert left == {"open-long-ago", "lost-lately"}
+
+
 def test_a_dry_run_counts_and_deletes_nothing(store: TaskStore) -> None:
     stored(store, NOW)
     purge = purge_closed(store.engine, load_retention(), NOW, dry_run=True)
