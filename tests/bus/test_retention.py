@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from bus.cli import cli
 from bus.demo_partners import demo_partners
 from bus.retention import (
     DAY_MS,
@@ -164,3 +166,17 @@ def test_the_readme_shows_the_table_as_it_is() -> None:
     `ungebus topics retention`)."""
     readme = (DEFAULT_RETENTION.parent.parent / "README.md").read_text(encoding="utf-8")
     assert markdown_table(load_retention()) in readme
+
+
+def test_topics_list_names_each_topics_class_and_retention_prints_the_table(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("UNGEBUS_TOPIC_PREFIX", PREFIX)
+    listed = CliRunner().invoke(cli, ["topics", "list"])
+    assert listed.exit_code == 0, listed.output
+    lines = {line.split("\t")[0]: line for line in listed.output.splitlines()}
+    assert lines["t.deadletter"].endswith(f"retention.ms={90 * DAY_MS}\tP90D (dead letters)")
+    assert lines["t.keys"].endswith("retention.ms=default\tuntil erased (data keys)")
+    printed = CliRunner().invoke(cli, ["topics", "retention"])
+    assert printed.exit_code == 0 and printed.output == markdown_table(load_retention())
