@@ -7,7 +7,7 @@ escalations) only as long as the retention table (``streams/retention.toml``) ke
 tasks are never purged, however old: someone must still take them over.
 
 Deleted rows must not stay readable on disk. On SQLite every connection of the inbox has
-``PRAGMA secure_delete=ON`` (``consumers.inbox.store.connect``), so freed pages are zeroed,
+``PRAGMA secure_delete=ON`` (``bus.sql``), so freed pages are zeroed,
 and after a purge a WAL checkpoint (TRUNCATE) writes the zeroed pages into the database and
 empties the write-ahead log that still held the old ones. On PostgreSQL the rows are deleted
 and their space is reused by vacuum (see the README on what that leaves).

@@ -11,7 +11,6 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import sqlalchemy.event
 from sqlalchemy import JSON, Engine, Index, Integer, String, Text, delete, func, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -91,19 +90,8 @@ _ROUTING_COLUMNS = (
 
 
 def connect(url: str) -> Engine:
-    """An engine for the task store at ``url`` (SQLite or PostgreSQL). On SQLite each
-    connection deletes securely: a purged task's bytes are overwritten with zeros, not left
-    in free pages (``consumers.inbox.purge``)."""
-    engine = sql.connect(url, "the inbox")
-    if engine.dialect.name == "sqlite":
-        sqlalchemy.event.listen(engine, "connect", _secure_delete)
-    return engine
-
-
-def _secure_delete(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA secure_delete=ON")
-    cursor.close()
+    """An engine for the task store at ``url`` (SQLite or PostgreSQL)."""
+    return sql.connect(url, "the inbox")
 
 
 class TaskStore:
