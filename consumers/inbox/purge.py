@@ -87,7 +87,7 @@ def purge_closed(
                 delete(TaskRow).where(TaskRow.taken_over_at < before)
             ).rowcount
     checkpointed = None
-    if engine.dialect.name == "sqlite" and not dry_run and tasks:
+    if engine.dialect.name == "sqlite" and not dry_run and (tasks or escalations):
         checkpointed = checkpoint(engine)
     return Purge(data_class, before, int(tasks or 0), int(escalations or 0), dry_run, checkpointed)
 
