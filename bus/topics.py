@@ -1,4 +1,5 @@
-"""The topic catalogue: every topic the bus uses, with its partitions and retention.
+"""The topic catalogue: every topic the bus uses, with its partitions and retention (each
+topic's from its data class in the retention table, ``bus.retention``).
 
 Kafka topics are created explicitly (the local broker has auto-creation off), so a typo in a
 topic name fails loudly instead of creating a stray topic.
@@ -6,6 +7,7 @@ topic name fails loudly instead of creating a stray topic.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterable
@@ -16,6 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.error import KafkaError, KafkaException
 
 from bus.access import KafkaAccessError
+from bus.retention import RetentionError, RetentionTable, default_retention
 from schemas.domain import KOMMUNEKODER, UNITS
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -244,42 +247,60 @@ class Topics:
         _check_unit(kommunekode, unit)
         return f"{self.prefix}escalations.{kommunekode}.{unit}"
 
-    def catalogue(self) -> list[TopicSpec]:
-        """Every topic of the bus, with partitions and retention."""
+    def catalogue(self, retention: RetentionTable | None = None) -> list[TopicSpec]:
+        """Every topic of the bus, with partitions and retention: each topic's ``retention.ms``
+        is its data class's in the retention table (``streams/retention.toml``)."""
+        table = retention or default_retention()
+        kept = functools.partial(self._retention_config, table)
         specs = [
-            # Consents travel here too; their state is kept by the router's compacted consent
-            # table, this topic keeps a year of history.
-            TopicSpec(self.inbound_events, SUBJECT_PARTITIONS, config=retention_days(365)),
-            TopicSpec(self.audit_routing, 3, config=retention_days(5 * 365)),
-            TopicSpec(self.deadletter, 1, config=retention_days(90)),
-            TopicSpec(self.operations, 1, config=retention_days(5 * 365)),
-            TopicSpec(self.keys, 1, config=KEYS_TOPIC_CONFIG),
-            TopicSpec(self.erasures, SUBJECT_PARTITIONS, config=retention_days(5 * 365)),
+            TopicSpec(self.inbound_events, SUBJECT_PARTITIONS, config=kept(self.inbound_events)),
+            TopicSpec(self.audit_routing, 3, config=kept(self.audit_routing)),
+            TopicSpec(self.deadletter, 1, config=kept(self.deadletter)),
+            TopicSpec(self.operations, 1, config=kept(self.operations)),
+            TopicSpec(self.keys, 1, config={**kept(self.keys), **KEYS_TOPIC_CONFIG}),
+            TopicSpec(self.erasures, SUBJECT_PARTITIONS, config=kept(self.erasures)),
         ]
         # Task topics are keyed by pseudonym too: the handover tracker keeps open tasks in a
         # table partitioned like the take-over acknowledgements.
-        year = retention_days(365)
         for kommunekode in KOMMUNEKODER:
-            specs.append(TopicSpec(self.handovers(kommunekode), SUBJECT_PARTITIONS, config=year))
-            specs.append(TopicSpec(self.task_acks_of(kommunekode), SUBJECT_PARTITIONS, config=year))
+            for name in (self.handovers(kommunekode), self.task_acks_of(kommunekode)):
+                specs.append(TopicSpec(name, SUBJECT_PARTITIONS, config=kept(name)))
             for unit in UNITS:
                 for name in (self.tasks(kommunekode, unit), self.escalations(kommunekode, unit)):
-                    specs.append(TopicSpec(name, SUBJECT_PARTITIONS, config=year))
+                    specs.append(TopicSpec(name, SUBJECT_PARTITIONS, config=kept(name)))
         return specs
 
     def partner_catalogue(
-        self, partners: Iterable[str], replication_factor: int = 1
+        self,
+        partners: Iterable[str],
+        replication_factor: int = 1,
+        retention: RetentionTable | None = None,
     ) -> list[TopicSpec]:
-        """The direct-publishing topics of these partners (a landing place: a week)."""
+        """The direct-publishing topics of these partners (a landing place, kept briefly)."""
+        table = retention or default_retention()
         return [
             TopicSpec(
-                self.partner_events(p),
+                name,
                 SUBJECT_PARTITIONS,
                 replication_factor,
-                config=retention_days(7),
+                config=self._retention_config(table, name),
             )
-            for p in partners
+            for name in (self.partner_events(p) for p in partners)
         ]
+
+    def _retention_config(self, table: RetentionTable, name: str) -> dict[str, str]:
+        """``retention.ms`` of the topic's data class; a class kept until erased sets none,
+        and only a compacted topic (the keys) may be in one."""
+        data_class = table.for_topic(name, self.prefix)
+        if data_class.retention_ms is not None:
+            return {"retention.ms": str(data_class.retention_ms)}
+        if name != self.keys:
+            raise RetentionError(
+                f"{table.source}: topic {name.removeprefix(self.prefix)!r} is in class "
+                f"{data_class.name!r}, kept {data_class.retention}: only the compacted keys "
+                "topic may be kept without a time limit"
+            )
+        return {}
 
 
 _PARTNER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")

@@ -25,6 +25,7 @@ def inbox(ctx: click.Context, metrics_port: int | None) -> None:
     from bus import services, telemetry
     from bus.access import KafkaAccessError, require_access
     from bus.limits import LimitsError
+    from bus.retention import RetentionError
     from consumers.inbox.caseworkers import AccountsError
     from consumers.inbox.service import InboxFailed, serve
     from consumers.inbox.settings import InboxSettings
@@ -45,6 +46,7 @@ def inbox(ctx: click.Context, metrics_port: int | None) -> None:
         telemetry.TelemetryError,
         InboxFailed,
         KafkaAccessError,
+        RetentionError,
     ) as exc:
         raise click.ClickException(str(exc)) from exc
     except KafkaException as exc:
@@ -65,6 +67,33 @@ def migrate_command() -> None:
     engine = connect(settings.database_url)
     migrate(engine)
     click.echo(f"Task store up to date: {engine.url.render_as_string()}")
+
+
+@inbox.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+def purge_command(dry_run: bool) -> None:
+    """Delete the closed (taken-over) tasks past their retention, with their details, note and
+    escalations (the retention table's class "tasks"; the running inbox does this hourly)."""
+    from bus.retention import RetentionError, default_retention
+    from consumers.inbox.feed import utc_now
+    from consumers.inbox.migrate import migrate
+    from consumers.inbox.purge import purge_closed
+    from consumers.inbox.settings import InboxSettings
+    from consumers.inbox.store import connect
+
+    settings = InboxSettings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    engine = connect(settings.database_url)
+    try:
+        migrate(engine)
+        purge = purge_closed(engine, default_retention(), utc_now(), dry_run=dry_run)
+    except RetentionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    click.echo(f"{engine.url.render_as_string()}: {purge}")
+    if purge.checkpointed is False:
+        click.echo("The write-ahead log is still in use: run the purge again to empty it.")
 
 
 @inbox.command("add-caseworker")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import secrets
 import threading
@@ -23,6 +24,7 @@ from sqlalchemy import Engine
 from bus.limits import check_topics
 from bus.processes import stop_on_signals
 from bus.records import Publisher
+from bus.retention import RetentionTable, default_retention
 from bus.services import INBOX_SESSION_KEY, INBOX_SIGN_IN_FILE
 from bus.topics import ensure_topics
 from bus.waiting import within
@@ -31,6 +33,7 @@ from consumers.inbox.caseworkers import AccountsError, Caseworkers, DemoAccount,
 from consumers.inbox.feed import TaskFeed, utc_now
 from consumers.inbox.migrate import migrate
 from consumers.inbox.pending import PendingTakeOvers
+from consumers.inbox.purge import TASKS_CLASS, Purge, closed_before, purge_closed
 from consumers.inbox.settings import InboxSettings
 from consumers.inbox.sign_in_limits import Limit, SignInLimits
 from consumers.inbox.store import TaskStore, connect
@@ -94,6 +97,7 @@ class Inbox:
     take_overs: TakeOverService
     clock: Callable[[], dt.datetime] = utc_now
     demo: DemoAccount | None = None
+    retention: RetentionTable = field(default_factory=default_retention)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     feed_failure: BaseException | None = None  # why the feed stopped on its own, if it did
@@ -101,6 +105,8 @@ class Inbox:
     @classmethod
     def open(cls, settings: InboxSettings, clock: Callable[[], dt.datetime] = utc_now) -> Inbox:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
+        retention = default_retention()
+        closed_before(clock(), retention.data_class(TASKS_CLASS))  # a table it cannot use stops it
         wanted = inbox_topics(settings)
         specs = [spec for spec in settings.topics.catalogue() if spec.name in wanted]
         ensure_topics(settings.kafka_config(), specs)
@@ -152,7 +158,21 @@ class Inbox:
         )
         app = create_app(services, session_secret(settings))
         feed = TaskFeed(settings, store, publisher, clock)
-        return cls(settings, engine, store, publisher, feed, app, take_overs, clock, demo)
+        return cls(
+            settings, engine, store, publisher, feed, app, take_overs, clock, demo, retention
+        )
+
+    def purge_closed(self) -> Purge | None:
+        """Delete the closed tasks past their retention (``consumers.inbox.purge``); a failure
+        is logged and tried again on the next round."""
+        try:
+            purge = purge_closed(self.engine, self.retention, self.clock())
+        except Exception:
+            log.exception("Could not purge closed tasks; trying again in the next round")
+            return None
+        if purge.tasks:
+            log.info("Purge: %s", purge)
+        return purge
 
     def settle_take_overs(self) -> None:
         """Settle take-overs a stopped inbox left noted (``consumers.inbox.pending``); a failure
@@ -256,10 +276,14 @@ def serve(settings: InboxSettings, echo: Callable[[str], None]) -> None:
             f"{inbox.engine.url.render_as_string()}"
         )
         settled_at = 0.0
+        purged_at = -math.inf  # the first purge at start
         while not stop.wait(0.5):
             if time.monotonic() - settled_at > SETTLE_EVERY_S:
                 inbox.settle_take_overs()
                 settled_at = time.monotonic()
+            if time.monotonic() - purged_at > settings.inbox_purge_interval_s:
+                inbox.purge_closed()
+                purged_at = time.monotonic()
             if not server.running:
                 raise InboxFailed("the inbox web server stopped on its own")
             if inbox.feed_failure is not None:

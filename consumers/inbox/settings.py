@@ -48,6 +48,12 @@ class InboxSettings(Settings):
     inbox_sign_in_window_s: float = Field(
         default=900.0, gt=0, description="the sliding window of the sign-in limits (seconds)"
     )
+    inbox_purge_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="how often closed tasks past their retention are purged (seconds; the "
+        "retention itself is the table's, streams/retention.toml)",
+    )
     inbox_demo_account: bool = Field(
         default=True, description="create a demo caseworker when there is no users file"
     )
