@@ -22,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from bus import telemetry
+from bus.crypto import Keyring
 from bus.failpoints import failpoint
 from bus.limits import RecordLimits
 from bus.records import Publisher, Received, close, commit, lags, poll
@@ -30,6 +31,7 @@ from consumers.inbox.records import (
     COMPONENT,
     Destination,
     Outgoing,
+    PassedOver,
     Rejected,
     dead_letter,
     read,
@@ -48,7 +50,7 @@ from consumers.inbox.tracing import (
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
-Outcome = Task | Escalation | Rejected
+Outcome = Task | Escalation | Rejected | PassedOver
 
 
 def utc_now() -> dt.datetime:
@@ -81,6 +83,7 @@ def sort_batch(
     deadletter_topic: str,
     now: dt.datetime,
     limits: RecordLimits,
+    keyring: Keyring | None = None,
 ) -> Batch:
     batch = Batch()
     for r in records:
@@ -89,9 +92,14 @@ def sort_batch(
         if destination is None:
             outcome = Rejected("validate:unknown_topic", f"the inbox does not read {r.topic}")
         else:
-            outcome = read(destination, r.value, r.headers, limits.max_record_bytes)
+            outcome = read(destination, r.value, r.headers, limits.max_record_bytes, keyring)
         if isinstance(outcome, Task):
             batch.tasks.append(outcome)
+        elif isinstance(outcome, PassedOver):
+            log.info(
+                "Passed over task %s of event %s for %s: the person's data key is erased",
+                outcome.task_id, outcome.event_id, outcome.subject_pseudonym,
+            )  # fmt: skip
         elif isinstance(outcome, Escalation):
             batch.escalations.append(outcome)
         else:
@@ -144,6 +152,11 @@ def _finish_spans(spans: Sequence[trace.Span], batch: Batch, new_task_ids: set[s
                 span.set_attribute(EVENT_ID, outcome.event_id)
             span.set_status(Status(StatusCode.ERROR, outcome.error_type))
             dead_letters.add(1, {COMPONENT_ATTRIBUTE: COMPONENT, ERROR_TYPE: outcome.error_type})
+        elif isinstance(outcome, PassedOver):
+            where = {UNIT: outcome.unit, KOMMUNEKODE: outcome.kommunekode}
+            span.set_attributes(
+                {OUTCOME: "erased", TASK_ID: outcome.task_id, EVENT_ID: outcome.event_id, **where}
+            )
         else:
             where = {UNIT: outcome.unit, KOMMUNEKODE: outcome.kommunekode}
             span.set_attributes({TASK_ID: outcome.task_id, EVENT_ID: outcome.event_id, **where})
@@ -196,8 +209,10 @@ class TaskFeed:
         publisher: Publisher,
         clock: Clock = utc_now,
         batch_size: int = 200,
+        keyring: Keyring | None = None,
     ) -> None:
         self._settings = settings
+        self._keyring = keyring
         self._store = store
         self._publisher = publisher
         self._clock = clock
@@ -241,8 +256,9 @@ class TaskFeed:
         now = self._clock()
         settings = self._settings
         batch = sort_batch(
-            messages, self._routes, settings.topics.deadletter, now, settings.record_limits
-        )
+            messages, self._routes, settings.topics.deadletter, now, settings.record_limits,
+            self._keyring,
+        )  # fmt: skip
         spans = _start_spans(messages, self._settings.group_id, started)
         try:
             new_task_ids = self._store.save(batch.tasks, batch.escalations, received_at=now)

@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from bus.keystore import KafkaKeyring, keyring_for
 from bus.limits import check_topics
 from bus.processes import stop_on_signals
 from bus.records import Publisher
@@ -93,6 +94,7 @@ class Inbox:
     take_overs: TakeOverService
     clock: Callable[[], dt.datetime] = utc_now
     demo: DemoAccount | None = None
+    keyring: KafkaKeyring | None = None  # unseals tasks' details, seals take-overs' notes
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     feed_failure: BaseException | None = None  # why the feed stopped on its own, if it did
@@ -124,6 +126,7 @@ class Inbox:
                 "`ungebus inbox add-caseworker`"
             )
         store = TaskStore(engine)
+        keyring = keyring_for(settings)
         # librdkafka gives a take-over up when the caseworker is told it failed, not minutes
         # later: what was not delivered by then never will be (consumers.inbox.pending).
         ack_timeout_ms = int(settings.inbox_ack_timeout_s * 1000)
@@ -139,6 +142,7 @@ class Inbox:
             acks_topic=settings.acks_topic,
             settle_s=settings.inbox_ack_timeout_s + 5,
             limits=settings.record_limits,
+            keys=keyring,
         )
         services = Services(
             settings=settings,
@@ -150,8 +154,8 @@ class Inbox:
             sign_ins=sign_in_limits(settings),
         )
         app = create_app(services, session_secret(settings))
-        feed = TaskFeed(settings, store, publisher, clock)
-        return cls(settings, engine, store, publisher, feed, app, take_overs, clock, demo)
+        feed = TaskFeed(settings, store, publisher, clock, keyring=keyring)
+        return cls(settings, engine, store, publisher, feed, app, take_overs, clock, demo, keyring)
 
     def settle_take_overs(self) -> None:
         """Settle take-overs a stopped inbox left noted (``consumers.inbox.pending``); a failure
@@ -181,6 +185,8 @@ class Inbox:
             self._thread.join(timeout=30)
         self.feed.close()  # leave the consumer group now, so a successor need not wait
         self.publisher.close()
+        if self.keyring is not None:
+            self.keyring.close()
         self.engine.dispose()
 
 

@@ -20,6 +20,7 @@ import schemas
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import ensure_topics
 from bus.waiting import wait_until
+from tests.support.sealed import opened
 
 # A test producer that may send what the bus's own producers refuse: up to what the broker
 # takes (a topic's default max.message.bytes is 1 MiB + 12), uncompressed.
@@ -177,6 +178,7 @@ class Reader:
         )
         self._consumer.subscribe(topics)
         self._max_size = settings.producer_message_max_bytes
+        self._settings = settings
         self.seen: list[Seen] = []
 
     def poll(self, timeout: float = 0.2) -> None:
@@ -185,7 +187,8 @@ class Reader:
                 continue
             # Dead letters may be larger than the codec's limit: as large as the producer takes.
             limit = self._max_size
-            name, _version, record = schemas.decode(message.value(), max_size=limit)
+            value = opened(self._settings, message.value())  # sealed per person
+            name, _version, record = schemas.decode(value, max_size=limit)
             self.seen.append(
                 Seen(message.topic(), message.key(), name, record, list(message.headers() or []))
             )

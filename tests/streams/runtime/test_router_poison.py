@@ -104,7 +104,8 @@ def hostile_shapes(now: dt.datetime) -> list[Shape]:
          "unit": "youth_unit", "kommunekode": "161",
          "basis": {"kind": "statute", "id": "kui_12c", "citation": "KUI § 12 c"},
          "consent_id": None, "due_by": now, "priority": "high", "policy_version": "1",
-         "subject_pseudonym": key.decode(), "details": {}, "routed_at": EPOCH},
+         "subject_pseudonym": key.decode(), "details": {}, "sealed_details": None,
+         "routed_at": EPOCH},
     )  # fmt: skip
     endless_array = letter_v1[:-2] + _zigzag(2**62) + b"\x00"  # the headers' count, failed_at 0
     endless_map = task[:-2] + _zigzag(2**40) + b"\x00"  # the details map's count, routed_at 0

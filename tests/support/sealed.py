@@ -1,0 +1,31 @@
+"""Reading what the bus seals: one keyring per test session and key store, as an admin
+would hold one (``bus.keystore``)."""
+
+from __future__ import annotations
+
+import atexit
+
+from bus.crypto import unseal_value
+from bus.keystore import KafkaKeyring, keyring_for
+from bus.settings import Settings
+
+_KEYRINGS: dict[tuple[str, str], KafkaKeyring] = {}
+
+
+def keyring(settings: Settings) -> KafkaKeyring:
+    """A started keyring on ``settings``' key store, shared by the session's tests."""
+    where = (settings.kafka_bootstrap_servers, settings.topics.keys)
+    if where not in _KEYRINGS:
+        _KEYRINGS[where] = keyring_for(settings)
+    return _KEYRINGS[where]
+
+
+def opened(settings: Settings, value: bytes) -> bytes:
+    """A record value unsealed (plain values as they are)."""
+    return unseal_value(keyring(settings), value)
+
+
+@atexit.register
+def _close() -> None:
+    for ring in _KEYRINGS.values():
+        ring.close()
