@@ -81,8 +81,9 @@ def topic_for(kind: str, topics: Topics) -> str:
 
 
 def connector_topics(topics: Topics, replication_factor: int = 1) -> list[TopicSpec]:
-    """The catalogue's specs of every topic the connectors publish to."""
-    names = {topics.inbound_events}
+    """The catalogue's specs of every topic the connectors publish to: the inbound events,
+    and the key store where they keep the data keys they seal them with."""
+    names = {topics.inbound_events, topics.keys}
     return [
         replace(spec, replication_factor=replication_factor)
         for spec in topics.catalogue()

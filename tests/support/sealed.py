@@ -3,8 +3,6 @@ would hold one (``bus.keystore``)."""
 
 from __future__ import annotations
 
-import atexit
-
 from bus.crypto import unseal_value
 from bus.keystore import KafkaKeyring, keyring_for
 from bus.settings import Settings
@@ -25,7 +23,7 @@ def opened(settings: Settings, value: bytes) -> bytes:
     return unseal_value(keyring(settings), value)
 
 
-@atexit.register
-def _close() -> None:
-    for ring in _KEYRINGS.values():
-        ring.close()
+def close_keyrings() -> None:
+    """Close every keyring opened here (the session's broker is about to stop)."""
+    while _KEYRINGS:
+        _KEYRINGS.popitem()[1].close()
