@@ -150,15 +150,25 @@ class KafkaKeyring:
             raise KeyStoreError(f"the key store {self.topic} did not take key {name}: {reason}")
 
     def _end_offset(self) -> int:
+        # Asked again until wait_s: a topic just created, or whose leader just moved, answers
+        # "not leader" / "unknown partition" for a moment.
+        deadline = time.monotonic() + self.wait_s
         with self._probe_lock:
             if self._probe is None:
                 self._probe = Consumer(self._config)
-            try:
-                ends = self._probe.get_watermark_offsets(
-                    TopicPartition(self.topic, PARTITION), timeout=self.wait_s
-                )
-            except Exception as exc:
-                raise KeyStoreError(f"the key store {self.topic} did not answer: {exc}") from exc
+            while True:
+                try:
+                    ends = self._probe.get_watermark_offsets(
+                        TopicPartition(self.topic, PARTITION),
+                        timeout=max(0.1, deadline - time.monotonic()),
+                    )
+                    break
+                except Exception as exc:
+                    if time.monotonic() >= deadline:
+                        raise KeyStoreError(
+                            f"the key store {self.topic} did not answer: {exc}"
+                        ) from exc
+                    time.sleep(0.2)
         if ends is None:
             raise KeyStoreError(f"the key store {self.topic} did not answer in time")
         return int(ends[1])
