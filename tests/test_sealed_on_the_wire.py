@@ -101,7 +101,11 @@ def test_personal_data_is_sealed_on_every_topic_it_crosses_and_shows_in_the_inbo
     payload = {
         **payload,
         "event_id": str(uuid.uuid4()),
-        "subject": {**payload["subject"], "residence_kommunekode": "161"},
+        "subject": {
+            **payload["subject"],
+            "residence_kommunekode": "161",
+            "name": "Sigrid Forseglet",  # synthetic
+        },
     }
     model = schemas.parse_partner(KIND, payload, today=dt.date.today())
     name, record = schemas.to_record(model, bus.pseudonym_key(), payload["event_id"])

@@ -51,6 +51,7 @@ def inbox_topics(settings: InboxSettings) -> set[str]:
         *settings.escalation_topics,
         settings.acks_topic,
         topics.deadletter,
+        topics.keys,  # read only: the data keys of its tasks' people
     }
 
 
