@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 import schemas
+from bus.crypto import is_sealed
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import ensure_topics
 from bus.waiting import wait_until
@@ -36,6 +37,7 @@ class Seen:
     name: str
     record: Mapping[str, Any]
     headers: list[tuple[str, bytes]]
+    sealed: bool = False  # the value was sealed on the wire (``bus.crypto``), read unsealed
 
 
 def fresh_bus(kafka_bootstrap: str, label: str, var_dir: Path, **overrides: Any) -> Settings:
@@ -189,9 +191,9 @@ class Reader:
             limit = self._max_size
             value = opened(self._settings, message.value())  # sealed per person
             name, _version, record = schemas.decode(value, max_size=limit)
-            self.seen.append(
-                Seen(message.topic(), message.key(), name, record, list(message.headers() or []))
-            )
+            headers = list(message.headers() or [])
+            sealed = is_sealed(message.value())
+            self.seen.append(Seen(message.topic(), message.key(), name, record, headers, sealed))
 
     def wait_for(
         self,
