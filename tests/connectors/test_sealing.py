@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,10 @@ from bus.crypto import DataKey, MemoryKeyring, is_sealed, sealed_header, unseal
 from bus.keystore import KeyStoreError
 from bus.partners import load_partners
 from bus.topics import Topics
+from connectors.files import FileDrop
 from connectors.http_api import create_app
 from connectors.ingest import Outgoing, prepare, sealed
+from connectors.publisher import KafkaPublisher
 from connectors.settings import ConnectorSettings
 from schemas import encode, parse_partner, pseudonym, to_record
 from tests.support.partner_payloads import partner_name, payloads, write_partners
@@ -82,3 +85,26 @@ def test_a_key_store_that_does_not_answer_is_a_503_with_retry_after(tmp_path: Pa
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == str(settings.retry_after_s)
     assert "key store" in answer.json()["detail"]
+
+
+def test_a_file_whose_rows_cannot_be_sealed_is_left_for_the_next_poll(tmp_path: Path) -> None:
+    write_partners(tmp_path / "partners.toml", BY_KIND)
+    settings = ConnectorSettings(
+        var_dir=tmp_path, partners_file=tmp_path / "partners.toml", file_settle_s=0
+    )
+    folder = tmp_path / "drop" / partner_name(KIND) / KIND
+    folder.mkdir(parents=True)
+    export = folder / "export.jsonl"
+    export.write_text(json.dumps(BY_KIND[KIND][0]) + "\n")
+    publisher = KafkaPublisher({"bootstrap.servers": "127.0.0.1:1"})  # never reached
+    try:
+        drop = FileDrop(
+            tmp_path / "drop", settings, load_partners(settings.partners_file), publisher,
+            NoKeyStore(),
+        )  # fmt: skip
+        lines: list[str] = []
+        assert drop.poll(echo=lines.append) == (1, 0)
+    finally:
+        publisher.close(0)
+    assert export.exists(), "the file must stay for the next poll"
+    assert "not sealed" in lines[0] and "left in place" in lines[0]
