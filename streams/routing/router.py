@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import schemas
-from bus.crypto import Erased, Keyring, SealError, unseal_value
+from bus.crypto import Erased, Keyring, SealError, is_sealed, sealed_header, unseal_value
 from bus.keystore import KeyStoreError
 from bus.limits import RecordLimits
 from bus.sealed_fields import seal_map
@@ -257,6 +257,10 @@ class Router:
     def _decode(self, message: InMessage) -> tuple[str, Mapping[str, Any]]:
         if message.value is None:
             raise Rejected("the record has no value (a tombstone); nothing to route")
+        if is_sealed(message.value) and sealed_header(message.value).pseudonym.encode() != (
+            message.key
+        ):  # erasing the person of the key would leave it readable
+            raise Rejected("the record is sealed under another person's key than its record key")
         plain = unseal_value(self.keyring, message.value)  # Erased, SealError
         name, _version, record = schemas.decode(plain, max_size=self.limits.max_record_bytes)
         if name not in ORDERED_EVENTS or message.topic != self.topics.inbound_events:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import schemas
-from bus.crypto import MemoryKeyring, seal
+from bus.crypto import MemoryKeyring, seal, unseal
 from bus.sealed_fields import unseal_map
 from bus.topics import Topics
 from streams.routing.consent import ConsentState
@@ -177,3 +177,19 @@ def test_plain_records_written_before_sealing_still_route(
     task, audit = router.handle(message, store)
     assert _decoded(task)["sealed_details"] is not None
     assert _decoded(audit)["decision"] == "routed"
+
+
+def test_a_record_sealed_under_another_persons_key_is_a_dead_letter(
+    router: Router, store: SubjectStore, keyring: MemoryKeyring
+) -> None:
+    record = records.dropout_notice(age=16, **_person())
+    message = _sealed(keyring, "dropout_notice", record)
+    other = uuid.uuid4().hex * 2
+    assert message.value is not None
+    resealed = seal(keyring, other, unseal(keyring, message.value))
+    (letter,) = router.handle(
+        InMessage(message.topic, 0, 7, message.key, resealed, message.headers), store
+    )
+    value = _decoded(letter)
+    assert value["error_type"] == "Rejected"
+    assert "another person's key" in value["reason"]
