@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import schemas
 from bus import records
-from bus.crypto import DataKey, Erased, Keyring, SealError, seal_with
+from bus.crypto import DataKey, Erased, Keyring, SealError, seal_with, sealed_header
 from bus.limits import RecordLimits
 from bus.records import Outgoing, Received
 from bus.sealed_fields import unseal_map
@@ -124,6 +124,8 @@ def _details(record: Mapping[str, Any], keyring: Keyring | None) -> dict[str, st
     sealed = record.get("sealed_details")
     if sealed is None:
         return dict(record["details"])
+    if sealed_header(sealed).pseudonym != record["subject_pseudonym"]:
+        raise SealError("sealed under another person's key than the task's subject")
     if keyring is None:
         raise Erased(record["subject_pseudonym"], "this inbox holds no data keys")
     return {**record["details"], **unseal_map(keyring, sealed)}

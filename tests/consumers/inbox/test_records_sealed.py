@@ -83,3 +83,11 @@ def test_a_version_1_take_over_note_still_reads() -> None:
     }  # fmt: skip
     read_back = schemas.decode(schemas.encode_version("task_taken_over", 1, record)).record
     assert (read_back["note"], read_back["sealed_note"]) == ("phoned", None)
+
+
+def test_details_sealed_under_another_persons_key_are_a_dead_letter_reason() -> None:
+    keyring = MemoryKeyring()
+    sealed = seal_map(keyring, "cd" * 32, DETAILS)
+    value = schemas.encode("routed_task", routed(details={}, sealed_details=sealed))
+    rejected = read(YOUTH, value, None, keyring=keyring)
+    assert isinstance(rejected, Rejected) and "another person's key" in rejected.reason
