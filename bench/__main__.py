@@ -46,6 +46,12 @@ def table(results: dict[str, Any]) -> str:
     rows = [
         ("codec: encode / decode a dropout notice", f"{codec['encode_per_s']:,.0f} / "
          f"{codec['decode_per_s']:,.0f} records/s", "—"),
+        *([] if "seal_unseal_per_s" not in codec else [(
+            "sealing: seal + unseal a dropout notice with the person's data key",
+            f"{codec['seal_unseal_per_s']:,.0f} records/s "
+            f"({1e6 / codec['seal_unseal_per_s']:.1f} µs)",
+            f"{codec['seal_unseal_to_encode']:.2f} x the cost of encoding it; "
+            f"{codec['bytes_on_wire']:.0f} → {codec['sealed_bytes_on_wire']:.0f} bytes")]),
         ("HTTP ingestion, 202 after Kafka ack", f"{ingest['http_events_per_s']:,.0f} events/s",
          f"{ingest['http_to_bare_ratio']:.3f} of a bare producer "
          f"({ingest['bare_producer_records_per_s']:,.0f}/s)"),

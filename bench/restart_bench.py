@@ -58,6 +58,7 @@ def routed_task() -> dict[str, Any]:
         "policy_version": "bench",
         "subject_pseudonym": uuid.uuid4().hex * 2,
         "details": {},
+        "sealed_details": None,
         "routed_at": now,
     }
 

@@ -199,6 +199,9 @@ class MemoryKeyring:
     def key(self, pseudonym: str, key_id: bytes) -> DataKey | None:
         return self.keys.get((pseudonym, key_id))
 
+    def keys_of(self, pseudonym: str) -> list[DataKey]:
+        return [key for (owner, _), key in self.keys.items() if owner == pseudonym]
+
     def erase(self, pseudonym: str) -> int:
         """Forget every key of ``pseudonym``; how many there were."""
         gone = [k for k in self.keys if k[0] == pseudonym]

@@ -86,6 +86,7 @@ def http(host: str | None, port: int | None, metrics_port: int | None) -> None:
 @_metrics_port
 def files(directory: Path, once: bool, metrics_port: int | None) -> None:
     """Publish partners' exports dropped in DIRECTORY/<partner>/<kind>/ (CSV or JSON Lines)."""
+    from bus.keystore import keyring_for
     from connectors.files import FileDrop
     from connectors.ingest import connector_topics
     from connectors.publisher import KafkaPublisher
@@ -96,6 +97,7 @@ def files(directory: Path, once: bool, metrics_port: int | None) -> None:
     partners = load_or_create_partners(settings)
     require_topics(settings, connector_topics(settings.topics, settings.replication_factor))
     start_telemetry(services.CONNECTOR_FILES.name, settings)
+    keyring = keyring_for(settings)
     publisher = KafkaPublisher(settings.connector_producer_config())
     stop = threading.Event()
     if not once:
@@ -111,11 +113,12 @@ def files(directory: Path, once: bool, metrics_port: int | None) -> None:
             services.ready_file(settings.var_dir, services.CONNECTOR_FILES.component)
         ).mark()
     try:
-        failed = FileDrop(directory, settings, partners, publisher).run(
+        failed = FileDrop(directory, settings, partners, publisher, keyring).run(
             once=once, stop=stop, echo=click.echo
         )
     finally:
         publisher.close(settings.ack_timeout_s)
+        keyring.close()
         telemetry.shutdown()
     if failed:
         raise click.ClickException(f"{failed} files could not be published; they were left")
@@ -125,6 +128,7 @@ def files(directory: Path, once: bool, metrics_port: int | None) -> None:
 @_metrics_port
 def kafka(metrics_port: int | None) -> None:
     """Forward what partners publish to Kafka themselves (partner.<name>.events), checked."""
+    from bus.keystore import keyring_for
     from connectors.gateway import Gateway
     from connectors.ingest import connector_topics
 
@@ -149,7 +153,8 @@ def kafka(metrics_port: int | None) -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    gateway = Gateway(settings, partners)
+    keyring = keyring_for(settings)
+    gateway = Gateway(settings, partners, keyring)
     ready = ReadyFile.of_this_process(
         services.ready_file(settings.var_dir, services.CONNECTOR_KAFKA.component)
     )
@@ -164,5 +169,6 @@ def kafka(metrics_port: int | None) -> None:
     try:
         gateway.run(stop, on_ready=on_ready)
     finally:
+        keyring.close()
         telemetry.shutdown()
     click.echo(f"Stopped: {gateway.forwarded} forwarded, {gateway.refused} refused")

@@ -9,6 +9,9 @@ into place; as a safety net a file is also left alone until it has been unchange
 content was processed before publishes nothing; event ids derive from each row's content,
 so even a re-export under another name only repeats ids the router drops.
 
+Each published row is sealed with its person's data key (``connectors.ingest.sealed``); a key
+store that does not answer leaves the file in place for the next poll, as Kafka being down does.
+
 Tracing: a span per file (partner, kind, row counts, rejected rows by row number and reason),
 and each published row its own trace, linked to the file's span: one partner event, one trace.
 """
@@ -28,10 +31,12 @@ from pathlib import Path
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from bus.crypto import Keyring
+from bus.keystore import KeyStoreError
 from bus.partners import PartnerRegistry
 from bus.telemetry import EVENT_KIND, OUTCOME, PARTNER, SOURCE_KIND
 from connectors.csv_rows import Row, csv_rows
-from connectors.ingest import Outgoing, kind_not_allowed, prepare
+from connectors.ingest import Outgoing, kind_not_allowed, prepare, sealed
 from connectors.publisher import KafkaPublisher, PublishError
 from connectors.settings import ConnectorSettings
 from connectors.tracing import (
@@ -113,11 +118,13 @@ class FileDrop:
         settings: ConnectorSettings,
         partners: PartnerRegistry,
         publisher: KafkaPublisher,
+        keyring: Keyring,
     ) -> None:
         self.root = root
         self.settings = settings
         self.partners = partners
         self.publisher = publisher
+        self.keyring = keyring
         self.pseudonym_key = settings.pseudonym_key()
         self._warned: set[Path] = set()
 
@@ -195,6 +202,10 @@ class FileDrop:
             return FileReport(drop, 0, 0, next(archive_dir.glob(f"{digest}-*")), None, True)
         outs, rejects = self._read(drop, data)
         if outs:
+            try:
+                outs = [sealed(out, self.keyring) for out in outs]
+            except KeyStoreError as exc:
+                raise PublishError(f"not sealed: {exc}") from None
             errors = self.publisher.publish_batch(
                 outs, self.settings.ack_timeout_s * 2 + 5, link=span.get_span_context()
             )

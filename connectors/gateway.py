@@ -5,14 +5,17 @@ topic per partner, so access can be granted per partner; Kafka does not tell a c
 produced a record, the topic does). The gateway reads those topics and checks each record as
 the HTTP API checks a request — a record that decodes within the bus's bounds, a kind the
 partner may send, a source it may claim, keyed by the subject pseudonym — then forwards it
-unchanged (key, bytes, CloudEvents headers; the trace continued) to the ordered inbound topic.
+to the ordered inbound topic with its key and CloudEvents headers unchanged (the trace
+continued) and its value sealed with the person's data key (``bus.crypto``): partners write
+plain records to their own topic, the bus keeps them sealed from there on.
 What fails a check goes to ``deadletter`` with the reason. For such a partner "accepted" means
 "in the ordered topic", as for every other channel: one person's records are forwarded in the
 order the partner's topic holds them.
 
 At least once: a batch's offsets are committed only after Kafka has every record forwarded and
 every dead letter of the batch; a crash in between forwards the batch again (same event ids:
-the router drops the repeats).
+the router drops the repeats). A key store that does not answer is handled as Kafka not
+taking the batch: nothing is committed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 import schemas
 from bus import telemetry
 from bus.acls.matrix import gateway_group
+from bus.crypto import Keyring, seal
+from bus.keystore import KeyStoreError
 from bus.partners import SOURCES, Partner, PartnerRegistry
 from bus.topics import ORDERED_EVENTS
 from connectors.settings import ConnectorSettings
@@ -153,9 +158,11 @@ class Gateway:
         self,
         settings: ConnectorSettings,
         registry: PartnerRegistry,
+        keyring: Keyring,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._settings = settings
+        self._keyring = keyring
         topics = settings.topics
         self._partner_by_topic = {topics.partner_events(n): p for n, p in registry.by_name.items()}
         self._clock = clock
@@ -251,8 +258,9 @@ class Gateway:
         checked: Forward,
         report: Callable[[Any, Message], None],
     ) -> Forward | Refused:
-        """Forward a checked record in a PRODUCER span continuing the partner's trace; a
-        record Kafka would refuse (too large with its headers) is refused instead."""
+        """Forward a checked record, sealed, in a PRODUCER span continuing the partner's trace;
+        a record Kafka would refuse (too large with its headers) is refused instead.
+        KafkaException when the key store could not give the person a key."""
         destination = self._settings.topics.inbound_events
         attributes = producer_attributes(
             destination, checked.event_id, checked.name, checked.source_kind, partner.name
@@ -265,6 +273,15 @@ class Gateway:
         ) as span:
             key, value = message.key(), message.value()
             forwarded = telemetry.inject(_headers(message))
+            try:  # the key is the subject pseudonym (``inspect``)
+                value = seal(self._keyring, (key or b"").decode("ascii", "replace"), value or b"")
+            except KeyStoreError as exc:
+                span.set_status(Status(StatusCode.ERROR, "no data key"))
+                raise KafkaException(f"not forwarded: {exc}") from None
+            except ValueError as exc:  # not a pseudonym the key store can name
+                span.set_status(Status(StatusCode.ERROR, "refused"))
+                refusal = f"its subject pseudonym cannot name a data key: {exc}"
+                return Refused(refusal, "BadPseudonym", checked.event_id, checked.name)
             problem = self._settings.record_limits.too_large(destination, key, value, forwarded)
             if problem is None:
                 try:

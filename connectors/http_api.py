@@ -1,7 +1,8 @@
 """The partner HTTP API: ``POST /v1/events/<kind>``, answered 202 only once Kafka has the event.
 
 Order of checks, cheapest first: credential (401), kind (403), body size while reading (413),
-edge model (422), claimed source (403), Kafka's acknowledgement (503 with Retry-After).
+edge model (422), claimed source (403), the person's data key (503 with Retry-After when the
+key store cannot store a new one), Kafka's acknowledgement (503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from bus import http_errors
+from bus.crypto import Keyring
 from bus.http_errors import documented, error_response, header
+from bus.keystore import KeyStoreError, keyring_for
 from bus.partners import Partner, PartnerRegistry
 from bus.topics import ensure_topics
 from connectors import openapi
@@ -28,6 +31,7 @@ from connectors.ingest import (
     idempotency_key_error,
     kind_not_allowed,
     prepare,
+    sealed,
 )
 from connectors.publisher import KafkaPublisher, PublishError
 from connectors.settings import ConnectorSettings
@@ -70,7 +74,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     413: documented("The body is larger than the limit; the connection is closed"),
     422: documented("Invalid body or header: one entry per field and reason"),
     503: documented(
-        "Kafka did not acknowledge the event: retry after Retry-After seconds",
+        "Kafka (or its key store) did not acknowledge the event: retry after Retry-After seconds",
         Retry_After=header("seconds to wait before resending the same body", "integer"),
     ),
 }
@@ -84,26 +88,32 @@ def create_app(
     settings: ConnectorSettings,
     partners: PartnerRegistry,
     publisher: KafkaPublisher | None = None,
+    keyring: Keyring | None = None,
 ) -> FastAPI:
-    """The ASGI app. Without ``publisher`` it creates the topics and its own producer."""
+    """The ASGI app. Without ``publisher`` it creates the topics and its own producer, and
+    opens its keyring on the key store (closed at shutdown)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if publisher is not None:
             app.state.publisher = publisher
+            app.state.keyring = keyring
             yield
             return
         specs = connector_topics(settings.topics, settings.replication_factor)
         await asyncio.to_thread(ensure_topics, settings.kafka_config(), specs)
+        opened = None if keyring is not None else await asyncio.to_thread(keyring_for, settings)
         own = KafkaPublisher(settings.connector_producer_config())
         own.start()
-        app.state.publisher = own
+        app.state.publisher, app.state.keyring = own, keyring or opened
         try:
             yield
         finally:
             left = await asyncio.to_thread(own.close, settings.ack_timeout_s)
             if left:
                 log.warning("%d records were not delivered before shutdown", left)
+            if opened is not None:
+                await asyncio.to_thread(opened.close)
 
     app = FastAPI(
         title="ungebus partner API",
@@ -212,6 +222,15 @@ def _submit(kind: str) -> Callable[..., Awaitable[JSONResponse]]:
             note.errors = list(result.errors)
             return _rejected(result)
         note.event_id, note.source_kind = result.event_id, result.source_kind
+        try:
+            result = await asyncio.to_thread(sealed, result, request.app.state.keyring)
+        except KeyStoreError as exc:
+            log.warning("event %s from %s not sealed: %s", result.event_id, partner.name, exc)
+            return error_response(
+                503,
+                "the bus cannot store events right now (its key store did not answer); retry later",
+                headers={"Retry-After": str(settings.retry_after_s)},
+            )
         try:
             await request.app.state.publisher.publish(result, settings.ack_timeout_s + 1.0)
         except PublishError as exc:

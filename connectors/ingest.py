@@ -4,6 +4,11 @@ The HTTP API and the file drop share this, so a payload means the same whichever
 validated by the edge model, its source checked against the partner, its event id made stable,
 encoded in the wire format with CloudEvents headers, keyed by the subject pseudonym. The
 ``traceparent`` header is added when the record is sent, by the span that sends it.
+
+Every value leaves a connector sealed with its person's data key (:func:`sealed`, the one step
+here that may do I/O: a person new to the key store gets a key, written to Kafka first), so
+nothing personal is readable on ``inbound.events`` once the person's key is destroyed. The key
+and the headers stay clear: pseudonym, event id, type, source kind.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from bus.crypto import Keyring, seal
 from bus.partners import SOURCES, Partner
 from bus.topics import Topics, TopicSpec
 from schemas import (
@@ -75,8 +81,9 @@ def topic_for(kind: str, topics: Topics) -> str:
 
 
 def connector_topics(topics: Topics, replication_factor: int = 1) -> list[TopicSpec]:
-    """The catalogue's specs of every topic the connectors publish to."""
-    names = {topics.inbound_events}
+    """The catalogue's specs of every topic the connectors publish to: the inbound events,
+    and the key store where they keep the data keys they seal them with."""
+    names = {topics.inbound_events, topics.keys}
     return [
         replace(spec, replication_factor=replication_factor)
         for spec in topics.catalogue()
@@ -156,6 +163,13 @@ def prepare(
         source_kind=source["kind"],
         partner=partner.name,
     )
+
+
+def sealed(out: Outgoing, keyring: Keyring) -> Outgoing:
+    """``out`` with its value sealed under its subject's data key (the record key is the
+    pseudonym). ``bus.keystore.KeyStoreError`` when a new key could not be stored: then
+    nothing may be sent, and the partner is told to retry."""
+    return replace(out, value=seal(keyring, out.key.decode("ascii"), out.value))
 
 
 def kind_not_allowed(partner: Partner, kind: str) -> dict[str, str]:

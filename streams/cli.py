@@ -124,8 +124,17 @@ def _run_router(settings: RouterSettings, policy: Policy, loglevel: str) -> None
         telemetry.setup(services.ROUTER.name, settings)
     except telemetry.TelemetryError as exc:
         raise click.ClickException(str(exc)) from exc
-    app = create_router_app(settings, policy, _senders(settings))
-    _run(app, "router", settings, policy, loglevel)
+    from bus.keystore import KeyStoreError, keyring_for
+
+    try:
+        keyring = keyring_for(settings)  # unseals the events, seals the tasks' details
+    except KeyStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        app = create_router_app(settings, policy, _senders(settings), keyring=keyring)
+        _run(app, "router", settings, policy, loglevel)
+    finally:
+        keyring.close()
 
 
 def _run_tracker(settings: TrackerSettings, policy: Policy, loglevel: str) -> None:

@@ -32,6 +32,7 @@ from deploy.local.broker import LocalKafka
 from deploy.local.cluster import LocalCluster
 from deploy.local.postgres import LocalPostgres, throwaway_postgres
 from deploy.local.security import ADMIN
+from tests.support import sealed
 from tests.support.kafka_login import client_config
 from tests.support.traced import OTEL_VARIABLES
 
@@ -91,6 +92,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 session_env.setenv(name, value)
             yield broker.bootstrap_servers
     finally:
+        sealed.close_keyrings()  # before the broker goes: their tails would retry it
         broker.down(echo=lambda _msg: None)
 
 

@@ -135,6 +135,12 @@ def _original(settings: Settings, letter: Letter) -> Republish | NotRetried:
 
 def _reveal(settings: Settings, letters: Sequence[Letter]) -> None:
     """Each original, decoded, once its reveal is on ``operations``."""
+    from bus.keystore import KeyStoreError, keyring_for
+
+    try:
+        keyring = keyring_for(settings)  # originals are sealed per person; admin reads keys
+    except KeyStoreError as exc:
+        raise click.ClickException(f"not revealed: {exc}") from exc
     writer = Republisher(settings)
     who = actions.operator()
     try:
@@ -155,9 +161,10 @@ def _reveal(settings: Settings, letters: Sequence[Letter]) -> None:
                     f"{settings.topics.operations}: {exc}"
                 ) from exc
             value = original.value if isinstance(original, Republish) else None
-            click.echo(render.revealed(letter, value))
+            click.echo(render.revealed(letter, value, keyring))
     finally:
         writer.close()
+        keyring.close()
 
 
 @click.group("deadletters")

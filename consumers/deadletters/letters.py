@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import schemas
+from bus.crypto import SealError, is_sealed, sealed_header
 
 Header = tuple[str, bytes | None]
 NO_POSITION = -1  # a record a component made itself and Kafka refused: never consumed
@@ -119,7 +120,19 @@ class Letter:
             "headers": [name for name, _ in self.headers],
             "retries": self.retry_count,
             "reason": masked(self.reason),
+            "sealed": self.sealed_for,
         }
+
+    @property
+    def sealed_for(self) -> str | None:
+        """The pseudonym a sealed original belongs to (read from its clear header, no key);
+        None when the original is not a sealed value the letter copied."""
+        if not is_sealed(self.value):
+            return None
+        try:
+            return sealed_header(self.value or b"").pseudonym
+        except SealError:
+            return None
 
 
 def letter_from(

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 
 import schemas
+from bus.crypto import Erased, Keyring, SealError, is_sealed, sealed_header, unseal_value
 from consumers.deadletters.actions import Action
 from consumers.deadletters.letters import Counts, Letter
 from consumers.deadletters.reading import Unreadable
@@ -60,7 +61,7 @@ def rows(letters: Sequence[Letter], limit: int) -> str:
             f"{safe['letter']:>8}  {safe['failed_at']}  {safe['component']:<14} "
             f"{safe['error_type']:<18} {safe['kind'] or '-':<22} event {safe['event_id'] or '-'}"
             f"  from {safe['source']}  value {safe['value_bytes'] or 0:,} B"
-            f" ({safe['kept']}){retries}\n"
+            f" ({safe['kept']}{', sealed (personal data)' if safe['sealed'] else ''}){retries}\n"
             f"{'':>10}{_clip(' '.join(str(safe['reason']).split()), REASON_WIDTH)}"
         )
     return head + "\n".join(lines)
@@ -81,6 +82,7 @@ def details(letter: Letter, retry_note: str, actions: Sequence[Action]) -> str:
         f"{safe['value_bytes'] or 0:,} B"
         + (f", SHA-256 {safe['value_sha256']}" if safe["value_sha256"] else ""),
         f"headers       {', '.join(safe['headers']) or '-'} ({letter.headers_size:,} B)",
+        f"content       {_content(safe['sealed'])}",
         f"retried       {safe['retries']} times",
         f"retry         {retry_note}",
         "reason        " + str(safe["reason"]),
@@ -95,10 +97,27 @@ def details(letter: Letter, retry_note: str, actions: Sequence[Action]) -> str:
     return "\n".join(lines)
 
 
-def revealed(letter: Letter, value: bytes | None) -> str:
-    """The original's payload, decoded: for ``--reveal`` under admin only."""
+def _content(sealed_for: str | None) -> str:
+    if sealed_for is None:
+        return "as the original was written (see --reveal)"
+    return f"sealed (personal data) of {sealed_for}; --reveal unseals it"
+
+
+def revealed(letter: Letter, value: bytes | None, keyring: Keyring | None = None) -> str:
+    """The original's payload, decoded (unsealed with ``keyring`` when sealed): for
+    ``--reveal`` under admin only."""
     if value is None:
         return f"original of {letter.at}: no value"
+    unsealed = ""
+    if is_sealed(value):
+        try:
+            whose = sealed_header(value).pseudonym
+            value = unseal_value(keyring, value)
+        except Erased as exc:
+            return f"original of {letter.at}: sealed (personal data) of {exc.pseudonym}: {exc}"
+        except SealError as exc:
+            return f"original of {letter.at}: {len(value):,} bytes sealed, not readable: {exc}"
+        unsealed = f" (unsealed: personal data of {whose})"
     try:
         name, version, record = schemas.decode(value, max_size=len(value) + 1)
     except schemas.DecodeError as exc:
@@ -107,7 +126,7 @@ def revealed(letter: Letter, value: bytes | None) -> str:
             f"first bytes: {value[:64].hex()}"
         )
     body = json.dumps(json.loads(schemas.to_json(record)), indent=2, ensure_ascii=False)
-    return f"original of {letter.at}: {name} v{version}\n{body}"
+    return f"original of {letter.at}: {name} v{version}{unsealed}\n{body}"
 
 
 def _time(moment: dt.datetime) -> str:

@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import schemas
 from bus import telemetry
+from bus.crypto import Keyring
 from bus.erasure.record import Erasure, erasure_from
 from bus.failpoints import failpoint
 from bus.limits import RecordLimits
@@ -34,6 +35,7 @@ from consumers.inbox.records import (
     COMPONENT,
     Destination,
     Outgoing,
+    PassedOver,
     Rejected,
     dead_letter,
     read,
@@ -52,7 +54,7 @@ from consumers.inbox.tracing import (
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
-Outcome = Task | Escalation | Erasure | Rejected
+Outcome = Task | Escalation | Erasure | Rejected | PassedOver
 
 
 def utc_now() -> dt.datetime:
@@ -87,6 +89,7 @@ def sort_batch(
     now: dt.datetime,
     limits: RecordLimits,
     erasures_topic: str | None = None,
+    keyring: Keyring | None = None,
 ) -> Batch:
     batch = Batch()
     for r in records:
@@ -97,9 +100,14 @@ def sort_batch(
         elif destination is None:
             outcome = Rejected("validate:unknown_topic", f"the inbox does not read {r.topic}")
         else:
-            outcome = read(destination, r.value, r.headers, limits.max_record_bytes)
+            outcome = read(destination, r.value, r.headers, limits.max_record_bytes, keyring)
         if isinstance(outcome, Task):
             batch.tasks.append(outcome)
+        elif isinstance(outcome, PassedOver):
+            log.info(
+                "Passed over task %s of event %s for %s: the person's data key is erased",
+                outcome.task_id, outcome.event_id, outcome.subject_pseudonym,
+            )  # fmt: skip
         elif isinstance(outcome, Escalation):
             batch.escalations.append(outcome)
         elif isinstance(outcome, Erasure):
@@ -171,6 +179,11 @@ def _finish_spans(
                 span.set_attribute(EVENT_ID, outcome.event_id)
             span.set_status(Status(StatusCode.ERROR, outcome.error_type))
             dead_letters.add(1, {COMPONENT_ATTRIBUTE: COMPONENT, ERROR_TYPE: outcome.error_type})
+        elif isinstance(outcome, PassedOver):
+            where = {UNIT: outcome.unit, KOMMUNEKODE: outcome.kommunekode}
+            span.set_attributes(
+                {OUTCOME: "erased", TASK_ID: outcome.task_id, EVENT_ID: outcome.event_id, **where}
+            )
         else:
             where = {UNIT: outcome.unit, KOMMUNEKODE: outcome.kommunekode}
             span.set_attributes({TASK_ID: outcome.task_id, EVENT_ID: outcome.event_id, **where})
@@ -223,8 +236,10 @@ class TaskFeed:
         publisher: Publisher,
         clock: Clock = utc_now,
         batch_size: int = 200,
+        keyring: Keyring | None = None,
     ) -> None:
         self._settings = settings
+        self._keyring = keyring
         self._store = store
         self._erasures = Erasures(store)
         self._publisher = publisher
@@ -276,6 +291,7 @@ class TaskFeed:
             now,
             settings.record_limits,
             erasures_topic=settings.topics.erasures,
+            keyring=self._keyring,
         )
         spans = _start_spans(messages, self._settings.group_id, started)
         try:

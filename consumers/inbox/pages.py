@@ -170,6 +170,11 @@ def take_over(
             return _refused(request, caseworker, refused)
     if result.published:
         request.session["flash"] = "You took over this task; the unit's acknowledgement is sent."
+        if not result.note_shared:
+            request.session["flash"] += (
+                " Your note was not sent with it (the young person's data key is erased); "
+                "it is kept in this inbox only."
+            )
     return RedirectResponse(f"/tasks/{task_id}", status_code=303)
 
 

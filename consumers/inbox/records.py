@@ -1,7 +1,12 @@
 """The wire boundary: Kafka records in (tasks, escalations), acknowledgements out.
 
 Reading never raises: a record the inbox cannot use becomes ``Rejected`` with a reason, for the
-dead-letter topic. Reasons and codes never quote the record's content (no CPR in logs).
+dead-letter topic (``bus.keystore.KeyStoreError`` aside: the key store did not answer, the batch
+is read again). A task's details arrive sealed with the person's data key (``sealed_details``,
+version 2) and are unsealed here, with the inbox's read access to keys; a task whose person's
+key is erased is :class:`PassedOver`. A take-over's note leaves sealed with the person's
+existing key (the inbox may read keys, never create them). Reasons and codes never quote the
+record's content (no CPR in logs).
 What the inbox writes is bounded (``bus.limits``): a dead letter keeps a record too large to
 copy by reference, and a task with ids longer than any the bus makes is refused when read, so
 its acknowledgement, made later, stays small.
@@ -16,8 +21,10 @@ from typing import Any, Literal
 
 import schemas
 from bus import records
+from bus.crypto import DataKey, Erased, Keyring, SealError, seal_with, sealed_header
 from bus.limits import RecordLimits
 from bus.records import Outgoing, Received
+from bus.sealed_fields import unseal_map
 from consumers.inbox.tasks import Basis, Escalation, TakeOver, Task
 
 Headers = Sequence[tuple[str, bytes | None]]
@@ -42,6 +49,19 @@ class Rejected:
     event_id: str | None = None
 
 
+@dataclass(frozen=True)
+class PassedOver:
+    """A task of a person whose data key is erased: not stored, since an erasure deletes the
+    person's rows and a task stored after it would bring one back; not a dead letter either,
+    as nothing about it can be fixed or retried."""
+
+    task_id: str
+    event_id: str
+    kommunekode: str
+    unit: str
+    subject_pseudonym: str
+
+
 def header(headers: Sequence[tuple[str, str | bytes | None]] | None, name: str) -> str | None:
     for key, value in headers or ():
         if key == name and value is not None:
@@ -54,8 +74,10 @@ def read(
     value: bytes | None,
     headers: Headers | None,
     max_size: int = schemas.DEFAULT_MAX_SIZE,
-) -> Task | Escalation | Rejected:
-    """A task or an escalation for ``destination``, or why the record cannot be one."""
+    keyring: Keyring | None = None,
+) -> Task | Escalation | Rejected | PassedOver:
+    """A task or an escalation for ``destination``, or why the record cannot be one.
+    ``keyring`` unseals a task's details (without one, sealed details read as erased)."""
     if value is None:
         return Rejected("decode:no_value", "the record has no value (a tombstone?)")
     try:
@@ -85,10 +107,31 @@ def read(
             f"{destination.unit} in {destination.kommunekode}",
             event_id,
         )
-    return _task(record, header(headers, "traceparent"))
+    try:
+        details = _details(record, keyring)
+    except Erased:
+        return PassedOver(
+            record["task_id"], record["event_id"], record["kommunekode"], record["unit"],
+            record["subject_pseudonym"],
+        )  # fmt: skip
+    except SealError as exc:
+        return Rejected("seal:invalid", f"its sealed_details cannot be read: {exc}", event_id)
+    return _task(record, details, header(headers, "traceparent"))
 
 
-def _task(record: Mapping[str, Any], traceparent: str | None) -> Task:
+def _details(record: Mapping[str, Any], keyring: Keyring | None) -> dict[str, str]:
+    """The task's details: sealed (version 2), or plain (written before sealing)."""
+    sealed = record.get("sealed_details")
+    if sealed is None:
+        return dict(record["details"])
+    if sealed_header(sealed).pseudonym != record["subject_pseudonym"]:
+        raise SealError("sealed under another person's key than the task's subject")
+    if keyring is None:
+        raise Erased(record["subject_pseudonym"], "this inbox holds no data keys")
+    return {**record["details"], **unseal_map(keyring, sealed)}
+
+
+def _task(record: Mapping[str, Any], details: dict[str, str], traceparent: str | None) -> Task:
     basis = record["basis"]
     return Task(
         task_id=record["task_id"],
@@ -102,7 +145,7 @@ def _task(record: Mapping[str, Any], traceparent: str | None) -> Task:
         priority=record["priority"],
         policy_version=record["policy_version"],
         subject_pseudonym=record["subject_pseudonym"],
-        details=dict(record["details"]),
+        details=details,
         routed_at=record["routed_at"],
         traceparent=traceparent,
     )
@@ -125,8 +168,12 @@ def _escalation(destination: Destination, record: Mapping[str, Any]) -> Escalati
     )
 
 
-def acknowledgement(topic: str, task: Task, take_over: TakeOver) -> Outgoing:
-    """task_taken_over for ``task``: keyed by pseudonym, the task's trace carried over."""
+def acknowledgement(
+    topic: str, task: Task, take_over: TakeOver, key: DataKey | None = None
+) -> Outgoing:
+    """task_taken_over for ``task``: keyed by pseudonym, the task's trace carried over; its
+    note sealed with ``key`` (the person's existing data key), or left out without one."""
+    note = take_over.note if key is not None else None
     record = {
         "task_id": task.task_id,
         "event_id": task.event_id,
@@ -135,7 +182,8 @@ def acknowledgement(topic: str, task: Task, take_over: TakeOver) -> Outgoing:
         "subject_pseudonym": task.subject_pseudonym,
         "taken_over_by": take_over.taken_over_by,
         "taken_over_at": take_over.taken_over_at,
-        "note": take_over.note,
+        "note": None,
+        "sealed_note": seal_with(key, note.encode()) if key is not None and note else None,
     }
     headers: list[tuple[str, str | bytes | None]] = [
         *schemas.build_headers(

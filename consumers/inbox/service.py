@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from bus.keystore import KafkaKeyring, keyring_for
 from bus.limits import check_topics
 from bus.processes import stop_on_signals
 from bus.records import Publisher
@@ -54,6 +55,7 @@ def inbox_topics(settings: InboxSettings) -> set[str]:
         settings.acks_topic,
         topics.deadletter,
         topics.erasures,
+        topics.keys,  # read only: the data keys of its tasks' people
     }
 
 
@@ -98,6 +100,7 @@ class Inbox:
     clock: Callable[[], dt.datetime] = utc_now
     demo: DemoAccount | None = None
     retention: RetentionTable = field(default_factory=default_retention)
+    keyring: KafkaKeyring | None = None  # unseals tasks' details, seals take-overs' notes
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     feed_failure: BaseException | None = None  # why the feed stopped on its own, if it did
@@ -131,6 +134,7 @@ class Inbox:
                 "`ungebus inbox add-caseworker`"
             )
         store = TaskStore(engine)
+        keyring = keyring_for(settings)
         # librdkafka gives a take-over up when the caseworker is told it failed, not minutes
         # later: what was not delivered by then never will be (consumers.inbox.pending).
         ack_timeout_ms = int(settings.inbox_ack_timeout_s * 1000)
@@ -146,6 +150,7 @@ class Inbox:
             acks_topic=settings.acks_topic,
             settle_s=settings.inbox_ack_timeout_s + 5,
             limits=settings.record_limits,
+            keys=keyring,
         )
         services = Services(
             settings=settings,
@@ -157,10 +162,11 @@ class Inbox:
             sign_ins=sign_in_limits(settings),
         )
         app = create_app(services, session_secret(settings))
-        feed = TaskFeed(settings, store, publisher, clock)
+        feed = TaskFeed(settings, store, publisher, clock, keyring=keyring)
         return cls(
-            settings, engine, store, publisher, feed, app, take_overs, clock, demo, retention
-        )
+            settings, engine, store, publisher, feed, app, take_overs, clock, demo, retention,
+            keyring,
+        )  # fmt: skip
 
     def purge_closed(self) -> Purge | None:
         """Delete the closed tasks past their retention (``consumers.inbox.purge``); a failure
@@ -202,6 +208,8 @@ class Inbox:
             self._thread.join(timeout=30)
         self.feed.close()  # leave the consumer group now, so a successor need not wait
         self.publisher.close()
+        if self.keyring is not None:
+            self.keyring.close()
         self.engine.dispose()
 
 

@@ -10,6 +10,10 @@ note found later is settled by reading the acknowledgement topic back before any
 published again (:meth:`TakeOverService.settle`, run by the caseworker's retry and by the
 inbox's resolver after a restart).
 
+A note goes out sealed with the person's existing data key (the inbox may read keys, never
+create them); without one the take-over goes out without its note, which stays in this inbox,
+and the caseworker is told (``TakeOverResult.note_shared``).
+
 The acknowledgement is sent in a PRODUCER span in the task's own trace (its stored
 ``traceparent``), linked to the caseworker's request; its context is the record's
 ``traceparent``, so the handover tracker closes the task in the same trace.
@@ -25,9 +29,12 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from bus import telemetry
+from bus.crypto import DataKey
 from bus.failpoints import failpoint
+from bus.keystore import KeyStoreError
 from bus.limits import RecordLimits
 from bus.records import NotDelivered, Publisher
+from bus.sealed_fields import KeyLookup
 from bus.telemetry import EVENT_ID, KOMMUNEKODE, OUTCOME, TASK_ID, UNIT
 from consumers.inbox.acks_log import AcksLog, AcksLogUnavailable
 from consumers.inbox.caseworkers import Caseworker
@@ -98,6 +105,9 @@ class AcknowledgementTooLarge(TakeOverRefused):
 class TakeOverResult:
     task: InboxTask
     published: bool  # False when this caseworker had already taken it over (nothing sent)
+    # False when the note could not go out with the take-over: the person's data key is gone
+    # (the note is sealed with it on Kafka); it is kept in this inbox only.
+    note_shared: bool = True
 
 
 def find_task(store: TaskStore, caseworker: Caseworker, task_id: str) -> InboxTask:
@@ -120,7 +130,9 @@ class TakeOverService:
         acks_topic: str,
         settle_s: float,
         limits: RecordLimits | None = None,
+        keys: KeyLookup | None = None,
     ) -> None:
+        self._keys = keys  # the inbox's read access to data keys: it seals notes, never makes keys
         self._store = store
         self._publisher = publisher
         self._pending = pending
@@ -173,7 +185,8 @@ class TakeOverService:
                 noted = self._note(task_id, take_over, now)
                 if noted.take_over == take_over:  # ours, not another inbox's
                     recorded = self._publish_noted(found.task, noted, request)
-                    return self._taken_over(caseworker, found, recorded)
+                    shared = note is None or self._note_key(found.task) is not None
+                    return self._taken_over(caseworker, found, recorded, shared)
             if noted.take_over.taken_over_by != caseworker.staff_id:
                 raise AlreadyTakenOver(
                     f"Task {task_id} is being taken over by {noted.take_over.taken_over_by}."
@@ -188,10 +201,24 @@ class TakeOverService:
         return self._taken_over(caseworker, found, recorded)
 
     def _taken_over(
-        self, caseworker: Caseworker, found: InboxTask, recorded: TakeOver
+        self, caseworker: Caseworker, found: InboxTask, recorded: TakeOver, shared: bool = True
     ) -> TakeOverResult:
         tasks_taken_over.add(1, {UNIT: caseworker.unit, KOMMUNEKODE: caseworker.kommunekode})
-        return TakeOverResult(InboxTask(found.task, recorded, found.escalations), published=True)
+        task = InboxTask(found.task, recorded, found.escalations)
+        return TakeOverResult(task, published=True, note_shared=shared)
+
+    def _note_key(self, task: Task) -> DataKey | None:
+        """The person's existing data key, to seal a note with; None when there is none."""
+        if self._keys is None:
+            return None
+        try:
+            keys = self._keys.keys_of(task.subject_pseudonym)
+        except KeyStoreError as exc:
+            raise AcknowledgementFailed(
+                f"Not taken over: the key store did not answer ({exc}). Nothing was recorded; "
+                "please try again."
+            ) from exc
+        return keys[-1] if keys else None
 
     def _note(self, task_id: str, take_over: TakeOver, now: dt.datetime) -> Pending:
         try:
@@ -265,7 +292,10 @@ class TakeOverService:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            out = acknowledgement(self._acks_topic, task, take_over)
+            key = self._note_key(task) if take_over.note else None
+            if take_over.note and key is None:
+                span.set_attribute("ungebus.note", "left_out")  # no key: never in the clear
+            out = acknowledgement(self._acks_topic, task, take_over, key)
             out = replace(out, headers=telemetry.inject(out.headers))
             too_large = self._limits.too_large(out.topic, out.key, out.value, out.headers)
             if too_large is not None:

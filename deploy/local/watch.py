@@ -3,6 +3,9 @@
 It reads without a committed position (a throw-away group, manual assignment), so it never
 disturbs a component, and starts at the offsets the topics had when it started: what it shows
 is what happened since.
+
+Inbound records are sealed per person (``bus.crypto``): the summary counts them from their
+clear CloudEvents headers (type, id, source), and holds no data keys.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 import schemas
+from bus.crypto import is_sealed
 from bus.settings import Settings
 from deploy.local.summary import Tally
 from schemas import KOMMUNEKODER, UNITS
@@ -126,8 +131,23 @@ class TopicWatcher:
         # What the bus writes may be as large as its producer takes (a dead letter that
         # copies a record of the largest size decoded is larger than that record).
         limit = self.settings.producer_message_max_bytes
+        if is_sealed(message.value()):
+            return _from_headers(message.headers() or [])
         try:
             name, _version, record = schemas.decode(message.value() or b"", max_size=limit)
         except schemas.DecodeError:
             return None
         return name, record
+
+
+def _from_headers(headers: list[tuple[str, bytes | None]]) -> tuple[str, dict[str, Any]] | None:
+    """A sealed inbound record as the tally needs it: its kind, event id and source kind,
+    from the CloudEvents headers (``/ungebus/source/<kind>/<id>``)."""
+    found = {k: (v or b"").decode("utf-8", "replace") for k, v in headers}
+    try:
+        name = schemas.schema_name_of(found["ce_type"])
+        source_kind = unquote(found["ce_source"].split("/")[3])
+        envelope = {"event_id": found["ce_id"], "source": {"kind": source_kind}}
+    except (KeyError, IndexError, ValueError):
+        return None
+    return name, {"envelope": envelope}

@@ -83,6 +83,7 @@ def replay(
     from pydantic import ValidationError
 
     from bus.access import KafkaAccessError, check_access
+    from bus.keystore import KeyStoreError, keyring_for
     from bus.settings import load_settings
     from streams.replay.history import HistoryError
     from streams.replay.reroute import RerouteError
@@ -103,12 +104,18 @@ def replay(
     except KafkaAccessError as exc:
         raise click.ClickException(str(exc)) from exc
     _say(f"Reading {settings.topics.inbound_events} as principal {settings.kafka_principal}")
-    run = Replay(settings, _senders(settings), since, now, _bar)
+    try:
+        keyring = keyring_for(settings)  # the records are sealed per person
+    except KeyStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    run = Replay(settings, _senders(settings), since, now, _bar, keyring)
     started = time.monotonic()
     try:
         decided = _preview(run, current, chosen, csv_path) if dry_run else _reroute(run, chosen)
     except (HistoryError, RerouteError) as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        keyring.close()
     took = time.monotonic() - started
     _say(f"{decided:,} events in {took:.1f} s: {decided / max(took, 1e-9):,.0f} events/s")
 

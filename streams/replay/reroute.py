@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from bus.crypto import Keyring
+from bus.sealed_fields import seal_map
 from bus.settings import Settings
 from streams.replay.events import ToDecide
 from streams.routing import outputs
@@ -70,7 +72,9 @@ class Rerouter:
         existing: set[str],
         now: dt.datetime,
         since: dt.datetime,
+        keyring: Keyring | None = None,
     ) -> None:
+        self.keyring = keyring  # seals the tasks' details, as the router does
         self.topics = settings.topics
         self.policy = policy
         self.existing = existing
@@ -104,7 +108,7 @@ class Rerouter:
         written = [
             outputs.routed_task(
                 self.topics.tasks(r.kommunekode, r.unit), event, r, decision, self.now,
-                traceparent,
+                traceparent, self._sealed(event.pseudonym, r),
             )
             for r in new
         ]  # fmt: skip
@@ -120,6 +124,9 @@ class Rerouter:
             )
         )  # fmt: skip
         return written
+
+    def _sealed(self, pseudonym: str, route: Route) -> bytes | None:
+        return None if self.keyring is None else seal_map(self.keyring, pseudonym, route.details)
 
     def close(self) -> Rerouted:
         left = self._producer.flush(FLUSH_TIMEOUT_S)

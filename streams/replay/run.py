@@ -4,6 +4,10 @@ Two reads of the inbound topic, both up to the offsets it had when the replay st
 whole topic for the consents (folded in each partition's order), then the records since the
 date for the events to decide. The real replay reads the task ids already on the task topics
 before it writes anything.
+
+The inbound records are sealed per person: a replay unseals each one with its keyring (it runs
+as the admin) and seals the details of the tasks it writes, as the router does. A record whose
+person is erased is left out and counted, as the router passes it over.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from dataclasses import replace as replaced
 from typing import IO
 
+from bus.crypto import Erased, Keyring, SealError, unseal_value
 from bus.settings import Settings
 from streams.replay.compare import compare
 from streams.replay.events import Tally, ToDecide, events_to_decide, fold_consents
@@ -45,6 +51,7 @@ class Replay:
     since: dt.datetime
     now: dt.datetime
     bar: Bar = no_bar
+    keyring: Keyring | None = None  # unseals the records; None: plain records only
 
     def history(self, history: History) -> list[Span]:
         """The inbound topic as it is now: what this replay reads, and no more."""
@@ -55,11 +62,13 @@ class Replay:
         limits = self.settings.record_limits
         with self.bar("consents", sum(s.size for s in whole)) as done:
             records = _counted(history.read(whole), done)
-            consents = fold_consents(records, self.senders, self.now, tally, limits)
+            plain = _unsealed(records, self.keyring, None)
+            consents = fold_consents(plain, self.senders, self.now, tally, limits)
         spans: list[Span] = history.since(whole, self.since)
         with self.bar("events", sum(s.size for s in spans)) as done:
             records = _counted(history.read(spans), done)
-            yield from events_to_decide(records, self.senders, consents, tally, limits)
+            plain = _unsealed(records, self.keyring, tally)
+            yield from events_to_decide(plain, self.senders, consents, tally, limits)
 
 
 def preview(
@@ -93,13 +102,35 @@ def reroute(replay: Replay, policy: Policy) -> tuple[Rerouted, Tally]:
         # before the replay started is seen (run it when the router has caught up: see README).
         whole = replay.history(history)
         existing = task_ids_on(history, replay.settings.topics.all_tasks())
-        writer = Rerouter(replay.settings, policy, existing, replay.now, replay.since)
+        writer = Rerouter(
+            replay.settings, policy, existing, replay.now, replay.since, replay.keyring
+        )
         for item in replay.events(history, whole, tally):
             writer.route(item, decide(item.event, item.consents, policy, replay.now))
         done = writer.close()
     finally:
         history.close()
     return done, tally
+
+
+def _unsealed(
+    messages: Iterable[InMessage], keyring: Keyring | None, tally: Tally | None
+) -> Iterator[InMessage]:
+    """The records with their values unsealed; those that do not open are left out (and
+    counted in ``tally``, if given)."""
+    for message in messages:
+        if message.value is not None:
+            try:
+                message = replaced(message, value=unseal_value(keyring, message.value))
+            except Erased:
+                if tally is not None:
+                    tally.left_out["the person is erased (no data key)"] += 1
+                continue
+            except SealError:
+                if tally is not None:
+                    tally.left_out["a sealed value that does not open"] += 1
+                continue
+        yield message
 
 
 def _counted(messages: Iterable[InMessage], done: Callable[[int], None]) -> Iterator[InMessage]:

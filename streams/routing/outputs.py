@@ -20,6 +20,10 @@ from streams.routing.decide import Decision, Hold, InboundEvent, Route
 from streams.routing.policy import CONSENT_PREFIX, Policy
 
 COMPONENT = "router"
+# Details that stay clear beside the sealed ones: routing facts, of the class of the task's own
+# kommunekode. The handover tracker tells the sending municipality from ``from_kommunekode``
+# and holds no data keys.
+CLEAR_DETAILS = frozenset({"from_kommunekode"})
 Headers = list[tuple[str, bytes]]
 
 
@@ -86,7 +90,11 @@ def routed_task(
     decision: Decision,
     now: dt.datetime,
     traceparent: str | None,
+    sealed_details: bytes | None = None,
 ) -> Output:
+    """The task for one route. With ``sealed_details`` (the route's details sealed with the
+    person's key) the plain ``details`` map keeps only the routing facts of
+    :data:`CLEAR_DETAILS`."""
     record = {
         "task_id": route.task_id,
         "event_id": event.event_id,
@@ -99,7 +107,10 @@ def routed_task(
         "priority": route.priority,
         "policy_version": decision.policy_version,
         "subject_pseudonym": event.pseudonym,
-        "details": dict(route.details),
+        "details": dict(route.details)
+        if sealed_details is None
+        else {k: v for k, v in route.details.items() if k in CLEAR_DETAILS},
+        "sealed_details": sealed_details,
         "routed_at": now,
     }
     labels = {

@@ -8,18 +8,29 @@ outputs.
 Bounded per record: a record whose outputs, or the state it would leave, are larger than the
 producer takes (``bus.limits``) is dead-lettered before any of it is written, and a record
 that fails leaves no state change behind.
+
+Inbound records arrive sealed with their person's data key (``bus.crypto``); the router
+unseals each one only to decide it (a held event stays sealed in its table, and is unsealed
+again when it is decided again), and seals the details of each task it writes. A record whose
+person is erased is passed over: counted and logged by pseudonym and event id, no task, no
+dead letter (there is nothing left to retry). Bytes that are not a valid sealed value are a
+dead letter with the reason.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import schemas
+from bus.crypto import Erased, Keyring, SealError, is_sealed, sealed_header, unseal_value
 from bus.erasure.record import NotAnErasure, erased_pseudonym
+from bus.keystore import KeyStoreError
 from bus.limits import RecordLimits
+from bus.sealed_fields import seal_map
 from bus.topics import CONSENT_EVENTS, ORDERED_EVENTS, Topics
 from schemas.codec import DecodeError
 from streams.routing import outputs
@@ -31,6 +42,8 @@ from streams.routing.outputs import InMessage, Output, TooLarge, check_sizes
 from streams.routing.policy import Policy
 from streams.routing.senders import Senders
 from streams.routing.store import StateTooLarge, SubjectStore
+
+log = logging.getLogger("ungebus.router")
 
 
 class RoutingObserver(Protocol):
@@ -48,6 +61,10 @@ class RoutingObserver(Protocol):
 
     def dead_letter(self, error_type: str) -> None: ...
 
+    def erased(self, event_id: str | None) -> None:
+        """A record of a person whose data key is gone, passed over."""
+        ...
+
 
 class Unobserved:
     def decided(
@@ -62,6 +79,9 @@ class Unobserved:
         pass
 
     def dead_letter(self, error_type: str) -> None:
+        pass
+
+    def erased(self, event_id: str | None) -> None:
         pass
 
 
@@ -81,6 +101,9 @@ class Router:
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     observer: RoutingObserver = field(default_factory=Unobserved)
     limits: RecordLimits = field(default_factory=RecordLimits)
+    # The router's access to data keys; None (unit tests) reads plain records only and
+    # writes tasks with plain details.
+    keyring: Keyring | None = None
     dead_letters: DeadLetters = field(init=False, repr=False, compare=False)
     # Topic names, worked out once rather than for every record.
     _task_topics: dict[tuple[str, str], str] = field(
@@ -111,6 +134,14 @@ class Router:
             else:
                 written = self._inbound(InboundEvent(name, record), message, store, now)
             return check_sizes(written, self.limits)
+        except Erased as exc:
+            store.undo()
+            self._passed_over(exc.pseudonym, message.header("ce_id"))
+            return []
+        except SealError as exc:
+            reason, error_type = f"the sealed record cannot be read: {exc}", "SealError"
+        except KeyStoreError as exc:  # a dead letter an operator retries once it answers
+            reason, error_type = f"the key store did not answer: {exc}", "KeyStoreError"
         except (Rejected, TooLarge) as exc:
             reason, error_type = str(exc), type(exc).__name__
         except schemas.RecordTooLarge as exc:
@@ -211,9 +242,12 @@ class Router:
         still_held: list[HeldEvent] = []
         consents = store.consents(pseudonym)
         for entry in held:
-            name, _version, record = schemas.decode(
-                entry.wire_bytes, max_size=self.limits.max_record_bytes
-            )
+            try:
+                plain = unseal_value(self.keyring, entry.wire_bytes)
+            except (Erased, SealError) as exc:  # erased since it was held: purged with it
+                self._passed_over(pseudonym, entry.event_id, str(exc))
+                continue
+            name, _version, record = schemas.decode(plain, max_size=self.limits.max_record_bytes)
             event = InboundEvent(name, record)
             decision = decide(event, consents, self.policy, now)
             new_routes = tuple(r for r in decision.routes if r.task_id not in entry.issued_task_ids)
@@ -237,9 +271,12 @@ class Router:
     def _decode(self, message: InMessage) -> tuple[str, Mapping[str, Any]]:
         if message.value is None:
             raise Rejected("the record has no value (a tombstone); nothing to route")
-        name, _version, record = schemas.decode(
-            message.value, max_size=self.limits.max_record_bytes
-        )
+        if is_sealed(message.value) and sealed_header(message.value).pseudonym.encode() != (
+            message.key
+        ):  # erasing the person of the key would leave it readable
+            raise Rejected("the record is sealed under another person's key than its record key")
+        plain = unseal_value(self.keyring, message.value)  # Erased, SealError
+        name, _version, record = schemas.decode(plain, max_size=self.limits.max_record_bytes)
         if name not in ORDERED_EVENTS or message.topic != self.topics.inbound_events:
             raise Rejected(f"a {name} record does not belong on topic {message.topic}")
         pseudonym = record["envelope"]["subject"]["pseudonym"]
@@ -266,10 +303,29 @@ class Router:
     ) -> list[Output]:
         return [
             outputs.routed_task(
-                self._task_topic(r.kommunekode, r.unit), event, r, decision, now, traceparent
+                self._task_topic(r.kommunekode, r.unit),
+                event,
+                r,
+                decision,
+                now,
+                traceparent,
+                sealed_details=self._sealed(event.pseudonym, r),
             )
             for r in routes
         ]
+
+    def _sealed(self, pseudonym: str, route: Route) -> bytes | None:
+        """The route's details sealed with the person's key (None without a keyring)."""
+        if self.keyring is None:
+            return None
+        return seal_map(self.keyring, pseudonym, route.details)
+
+    def _passed_over(self, pseudonym: str, event_id: str | None, why: str = "") -> None:
+        self.observer.erased(event_id)
+        log.info(
+            "Passed over event %s of %s: the person's data key is erased%s",
+            event_id, pseudonym, f" ({why})" if why else "",
+        )  # fmt: skip
 
     def _audit(
         self,

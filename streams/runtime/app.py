@@ -33,6 +33,8 @@ from typing import Literal
 import faust
 
 from bus import services
+from bus.crypto import Keyring
+from bus.keystore import keyring_for
 from bus.settings import Settings
 from bus.topics import SUBJECT_PARTITIONS, TopicSpec
 from streams.handover.store import HandoverStore
@@ -96,14 +98,16 @@ def create_router_app(
     policy: Policy,
     senders: Senders,
     on_batch_failure: Callable[[BaseException], None] | None = None,
+    keyring: Keyring | None = None,
 ) -> faust.App:
     """The router's faust app: its agent and hold-expiry timer. ``senders`` come from the
-    partner registry (``streams.routing.senders``)."""
+    partner registry (``streams.routing.senders``); ``keyring`` unseals the events and seals
+    the tasks' details (without one, the app opens its own on the key store)."""
     app = _new_app(settings, "router", settings.router_fetch_max_wait_ms)
     fail = on_batch_failure or exit_on_batch_failure
     traced = Traced(SERVICE, app.conf.id)
     role = RouterRole(app, settings, policy, senders, _tables(app, settings, "router"), fail,
-                      traced)  # fmt: skip
+                      traced, keyring or keyring_for(settings))  # fmt: skip
     return _watched(app, settings, role.topics)
 
 

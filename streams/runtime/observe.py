@@ -40,7 +40,7 @@ class RoutingTelemetry:
             "ungebus.routing.decisions",
             unit="{decision}",
             description="routing outcomes per unit and basis: routed, held, purged, denied, "
-            "duplicate",
+            "duplicate; erased: a record of a person whose data key is gone, passed over",
         )
         self._dead_letters = meter.create_counter(
             "ungebus.deadletters", unit="{record}", description="records sent to the dead letters"
@@ -102,6 +102,14 @@ class RoutingTelemetry:
         self._dead_letters.add(
             1, {"ungebus.component": self._component, "ungebus.error_type": error_type}
         )
+
+    def erased(self, event_id: str | None) -> None:
+        """A record of a person whose data key is erased, passed over (not a dead letter)."""
+        span = trace.get_current_span()
+        span.set_attribute(telemetry.OUTCOME, "erased")
+        if event_id is not None:
+            span.set_attribute(telemetry.EVENT_ID, event_id)
+        self._decisions.add(1, {telemetry.OUTCOME: "erased"})
 
     # -- the tracker's observer -------------------------------------------------------------
     def handover(

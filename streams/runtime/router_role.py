@@ -8,6 +8,7 @@ from typing import Any
 
 import faust
 
+from bus.crypto import Keyring
 from streams.routing.outputs import InMessage, Output
 from streams.routing.policy import Policy
 from streams.routing.router import Router
@@ -37,12 +38,14 @@ class RouterRole:
         tables: StagedTables,
         fail: Callable[[BaseException], None],
         traced: Traced,
+        keyring: Keyring,
     ) -> None:
         topics = settings.topics
         self.traced = traced
         self.observer = RoutingTelemetry("router")
         self.router = Router(policy, topics, senders, dedupe_days=settings.router_dedupe_days,
-                             observer=self.observer, limits=settings.record_limits)  # fmt: skip
+                             observer=self.observer, limits=settings.record_limits,
+                             keyring=keyring)  # fmt: skip
         self.tables = tables
         self.store = SubjectStore(tables)
         self.window = Window(OutputWriter(settings), tables, fail,

@@ -97,6 +97,7 @@ def test_the_gateway_forwards_what_a_partner_may_send_and_dead_letters_the_rest(
     headers = dict(example.headers)
     assert set(headers) >= CE_HEADERS and TRACEPARENT.fullmatch(headers["traceparent"])
     assert example.key == example.record["envelope"]["subject"]["pseudonym"].encode()
+    assert all(s.sealed for s in forwarded), "the gateway forwards partners' records sealed"
 
     letters = [s.record for s in seen if s.topic == topics.deadletter]
     assert {r["component"] for r in letters} == {"gateway"}

@@ -20,6 +20,7 @@ from connectors.files import FileDrop
 from connectors.ingest import connector_topics
 from connectors.publisher import KafkaPublisher
 from schemas import pseudonym
+from tests.support import sealed
 from tests.support.connectors_harness import check_record, connector_settings, read_all
 from tests.support.partner_payloads import partner_name, payloads, to_csv, write_partners
 
@@ -49,7 +50,9 @@ def drop(
         effective = settings.model_copy(update=overrides)
         publishers.append(KafkaPublisher(effective.connector_producer_config()))
         registry = load_partners(tmp_path / "partners.toml")
-        return FileDrop(tmp_path / "drop", effective, registry, publishers[-1])
+        return FileDrop(
+            tmp_path / "drop", effective, registry, publishers[-1], sealed.keyring(effective)
+        )
 
     (tmp_path / "drop").mkdir()
     yield make

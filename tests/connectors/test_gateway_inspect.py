@@ -89,6 +89,7 @@ def test_a_bus_record_is_no_partner_event() -> None:
         "task_id": "t", "event_id": "e", "unit": "youth_unit", "kommunekode": "161",
         "subject_pseudonym": "a1" * 32, "taken_over_by": "x",
         "taken_over_at": records.OCCURRED, "note": None,
+        "sealed_note": None,
     }  # fmt: skip
     outcome = inspect(SCHOOLS, b"k", schemas.encode("task_taken_over", record), LIMIT)
     assert isinstance(outcome, Refused) and outcome.error_type == "WrongKind"

@@ -56,9 +56,10 @@ def test_a_valid_payload_becomes_the_record_its_kind_maps_to(kind: str) -> None:
 
 def test_consents_and_every_event_go_to_the_one_ordered_inbound_topic() -> None:
     assert {topic_for(kind, TOPICS) for kind in PARTNER_KINDS} == {"t.inbound.events"}
-    (spec,) = connector_topics(TOPICS)
+    spec, keys = connector_topics(TOPICS)
     assert spec.name == "t.inbound.events"
     assert spec.config.get("retention.ms")
+    assert keys.name == "t.keys"  # where the connectors keep the keys they seal with
 
 
 def test_a_kind_the_partner_may_not_send_is_forbidden() -> None:

@@ -26,6 +26,7 @@ from connectors.publisher import KafkaPublisher
 from connectors.server import serving
 from connectors.settings import ConnectorSettings
 from schemas import pseudonym
+from tests.support import sealed
 from tests.support.connectors_harness import bearer, connector_settings, read_all
 from tests.support.partner_payloads import partner_name, payloads, write_partners
 from tests.support.pii import assert_no_personal_data
@@ -178,7 +179,11 @@ def test_each_dropped_row_is_its_own_trace_linked_to_the_file(
     try:
         with Traced(tmp_path / "telemetry", "ungebus-connector-files") as traced:
             drop = FileDrop(
-                tmp_path / "drop", settings, load_partners(settings.partners_file), publisher
+                tmp_path / "drop",
+                settings,
+                load_partners(settings.partners_file),
+                publisher,
+                sealed.keyring(settings),
             )
             assert drop.poll(echo=lambda _line: None) == (0, 0)
             text = traced.scrape()

@@ -69,6 +69,7 @@ def routed_task(**fields: Any) -> dict[str, Any]:
         "policy_version": "1",
         "subject_pseudonym": "ab" * 32,
         "details": {},
+        "sealed_details": None,
         "routed_at": EPOCH,  # 0x00
         **fields,
     }
@@ -142,7 +143,8 @@ def test_valid_fixtures_decode() -> None:
         "original_value_size": None,
     }
     assert decode(VALID_TASK).record == routed_task()
-    assert VALID.endswith(b"\x00\x00") and VALID_TASK.endswith(b"\x00\x00")
+    # ... details {} (0), sealed_details null (branch 0), routed_at 0
+    assert VALID.endswith(b"\x00\x00") and VALID_TASK.endswith(b"\x00\x00\x00")
 
 
 def test_unknown_schema_id() -> None:
@@ -191,7 +193,7 @@ def test_absurd_array_count_fails_fast() -> None:
 
 
 def test_absurd_map_count_fails_fast() -> None:
-    rejects(VALID_TASK[:-2] + _zigzag(2**40) + b"\x00", "too_many_items")
+    rejects(VALID_TASK[:-3] + _zigzag(2**40) + b"\x00\x00", "too_many_items")
 
 
 def test_negative_block_count_with_absurd_size_fails_fast() -> None:

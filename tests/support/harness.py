@@ -17,9 +17,11 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 import schemas
+from bus.crypto import is_sealed
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import ensure_topics
 from bus.waiting import wait_until
+from tests.support.sealed import opened
 
 # A test producer that may send what the bus's own producers refuse: up to what the broker
 # takes (a topic's default max.message.bytes is 1 MiB + 12), uncompressed.
@@ -35,6 +37,7 @@ class Seen:
     name: str
     record: Mapping[str, Any]
     headers: list[tuple[str, bytes]]
+    sealed: bool = False  # the value was sealed on the wire (``bus.crypto``), read unsealed
 
 
 def fresh_bus(kafka_bootstrap: str, label: str, var_dir: Path, **overrides: Any) -> Settings:
@@ -177,6 +180,7 @@ class Reader:
         )
         self._consumer.subscribe(topics)
         self._max_size = settings.producer_message_max_bytes
+        self._settings = settings
         self.seen: list[Seen] = []
 
     def poll(self, timeout: float = 0.2) -> None:
@@ -185,10 +189,11 @@ class Reader:
                 continue
             # Dead letters may be larger than the codec's limit: as large as the producer takes.
             limit = self._max_size
-            name, _version, record = schemas.decode(message.value(), max_size=limit)
-            self.seen.append(
-                Seen(message.topic(), message.key(), name, record, list(message.headers() or []))
-            )
+            value = opened(self._settings, message.value())  # sealed per person
+            name, _version, record = schemas.decode(value, max_size=limit)
+            headers = list(message.headers() or [])
+            sealed = is_sealed(message.value())
+            self.seen.append(Seen(message.topic(), message.key(), name, record, headers, sealed))
 
     def wait_for(
         self,

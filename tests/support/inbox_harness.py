@@ -101,6 +101,7 @@ def routed_task(
         "policy_version": "2026-11-27.1",
         "subject_pseudonym": who.pseudonym,
         "details": details,
+        "sealed_details": None,
         "routed_at": now,
     }
 

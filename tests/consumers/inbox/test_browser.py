@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
+from bus.crypto import unseal_with
+from tests.support import sealed
 from tests.support.inbox_harness import (
     inbox_settings,
     person,
@@ -61,6 +63,7 @@ def test_caseworker_signs_in_sees_the_task_and_takes_it_over(
     who = person(21, name="Sofie Browsersen")
     task = routed_task(who)
     publish_task(settings, task)
+    key = sealed.keyring(settings).sealing_key(who.pseudonym)  # as a connector made it
     with running_inbox(settings) as running:
         demo = running.inbox.demo
         assert demo is not None
@@ -103,5 +106,6 @@ def test_caseworker_signs_in_sees_the_task_and_takes_it_over(
         lambda: read_all(settings, settings.acks_topic), "the acknowledgement on task-acks.161"
     )
     assert [(a.record["task_id"], a.record["taken_over_by"], a.record["note"]) for a in acks] == [
-        (task["task_id"], demo.staff_id, "called the young person")
+        (task["task_id"], demo.staff_id, None)  # the note travels sealed
     ]
+    assert unseal_with(key, acks[0].record["sealed_note"]) == b"called the young person"

@@ -40,6 +40,7 @@ def routed(**overrides: Any) -> dict[str, Any]:
         "policy_version": "2026-11-27.1",
         "subject_pseudonym": "ab" * 32,
         "details": {"envelope.subject.cpr": '"1403091234"'},
+        "sealed_details": None,
         "routed_at": NOW,
         **overrides,
     }

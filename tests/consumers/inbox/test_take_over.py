@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bus.crypto import unseal_with
 from consumers.inbox.settings import InboxSettings
+from tests.support import sealed
 from tests.support.inbox_harness import (
     TRACEPARENT,
     RunningInbox,
@@ -41,6 +43,7 @@ def test_take_over_through_the_api_publishes_the_acknowledgement(settings: Inbox
     who = person(11)
     task = routed_task(who)
     publish_task(settings, task)
+    key = sealed.keyring(settings).sealing_key(who.pseudonym)  # as a connector made it
     with running_inbox(settings) as running, running.client() as client:
         token = running.add_caseworker("yu-7", "youth_unit")
         auth = {"Authorization": f"Bearer {token}"}
@@ -67,7 +70,9 @@ def test_take_over_through_the_api_publishes_the_acknowledgement(settings: Inbox
             "kommunekode": "161",
             "taken_over_by": "yu-7",
         }
-        assert ack.record["note"] == "phoned"
+        # The note travels sealed with the person's key, never in the clear.
+        assert ack.record["note"] is None
+        assert unseal_with(key, ack.record["sealed_note"]) == b"phoned"
         # In the task's trace, sent by the take-over's own span (see test_inbox_tracing).
         _, trace_id, span_id, _ = ack.headers["traceparent"].decode().split("-")
         assert (trace_id, span_id) != tuple(TRACEPARENT.split("-")[1:3])

@@ -38,6 +38,7 @@ def _task(task_id: str = "t-1", **changes: Any) -> dict[str, Any]:
         "due_by": T0 + dt.timedelta(hours=1),
         "subject_pseudonym": PSEUDONYM,
         "details": {"from_kommunekode": '"153"', "origin": '"municipality"'},
+        "sealed_details": None,
         **changes,
     }
 
@@ -54,6 +55,7 @@ def _ack(
         "taken_over_by": "cw-7",
         "taken_over_at": clock.now,
         "note": None,
+        "sealed_note": None,
         **changes,
     }
     wire = schemas.encode("task_taken_over", record)

@@ -178,6 +178,7 @@ def test_take_over_closes_the_task_and_bad_acknowledgements_are_rejected(bus: Bu
         "taken_over_by": "someone-else",
         "taken_over_at": dt.datetime.now(dt.UTC),
         "note": None,
+        "sealed_note": None,
     }
     produce_ack(settings, "161", forged)  # another unit claims the youth unit's open task
     bus.reader.wait_for(lambda _: _rejections(bus, task["task_id"]), what="wrong unit rejected")
@@ -222,6 +223,7 @@ def test_take_over_on_another_municipalitys_topic_is_rejected_and_the_task_stays
         "taken_over_by": "cw-of-glostrup",
         "taken_over_at": dt.datetime.now(dt.UTC),
         "note": None,
+        "sealed_note": None,
     }
     produce_ack(settings, "161", take_over)
     bus.reader.wait_for(

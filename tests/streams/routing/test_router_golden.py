@@ -8,9 +8,9 @@ change to what the router writes fails here; if it is meant, record the file aga
 ``UNGEBUS_RECORD_GOLDEN=1 pytest tests/streams/routing/test_router_golden.py`` and say why in
 the commit.
 
-A decision record of a newer compatible schema version is compared as its first version
-reads it (Avro schema resolution), so adding a field to ``routing_decision`` keeps the rest
-byte for byte.
+A decision or task record of a newer compatible schema version is compared as its first
+version reads it (Avro schema resolution), so adding a field to ``routing_decision`` or
+``routed_task`` keeps the rest byte for byte.
 """
 
 from __future__ import annotations
@@ -97,7 +97,9 @@ def _comparable(output: Output) -> bytes | None:
     Read with the version 1 schema (Avro resolution drops what version 2 added), written
     again as version 1: every field version 1 has must come out byte for byte.
     """
-    if output.value is None or output.topic != TOPICS.audit_routing:
+    if output.value is None or not output.topic.startswith(
+        (TOPICS.audit_routing, f"{TOPICS.prefix}tasks.")
+    ):
         return output.value
     decoded = schemas.decode(output.value, max_size=10_000_000, version=1)
     if decoded.version == 1:

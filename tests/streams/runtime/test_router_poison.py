@@ -104,10 +104,12 @@ def hostile_shapes(now: dt.datetime) -> list[Shape]:
          "unit": "youth_unit", "kommunekode": "161",
          "basis": {"kind": "statute", "id": "kui_12c", "citation": "KUI § 12 c"},
          "consent_id": None, "due_by": now, "priority": "high", "policy_version": "1",
-         "subject_pseudonym": key.decode(), "details": {}, "routed_at": EPOCH},
+         "subject_pseudonym": key.decode(), "details": {}, "sealed_details": None,
+         "routed_at": EPOCH},
     )  # fmt: skip
     endless_array = letter_v1[:-2] + _zigzag(2**62) + b"\x00"  # the headers' count, failed_at 0
-    endless_map = task[:-2] + _zigzag(2**40) + b"\x00"  # the details map's count, routed_at 0
+    # the details map's count, then sealed_details null (branch 0) and routed_at 0
+    endless_map = task[:-3] + _zigzag(2**40) + b"\x00\x00"
     bad_utf8 = wire.replace(b"ZZZZZZZZZZ", b"\xff" * 10)
     header = wire[:5]
     huge_random = header + os.urandom(1_040_000)  # over librdkafka's message.max.bytes
