@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,15 +19,13 @@ import httpx
 import pytest
 
 import schemas
-from bus.ports import free_port_run, free_ports
 from bus.settings import PROJECT_ROOT
 from bus.telemetry.trace_cli import load_spans
 from bus.waiting import within
 from consumers.inbox.caseworkers import Caseworker, add_account
 from consumers.inbox.settings import InboxSettings
 from deploy.local.broker import LocalKafka
-from deploy.local.settings import METRICS_PORT_COUNT, StackSettings
-from deploy.local.stack import Stack
+from deploy.local.settings import StackSettings
 from deploy.local.traffic import DemoPartners
 from schemas import pseudonym
 from streams.routing.consent import ConsentState
@@ -37,6 +34,7 @@ from streams.routing.policy import load_policy
 from tests.support.harness import Reader
 from tests.support.partner_payloads import payloads
 from tests.support.pii import assert_no_personal_data
+from tests.support.stack_harness import running_stack
 from tests.support.traced import hex_id, metric_value
 
 pytestmark = pytest.mark.integration
@@ -57,40 +55,15 @@ def bus(
     kafka_bootstrap: str, local_broker: LocalKafka | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StackSettings]:
     tmp = tmp_path_factory.mktemp("e2e")
-    http_port, inbox_port = free_ports(2)
-    # On the project's local broker the stack applies the ACLs and runs each component under
-    # its own principal, as `make run` does (the broker is the session's: the stack leaves it).
-    local: dict[str, Any] = {}
-    if local_broker is not None:
-        local = {
-            "local_kafka_home": local_broker.home,
-            "local_kafka_port": local_broker.port,
-            "local_kafka_controller_port": local_broker.controller_port,
-            "kafka_security": "secured" if local_broker.secure else "plaintext",
-        }
-    settings = StackSettings(
-        **local,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"e2e-{uuid.uuid4().hex[:8]}.",
-        var_dir=tmp,
-        http_port=http_port,
-        inbox_port=inbox_port,
-        metrics_port_base=free_port_run(METRICS_PORT_COUNT),
-    )
-    stack = Stack(settings, echo=lambda _: None)
-    stack.supervisor.env.update(
-        {
-            "UNGEBUS_HTTP_PORT": str(http_port),
-            "UNGEBUS_INBOX_PORT": str(inbox_port),
-            "UNGEBUS_TRACKER_CHECK_INTERVAL_S": "1",
-            "UNGEBUS_ROUTER_LIVENESS_INTERVAL_S": "1",
-        }
-    )
-    try:
-        stack.up(threading.Event(), 120)
+    with running_stack(
+        kafka_bootstrap,
+        local_broker,
+        tmp,
+        "e2e",
+        UNGEBUS_TRACKER_CHECK_INTERVAL_S="1",
+        UNGEBUS_ROUTER_LIVENESS_INTERVAL_S="1",
+    ) as settings:
         yield settings
-    finally:
-        stack.down()
 
 
 def _attr(span: dict[str, Any], name: str) -> Any:

@@ -13,7 +13,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -22,21 +21,20 @@ import httpx
 import pytest
 
 import schemas
-from bus.ports import free_port_run, free_ports
 from bus.settings import PROJECT_ROOT
 from bus.waiting import wait_until
 from consumers.inbox.caseworkers import Caseworker, add_account
 from consumers.inbox.settings import InboxSettings
 from deploy.local.broker import LocalKafka
 from deploy.local.security import ADMIN
-from deploy.local.settings import METRICS_PORT_COUNT, StackSettings
-from deploy.local.stack import Stack
+from deploy.local.settings import StackSettings
 from deploy.local.traffic import DemoPartners
 from schemas.synthetic import synthetic_cpr
 from streams.routing.consent import ConsentState
 from streams.routing.decide import InboundEvent, decide
 from streams.routing.policy import load_policy
 from tests.support.partner_payloads import payloads
+from tests.support.stack_harness import running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -50,28 +48,13 @@ def bus(
     if local_broker is None:
         pytest.skip("the erasure check reads the broker's files: it needs the project's broker")
     tmp = tmp_path_factory.mktemp("erase-e2e")
-    http_port, inbox_port = free_ports(2)
-    settings = StackSettings(
-        local_kafka_home=local_broker.home,
-        local_kafka_port=local_broker.port,
-        local_kafka_controller_port=local_broker.controller_port,
-        kafka_security="secured" if local_broker.secure else "plaintext",
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"erase-{uuid.uuid4().hex[:8]}.",
-        var_dir=tmp,
-        http_port=http_port,
-        inbox_port=inbox_port,
-        metrics_port_base=free_port_run(METRICS_PORT_COUNT),
-    )
-    stack = Stack(settings, echo=lambda _: None)
-    stack.supervisor.env.update(
-        {"UNGEBUS_HTTP_PORT": str(http_port), "UNGEBUS_INBOX_PORT": str(inbox_port)}
-    )
-    try:
-        stack.up(threading.Event(), 120)
+    with running_stack(
+        kafka_bootstrap,
+        local_broker,
+        tmp,
+        "erase",
+    ) as settings:
         yield settings
-    finally:
-        stack.down()
 
 
 def _young_person(settings: StackSettings) -> tuple[dict[str, Any], str, str]:

@@ -7,7 +7,6 @@ details to the caseworker."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,19 +17,18 @@ from confluent_kafka import Consumer, KafkaError
 
 import schemas
 from bus.crypto import is_sealed, sealed_header
-from bus.ports import free_port_run, free_ports
 from bus.records import end_offsets, read_to_ends
 from bus.waiting import wait_until
 from consumers.inbox.caseworkers import Caseworker, add_account
 from consumers.inbox.settings import InboxSettings
 from deploy.local.broker import LocalKafka
-from deploy.local.settings import METRICS_PORT_COUNT, StackSettings
-from deploy.local.stack import Stack
+from deploy.local.settings import StackSettings
 from deploy.local.traffic import DemoPartners
 from streams.routing.consent import ConsentState
 from streams.routing.decide import InboundEvent, decide
 from streams.routing.policy import load_policy
 from tests.support.partner_payloads import payloads
+from tests.support.stack_harness import running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -43,33 +41,13 @@ def bus(
     kafka_bootstrap: str, local_broker: LocalKafka | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StackSettings]:
     tmp = tmp_path_factory.mktemp("sealed")
-    http_port, inbox_port = free_ports(2)
-    local: dict[str, Any] = {}
-    if local_broker is not None:  # each component its own principal, as `make run` does
-        local = {
-            "local_kafka_home": local_broker.home,
-            "local_kafka_port": local_broker.port,
-            "local_kafka_controller_port": local_broker.controller_port,
-            "kafka_security": "secured" if local_broker.secure else "plaintext",
-        }
-    settings = StackSettings(
-        **local,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=f"sealed-{uuid.uuid4().hex[:8]}.",
-        var_dir=tmp,
-        http_port=http_port,
-        inbox_port=inbox_port,
-        metrics_port_base=free_port_run(METRICS_PORT_COUNT),
-    )
-    stack = Stack(settings, echo=lambda _: None)
-    stack.supervisor.env.update(
-        {"UNGEBUS_HTTP_PORT": str(http_port), "UNGEBUS_INBOX_PORT": str(inbox_port)}
-    )
-    try:
-        stack.up(threading.Event(), 120)
+    with running_stack(
+        kafka_bootstrap,
+        local_broker,
+        tmp,
+        "sealed",
+    ) as settings:
         yield settings
-    finally:
-        stack.down()
 
 
 def _raw(settings: StackSettings, topic: str) -> list[tuple[bytes | None, bytes | None]]:
