@@ -208,7 +208,11 @@ class KafkaKeyring:
         try:
             consumer.assign([TopicPartition(self.topic, PARTITION, OFFSET_BEGINNING)])
             while not self._stop.is_set():
-                messages = consumer.consume(num_messages=500, timeout=0.5)
+                # poll returns as soon as one key arrives (consume would wait out its whole
+                # timeout for a batch, and a router waiting for a key just made would wait
+                # with it); what else is there already comes with it.
+                first = consumer.poll(0.5)
+                messages = [] if first is None else [first, *consumer.consume(499, timeout=0)]
                 with self._changed:
                     for message in messages:
                         if message.error() is None:
