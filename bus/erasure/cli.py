@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from bus.acls.matrix import ADMIN
+from bus.acls.admin_only import require_admin
+from bus.erasure.fact import Erasure
 from bus.erasure.readable import personal_topics, readability
-from bus.erasure.record import Erasure, erasure_record
+from bus.erasure.record import erasure_record
 from bus.erasure.scan import needles, scan
 from bus.erasure.subject import SubjectError, operator, subject_pseudonym
 from bus.keystore import KeyStoreError, keyring_for
@@ -28,15 +29,6 @@ def _settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-def require_admin(settings: Settings, doing: str) -> None:
-    if settings.kafka_principal != ADMIN:
-        raise click.ClickException(
-            f"{doing} runs as Kafka principal {ADMIN!r} only; this runs as "
-            f"{settings.kafka_principal!r}. Log in as admin (on the local broker: "
-            'eval "$(ungebus local env)") and run it again'
-        )
 
 
 def pseudonym_of(settings: Settings, person: str) -> str:

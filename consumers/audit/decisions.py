@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bus.erasure.fact import Erasure
+
 
 @dataclass(frozen=True)
 class AuditedDecision:
@@ -28,13 +30,5 @@ class AuditedDecision:
     offset: int | None = None
 
 
-@dataclass(frozen=True)
-class AuditedErasure:
-    """A person erased (``ungebus erase``): when, why and by whom; the pseudonym only."""
-
-    subject_pseudonym: str
-    erased_at: dt.datetime
-    reason: str
-    principal: str
-    operator: str
-    keys_destroyed: int
+# An erasure as the audit store keeps it is the bus's own (pseudonymous) erasure.
+AuditedErasure = Erasure

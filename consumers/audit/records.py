@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import schemas
+from bus.erasure.fact import erasure_from
 from consumers.audit.decisions import AuditedDecision, AuditedErasure
 
 RECORD = "routing_decision"
@@ -38,14 +39,7 @@ def read(
         return Rejected(f"decode:{exc.code}", exc.reason)
     event_id = record.get("event_id") if isinstance(record.get("event_id"), str) else None
     if name == "erasure" and _PSEUDONYM.fullmatch(record["subject_pseudonym"]):
-        return AuditedErasure(
-            subject_pseudonym=record["subject_pseudonym"],
-            erased_at=record["erased_at"],
-            reason=record["reason"],
-            principal=record["principal"],
-            operator=record["operator"],
-            keys_destroyed=record["keys_destroyed"],
-        )
+        return erasure_from(record)
     if name != RECORD:
         return Rejected(
             "validate:unexpected_schema", f"a {name} record on the audit topic", event_id

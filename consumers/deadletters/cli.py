@@ -16,7 +16,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from bus.acls.matrix import ADMIN
+from bus.acls.admin_only import require_admin
 from bus.records import NotDelivered
 from bus.settings import Settings
 from consumers.deadletters import actions, render
@@ -74,16 +74,6 @@ def _filter(settings: Settings, **given: str | None) -> Filter:
         )
     except LetterError as exc:
         raise click.UsageError(str(exc)) from exc
-
-
-def _require_admin(settings: Settings, doing: str) -> None:
-    """Reveal and retry are the admin's: refused, before anything is read, to anyone else."""
-    if settings.kafka_principal != ADMIN:
-        raise click.ClickException(
-            f"{doing} runs as Kafka principal {ADMIN!r} only, and is recorded; this runs as "
-            f"{settings.kafka_principal!r}. Log in as admin (on the local broker: "
-            'eval "$(ungebus local env)") and run it again'
-        )
 
 
 def _all_letters(settings: Settings) -> tuple[list[Letter], Any]:
@@ -181,7 +171,7 @@ def list_command(limit: int, reveal: bool, **given: str | None) -> None:
     settings = _settings()
     wanted = _filter(settings, **given)
     if reveal:
-        _require_admin(settings, "--reveal")
+        require_admin(settings, "--reveal", recorded=True)
     letters, unreadable = _all_letters(settings)
     recorded = _recorded(settings)
     if not isinstance(recorded, str):  # else the letters' own counts
@@ -204,7 +194,7 @@ def show(letter: str, reveal: bool) -> None:
     can be retried, and what operators did about it."""
     settings = _settings()
     if reveal:
-        _require_admin(settings, "--reveal")
+        require_admin(settings, "--reveal", recorded=True)
     found = _letter_at(settings, letter)
     recorded = _recorded(settings)
     if not isinstance(recorded, str):
@@ -245,7 +235,7 @@ def retry(letters: tuple[str, ...], everything: bool, dry_run: bool, **given: st
             "retry which letters? Name them (0/42), give a filter (--component, --reason, "
             "--source-topic, --older-than, --newer-than), or --all: exactly one of these"
         )
-    _require_admin(settings, "retry")
+    require_admin(settings, "retry", recorded=True)
     if letters:
         chosen = [_letter_at(settings, at) for at in letters]
     else:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy import String, delete, select, text
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from bus.erasure.record import Erasure
+from bus.erasure.fact import Erasure
 from bus.sql import UtcDateTime
 from consumers.inbox.store import (
     Base,

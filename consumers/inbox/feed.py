@@ -25,7 +25,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 import schemas
 from bus import telemetry
 from bus.crypto import Keyring
-from bus.erasure.record import Erasure, erasure_from
+from bus.erasure.fact import Erasure
+from bus.erasure.record import NotAnErasure, erasure_of
 from bus.failpoints import failpoint
 from bus.limits import RecordLimits
 from bus.records import Publisher, Received, close, commit, lags, poll
@@ -96,7 +97,7 @@ def sort_batch(
         destination = routes.get(r.topic)
         outcome: Outcome
         if r.topic == erasures_topic:
-            outcome = read_erasure(r.value, limits.max_record_bytes)
+            outcome = read_erasure(r.key, r.value, limits.max_record_bytes)
         elif destination is None:
             outcome = Rejected("validate:unknown_topic", f"the inbox does not read {r.topic}")
         else:
@@ -136,15 +137,15 @@ def sort_batch(
     return batch
 
 
-def read_erasure(value: bytes | None, max_size: int) -> Erasure | Rejected:
-    """An erasure record from ``erasures``; Rejected (a dead letter) if it is not one."""
+def read_erasure(key: bytes | None, value: bytes | None, max_size: int) -> Erasure | Rejected:
+    """An erasure record from ``erasures``; Rejected (a dead letter) if it is not one, or not
+    keyed by the erased person's pseudonym."""
     try:
-        name, _version, record = schemas.decode(value or b"", max_size=max_size)
+        return erasure_of(key, value, max_size)
     except schemas.DecodeError as exc:
         return Rejected(f"decode:{exc.code}", exc.reason)
-    if name != "erasure":
-        return Rejected("validate:unexpected_schema", f"{name} on the erasures topic")
-    return erasure_from(record)
+    except NotAnErasure as exc:
+        return Rejected("validate:not_an_erasure", str(exc))
 
 
 def _start_spans(records: Sequence[Received], group: str, started_ns: int) -> list[trace.Span]:

@@ -139,7 +139,8 @@ def _event_id(out: outputs.Output) -> str:
 def test_an_erasure_is_kept_and_audit_marks_the_decisions_before_it_as_erased(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    from bus.erasure.record import Erasure, erasure_record
+    from bus.erasure.fact import Erasure
+    from bus.erasure.record import erasure_record
 
     settings = fresh_bus(kafka_bootstrap, "audit-erase", tmp_path)
     cpr = synthetic_cpr(random.Random(12), dt.date(2008, 5, 6))

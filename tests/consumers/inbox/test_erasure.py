@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
-from bus.erasure.record import Erasure, erasure_record
+from bus.erasure.fact import Erasure
+from bus.erasure.record import erasure_record
 from bus.erasure.scan import needles, scan
 from consumers.inbox.service import Inbox
 from consumers.inbox.settings import InboxSettings

@@ -164,3 +164,23 @@ def test_a_record_kafka_refuses_in_produce_is_not_delivered() -> None:
     too_large = Outgoing("task-acks.161", b"k", bytes(1_100_000), [])
     with pytest.raises(NotDelivered, match="Kafka refused the record"):
         publisher.publish([too_large])
+
+
+def test_an_erasure_is_taken_only_when_keyed_by_the_erased_persons_pseudonym() -> None:
+    """A record out of place on ``erasures`` must not make the inbox forget anyone."""
+    from bus.erasure.fact import Erasure
+    from bus.erasure.record import erasure_record
+    from consumers.inbox.feed import read_erasure
+
+    her, other = "a" * 64, "b" * 64
+    out = erasure_record("erasures", Erasure(her, NOW, "request 17", "admin", "dpo@host", 1))
+    assert read_erasure(out.key, out.value, 100_000) == Erasure(
+        her, NOW, "request 17", "admin", "dpo@host", 1
+    )
+    misplaced = read_erasure(other.encode(), out.value, 100_000)
+    assert isinstance(misplaced, Rejected)
+    assert misplaced.error_type == "validate:not_an_erasure"
+    task = schemas.encode("routed_task", routed())
+    not_one = read_erasure(her.encode(), task, 100_000)
+    assert isinstance(not_one, Rejected)
+    assert not_one.error_type == "validate:not_an_erasure"

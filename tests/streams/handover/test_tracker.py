@@ -251,7 +251,8 @@ def test_an_early_take_over_kept_without_its_topic_is_refused_when_its_task_come
 
 
 def test_an_erased_persons_open_tasks_are_forgotten_and_never_escalated() -> None:
-    from bus.erasure.record import Erasure, erasure_record
+    from bus.erasure.fact import Erasure
+    from bus.erasure.record import erasure_record
 
     tracker, clock = _tracker()
     store = HandoverStore(StagedTables.in_memory(*HandoverStore.TABLES))

@@ -299,7 +299,8 @@ def test_a_consent_from_an_unknown_sender_is_not_applied(
 
 
 def _erasure(pseudonym: str, key: str | None = None) -> InMessage:
-    from bus.erasure.record import Erasure, erasure_record
+    from bus.erasure.fact import Erasure
+    from bus.erasure.record import erasure_record
 
     out = erasure_record(TOPICS.erasures, Erasure(pseudonym, NOW, "request", "admin", "d@h", 1))
     key_bytes = out.key if key is None else key.encode()

@@ -368,7 +368,8 @@ def _event_ids_on(settings: Settings, topic: str) -> list[str]:
 def test_an_erased_persons_held_event_is_purged_and_no_later_consent_releases_it(
     router: tuple[Settings, Reader],
 ) -> None:
-    from bus.erasure.record import Erasure, erasure_record
+    from bus.erasure.fact import Erasure
+    from bus.erasure.record import erasure_record
     from bus.waiting import wait_until
 
     settings, reader = router
