@@ -97,10 +97,7 @@ class KafkaKeyring:
         if self._thread is not None:
             self._thread.join(10)
         self._producer.flush(self.wait_s)
-        with self._probe_lock:
-            if self._probe is not None:
-                self._probe.close()
-                self._probe = None
+        self._forget_probe()
 
     def __enter__(self) -> KafkaKeyring:
         return self  # started by :meth:`start` (``keyring_for`` returns it started)
@@ -179,7 +176,14 @@ class KafkaKeyring:
                     raise KeyStoreError(
                         f"the key store {self.topic} did not answer: {exc}"
                     ) from exc
+                self._forget_probe()  # a new one asks for the partition's leader afresh
             time.sleep(0.2)
+
+    def _forget_probe(self) -> None:
+        with self._probe_lock:
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
 
     def _ask_end_offset(self, timeout_s: float) -> int:
         with self._probe_lock:

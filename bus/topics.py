@@ -109,12 +109,13 @@ def delete_topics(admin_config: dict[str, Any], prefix: str) -> list[str]:
 
 
 def _wait_until_visible(admin: AdminClient, names: set[str], timeout_s: float = 30.0) -> None:
-    """Creation returns before every broker lists the topic with its partitions; a client
-    that subscribes in between ignores the topic until its next metadata refresh (minutes)."""
+    """Creation returns before every broker lists the topic with its partitions and their
+    leaders; a client that subscribes in between ignores the topic until its next metadata
+    refresh (minutes), and one that reads at once is told NOT_LEADER_FOR_PARTITION."""
     deadline = time.monotonic() + timeout_s
     while True:
         topics = admin.list_topics(timeout=10).topics
-        ready = {n for n in names if n in topics and topics[n].partitions and not topics[n].error}
+        ready = {n for n in names if n in topics and _has_leaders(topics[n])}
         if ready == names:
             return
         if time.monotonic() > deadline:
@@ -122,6 +123,16 @@ def _wait_until_visible(admin: AdminClient, names: set[str], timeout_s: float = 
                 f"topics not visible after {timeout_s:.0f} s: {sorted(names - ready)}"
             )
         time.sleep(0.1)
+
+
+def _has_leaders(topic: Any) -> bool:
+    """Listed with its partitions, each with a leader (a ``TopicMetadata``)."""
+    partitions = topic.partitions.values()
+    return (
+        bool(partitions)
+        and not topic.error
+        and all(p.leader >= 0 and not p.error for p in partitions)
+    )
 
 
 # -- the catalogue --------------------------------------------------------------------------

@@ -34,6 +34,9 @@ class WorkerSettings(Settings):
     # router_liveness_interval_s.
     router_stall_after_s: float = Field(default=120.0, gt=0)
     router_liveness_interval_s: float = Field(default=10.0, gt=0)
+    # A partition whose commit waits this long at a record read and not handled, while later
+    # records were, is read again from that record (faust dropped it), in the process.
+    router_read_again_after_s: float = Field(default=5.0, gt=0)
     # A record on which the router (or the tracker) crashed this many times in a row is
     # dead-lettered instead of handled again (``streams.runtime.quarantine``).
     router_crash_limit: int = Field(default=3, ge=1)

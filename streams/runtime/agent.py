@@ -33,6 +33,7 @@ class Agent:
     def __init__(
         self, app: faust.App, settings: WorkerSettings, window: Window, handle: Handler
     ) -> None:
+        self.app = app
         self.role = app.conf.id.rsplit("-", 1)[-1]  # router or tracker
         self.window = window
         self.handle = handle
@@ -46,6 +47,8 @@ class Agent:
 
     async def run(self, stream: Any) -> None:
         window = self.window
+        consumer: Any = self.app.consumer  # faust_fixes._Consumer: it counts acks of these only
+        note_handled = consumer.note_handled
         async for manual, event in unacked_events(stream):
             message = in_message(event.message)
             mark, offset = self.marks.of(message.topic, message.partition), message.offset
@@ -55,6 +58,7 @@ class Agent:
                     outputs = self.set_aside(message, crashes)
                 else:
                     outputs = self.handle(message)
+                note_handled(event.message)
                 window.add(outputs, manual, event, message)
                 mark.finish(offset)
                 if window.full:

@@ -24,6 +24,8 @@ The fixes (DESIGN.md, "known traps", has the background):
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -223,18 +225,50 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         return committed
 
 
-class _Consumer(aiokafka_driver.Consumer):
-    """faust's consumer, never committing past a record read and not acknowledged.
+@dataclass
+class Hold:
+    """A partition whose commit waits at ``head`` (a record read and not acknowledged) since
+    ``since`` (monotonic seconds)."""
 
-    faust 0.15.3 can: it commits the first run of consecutive acknowledged offsets, checks
-    that the run starts where the last commit ended only above offset 0, and drops a record
-    it re-read below the offset it believes it read last (``streams.runtime.commit_guard``).
+    head: int
+    since: float
+
+
+class _Consumer(aiokafka_driver.Consumer):
+    """faust's consumer, never committing past a record read and not acknowledged, and
+    reading such a record again.
+
+    faust 0.15.3 can commit past one: it commits the first run of consecutive acknowledged
+    offsets, checks that the run starts where the last commit ended only above offset 0, and
+    drops a record it re-read below the offset it believes it read last
+    (``streams.runtime.commit_guard``). A partition held back that way is read again from the
+    held record (:meth:`read_held_again`), in the process, without a restart.
+
+    It also counts only the acks of records the agent handled (:meth:`note_handled`, then
+    acked when their window commits): faust's stream acks a record it skips without handing it
+    to the agent (one read before the group's last rebalance, or while the flow is stopped for
+    one), and such an ack could let a commit pass a record nobody handled.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._first_read: dict[Any, int] = {}  # per partition, since the last seek
-        self._held_at: dict[Any, int] = {}  # partitions whose commit waits, and where
+        self.holds: dict[Any, Hold] = {}  # partitions whose commit waits, and where
+        self.clock: Callable[[], float] = time.monotonic
+        self._handled: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def note_handled(self, message: Any) -> None:
+        """The agent handled ``message``: its ack, when its window commits, counts."""
+        self._handled.add(message)
+
+    def ack(self, message: Any) -> bool:
+        if message not in self._handled:  # skipped by faust's stream, never handled
+            message.acked = True  # faust's bookkeeping: nothing left to wait for
+            self._unacked_messages.discard(message)
+            return False
+        self._handled.discard(message)
+        acked: bool = super().ack(message)
+        return acked
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -263,16 +297,44 @@ class _Consumer(aiokafka_driver.Consumer):
             if gaps:
                 lowest = min(lowest, min(interval.begin for interval in gaps))
             if not may_commit(head, lowest):
-                if head is not None and self._held_at.get(tp) != head:
-                    self._held_at[tp] = head
-                    log.warning(
-                        "Not committing %s-%d past offset %d: offsets %d to %d were read but "
-                        "not acknowledged (yet); if they never are, the watchdog restarts the "
-                        "router and they are read again",
-                        tp.topic, tp.partition, head, head, lowest - 1,
-                    )  # fmt: skip
+                if head is not None:
+                    self._hold(tp, head, lowest)
                 return None
+        self.holds.pop(tp, None)
         return super()._new_offset(tp)
+
+    def _hold(self, tp: Any, head: int, lowest_acked: int) -> None:
+        if tp in self.holds and self.holds[tp].head == head:
+            return
+        self.holds[tp] = Hold(head, self.clock())
+        log.warning(
+            "Not committing %s-%d past offset %d: offsets %d to %d were read but not "
+            "acknowledged (yet); if they are not soon, they are read again",
+            tp.topic, tp.partition, head, head, lowest_acked - 1,
+        )  # fmt: skip
+
+    async def read_held_again(self, after_s: float) -> list[tuple[Any, int]]:
+        """Seek every partition held back for ``after_s`` or longer to its held record.
+
+        Records of one partition are handled in order, so one acknowledged after a record that
+        is not means faust dropped that record; the records after it are read again too, and
+        handling them again changes nothing (the router knows the events it has seen, task
+        ids are deterministic, the inbox stores a task once). Returns what it sought.
+        """
+        assigned, now, sought = self.assignment(), self.clock(), []
+        for tp, hold in list(self.holds.items()):
+            if tp not in assigned:
+                del self.holds[tp]
+            elif now - hold.since >= after_s:
+                del self.holds[tp]
+                log.warning(
+                    "Reading %s-%d again from offset %d: that record was read %.0f s ago and "
+                    "never handled, while later ones were",
+                    tp.topic, tp.partition, hold.head, now - hold.since,
+                )  # fmt: skip
+                await self.seek(tp, hold.head)
+                sought.append((tp, hold.head))
+        return sought
 
 
 class Transport(aiokafka_driver.Transport):

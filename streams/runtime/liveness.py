@@ -34,6 +34,14 @@ class Offsets:
     def lag(self) -> dict[Partition, int]:
         return {tp: max(0, end - self.committed.get(tp, 0)) for tp, end in self.end.items()}
 
+    def of(self, partitions: Iterable[Partition]) -> Offsets:
+        """Only ``partitions`` (a worker's own, of its group's)."""
+        mine = set(partitions)
+        return Offsets(
+            {tp: o for tp, o in self.committed.items() if tp in mine},
+            {tp: o for tp, o in self.end.items() if tp in mine},
+        )
+
 
 @dataclass
 class Watchdog:
@@ -51,7 +59,10 @@ class Watchdog:
         """True when a partition's records have waited and its committed offset has not moved
         for ``stall_after_s``."""
         stalled = False
-        for tp, waiting in offsets.lag().items():
+        lag = offsets.lag()
+        for gone in set(self._progress_at) - set(lag):  # no longer the worker's partition
+            del self._progress_at[gone], self._last[gone]
+        for tp, waiting in lag.items():
             committed = offsets.committed.get(tp)
             if not waiting or tp not in self._progress_at or self._last[tp] != committed:
                 self._progress_at[tp] = now

@@ -1,11 +1,14 @@
-"""The workers' liveness timer: read the consumer group's offsets, feed the watchdog
-(``streams.runtime.liveness``), export the consumer lag, and exit when stalled."""
+"""The workers' liveness timers: read the consumer group's offsets, feed the watchdog
+(``streams.runtime.liveness``) with the worker's own partitions, export the consumer lag, and
+exit when stalled; and read again a partition whose commit a dropped record holds back
+(``streams.runtime.faust_fixes``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from typing import Any
 
 import faust
 from confluent_kafka import KafkaException
@@ -19,10 +22,14 @@ log = logging.getLogger("ungebus.router")
 
 
 class LivenessTimer:
-    """Exit when records wait and nothing moves; the supervisor starts the worker again."""
+    """Exit when records wait on the worker's own partitions and nothing moves; the
+    supervisor starts the worker again. Another worker of the group stalled is that worker's
+    business: its own watchdog restarts it."""
 
     def __init__(self, app: faust.App, settings: WorkerSettings, topics: list[str]) -> None:
         self.app = app
+        self.role = app.conf.id.rsplit("-", 1)[-1]  # router or tracker
+        self.read_again_after_s = settings.router_read_again_after_s
         self.stall_after_s = settings.router_stall_after_s
         self.probe = LagProbe(settings.kafka_config(), app.conf.id, topics)
         self.watchdog = Watchdog(settings.router_stall_after_s)
@@ -33,6 +40,19 @@ class LivenessTimer:
             lambda: self.latest.lag() if self.latest else {},
         )
         app.timer(settings.router_liveness_interval_s, name="watch_liveness")(self.check)
+        app.timer(max(0.5, self.read_again_after_s / 2), name="read_held_again")(self.read_again)
+
+    def _settled(self) -> bool:
+        """Neither rebalancing nor recovering tables: the worker should be moving."""
+        return not (self.app.rebalancing or self.app.in_recovery)
+
+    def _own(self) -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
+
+    async def read_again(self) -> None:
+        if self._settled():
+            consumer: Any = self.app.consumer  # faust_fixes._Consumer (BusApp's transport)
+            await consumer.read_held_again(self.read_again_after_s)
 
     async def check(self) -> None:
         try:
@@ -42,15 +62,15 @@ class LivenessTimer:
             return
         self.latest = offsets
         now = time.monotonic()
-        if self.app.rebalancing or self.app.in_recovery:
+        if not self._settled():
             self.watchdog.reset()
-        elif self.watchdog.observe(offsets, now):
-            waiting = sum(offsets.lag().values())
+            return
+        own = offsets.of(self._own())
+        if self.watchdog.observe(own, now):
             log.critical(
-                "A partition of the router has not moved for %.0f s with records waiting (%d in "
-                "all); exiting so that its supervisor starts it again (it resumes from the "
-                "committed offsets)",
-                self.stall_after_s,
-                waiting,
-            )
+                "A partition of the %s has not moved for %.0f s with records waiting (%d on its "
+                "partitions); exiting so that its supervisor starts it again (it resumes from "
+                "the committed offsets)",
+                self.role, self.stall_after_s, sum(own.lag().values()),
+            )  # fmt: skip
             exit_now(EXIT_STALLED)

@@ -70,19 +70,23 @@ class GroupProgress:
         return next((o.get(partition) for t, o in self.samples if t == moment), None)
 
 
-def group_lag(admin_config: dict[str, Any], group: str, topics: list[str]) -> int:
-    """Records on ``topics`` beyond what ``group`` has committed (a partition it never
-    committed counts from its start)."""
+def group_lag(
+    admin_config: dict[str, Any], group: str, topics: list[str]
+) -> dict[tuple[str, int], int]:
+    """Per partition of ``topics`` with records beyond what ``group`` has committed (a
+    partition it never committed counts from its start): how many; empty once caught up."""
     consumer = Consumer({**admin_config, "group.id": f"{group}.lag-probe"})
     try:
         metadata = consumer.list_topics(timeout=10).topics
         wanted = [(t, p) for t in topics for p in metadata[t].partitions]
         with CommittedOffsets(admin_config, group) as committed_offsets:
             committed = committed_offsets.read(wanted)
-        lag = 0
+        lag = {}
         for topic, partition in wanted:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
-            lag += high - max(committed.get((topic, partition), 0), low)
+            behind = high - max(committed.get((topic, partition), 0), low)
+            if behind:
+                lag[(topic, partition)] = behind
         return lag
     finally:
         consumer.close()

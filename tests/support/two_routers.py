@@ -56,8 +56,9 @@ class TwoRouters:
     def worker(self, name: str) -> Component:
         return next(c for c in self.supervisor.components if c.spec.name == name)
 
-    def trackers_lag(self) -> int:
-        """Records the trackers' group has not committed yet, over every topic it reads."""
+    def trackers_lag(self) -> dict[tuple[str, int], int]:
+        """Per partition the trackers' group is behind on, of every topic it reads: how many
+        records it has not committed yet."""
         topics = [*self.settings.topics.all_tasks(), *self.settings.topics.all_task_acks()]
         group = f"{self.settings.topic_prefix}ungebus-tracker"
         return group_lag(self.settings.kafka_config(), group, topics)

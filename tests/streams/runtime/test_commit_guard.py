@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections import defaultdict
 from typing import Any
 
@@ -50,7 +52,8 @@ def _consumer(kind: type, first_read: int | None, committed: int | None, acked: 
     consumer._gap = defaultdict(IntervalTree)
     consumer._committed_offset = defaultdict(lambda: None, {INBOUND: committed})
     consumer._first_read = {} if first_read is None else {INBOUND: first_read}
-    consumer._held_at = {}
+    consumer.holds = {}
+    consumer.clock = lambda: 0.0
     return consumer
 
 
@@ -76,3 +79,86 @@ def test_faust_alone_lets_a_commit_start_one_record_late() -> None:
 
 def test_the_router_commits_what_was_handled_in_order() -> None:
     assert _consumer(_Consumer, 40, 40, [40, 41, 42, 44])._new_offset(INBOUND) == 43
+
+
+class _Seeking(_Consumer):
+    """The consumer's seek and assignment, without a broker."""
+
+    def __init__(self, assigned: set[TP]) -> None:  # no super(): built by _consumer()
+        self.sought: list[tuple[TP, int]] = []
+        self._assigned = assigned
+
+    def assignment(self) -> set[TP]:
+        return self._assigned
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        self.sought.append((partition, offset))
+
+
+def _held(first_read: int, committed: int, acked: list[int], now: list[float]) -> Any:
+    consumer = _consumer(_Seeking, first_read, committed, acked)
+    _Seeking.__init__(consumer, {INBOUND})
+    consumer.clock = lambda: now[0]
+    return consumer
+
+
+def test_a_partition_held_back_long_enough_is_read_again_from_the_held_record() -> None:
+    now = [100.0]
+    consumer = _held(40, 40, [41, 42], now)
+    assert consumer._new_offset(INBOUND) is None  # 40 read, 41 and 42 handled: held at 40
+    now[0] = 104.0
+    assert asyncio.run(consumer.read_held_again(after_s=5)) == []  # not long enough yet
+    consumer._new_offset(INBOUND)  # still held at 40: the clock keeps running from 100
+    now[0] = 105.0
+    assert asyncio.run(consumer.read_held_again(after_s=5)) == [(INBOUND, 40)]
+    assert consumer.sought == [(INBOUND, 40)]
+    assert asyncio.run(consumer.read_held_again(after_s=5)) == []  # once per hold
+
+
+def test_a_hold_released_or_revoked_is_not_read_again() -> None:
+    now = [0.0]
+    released = _held(40, 40, [41], now)
+    released._new_offset(INBOUND)
+    released._acked[INBOUND].append(40)  # the record came after all
+    released._acked_index[INBOUND].add(40)
+    assert released._new_offset(INBOUND) == 42
+    revoked = _held(40, 40, [41], now)
+    revoked._new_offset(INBOUND)
+    revoked._assigned = set()  # a rebalance gave the partition to another worker
+    now[0] = 60.0
+    assert asyncio.run(released.read_held_again(after_s=5)) == []
+    assert asyncio.run(revoked.read_held_again(after_s=5)) == []
+    assert revoked.sought == [] and revoked.holds == {}
+
+
+class _App:
+    class topics:  # faust's attribute name
+        @staticmethod
+        def acks_enabled_for(_topic: str) -> bool:
+            return True
+
+
+class _Message:
+    __slots__ = ("__weakref__", "acked", "offset", "topic", "tp")
+
+    def __init__(self, offset: int) -> None:
+        self.tp, self.topic, self.offset, self.acked = INBOUND, INBOUND.topic, offset, False
+
+
+def test_only_acks_of_records_the_agent_handled_count() -> None:
+    """faust's stream acks a record it skips (read before a rebalance, or while the flow is
+    stopped) without handing it to the agent: that ack must not let a commit pass it."""
+    consumer = _consumer(_Consumer, 40, 40, [])
+    consumer.app = _App()
+    consumer._unacked_messages = set()
+    consumer._n_acked = 0
+    consumer._waiting_for_ack = None
+    consumer._handled = weakref.WeakSet()
+    skipped = _Message(40)
+    assert not consumer.ack(skipped)
+    assert skipped.acked  # faust waits for nothing more of it
+    assert consumer._new_offset(INBOUND) is None
+    handled = _Message(40)  # read again, and this time handled
+    consumer.note_handled(handled)
+    assert consumer.ack(handled)
+    assert consumer._new_offset(INBOUND) == 41

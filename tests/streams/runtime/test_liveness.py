@@ -49,3 +49,22 @@ def test_one_partition_left_behind_while_others_move_is_a_stall() -> None:
     for step in range(4):
         reading = Offsets({behind: 10, moving: 10 + step}, {behind: 50, moving: 1000})
         assert watchdog.observe(reading, now=step * 10) == (step * 10 > 30)
+
+
+def test_a_worker_watches_only_its_own_partitions_of_the_group() -> None:
+    """Another worker's partition stuck is that worker's stall: its own watchdog restarts it."""
+    mine, theirs = ("inbound", 0), ("inbound", 1)
+    group = Offsets({mine: 50, theirs: 10}, {mine: 50, theirs: 60})
+    assert group.of([mine]) == Offsets({mine: 50}, {mine: 50})
+    watchdog = Watchdog(stall_after_s=30)
+    for step in range(10):
+        assert not watchdog.observe(group.of([mine]), now=step * 10)
+    assert Watchdog(stall_after_s=30).observe(group, now=0) is False
+
+
+def test_a_partition_given_back_and_assigned_again_starts_its_clock_again() -> None:
+    watchdog = Watchdog(stall_after_s=30)
+    watchdog.observe(offsets(10, 50), now=0)  # mine, records waiting
+    watchdog.observe(Offsets({}, {}), now=20)  # moved to another worker by a rebalance
+    assert not watchdog.observe(offsets(10, 50), now=40)  # back: waiting 0 s, not 40
+    assert watchdog.observe(offsets(10, 50), now=71)
