@@ -56,15 +56,20 @@ def table(results: dict[str, Any]) -> str:
          f"{ingest['http_to_bare_ratio']:.3f} of a bare producer "
          f"({ingest['bare_producer_records_per_s']:,.0f}/s)"),
         ("router throughput (tracing on)", f"{router['router_events_per_s']:,.0f} events/s",
-         f"{router['ratio']:.3f} of a raw pass-through ({router['raw_events_per_s']:,.0f}/s); "
-         + _busy(router.get("router_cpu", {}))),
+         f"{router['ratio']:.3f} of a raw pass-through R_ref ({router['raw_events_per_s']:,.0f}"
+         f"/s), {router['ratio_to_fan']:.3f} of R_fan; " + _busy(router.get("router_cpu", {}))),
+        ("R_fan: the raw pass-through with the router's writes (`bench/fan_relay.py`)",
+         f"{router['fan_events_per_s']:,.0f} events/s",
+         f"{router['fan_to_raw']:.3f} of R_ref; writes per event: " + ", ".join(
+             f"{kind} {n:.2f}" for kind, n in router["fan_writes_per_event"].items())),
         ("the router's own work alone: decode, decide, encode, in one process (no Kafka)",
          f"{router['logic_events_per_s']:,.0f} events/s",
          f"{router['logic_ratio']:.3f} of the pass-through: the most one router process "
          "could do here"),
         ("router throughput, telemetry off (no spans, no metrics)",
          f"{router['router_untraced_events_per_s']:,.0f} events/s",
-         f"tracing on / off: {router['tracing_on_to_off']:.2f}; "
+         f"{router['untraced_ratio_to_fan']:.3f} of R_fan; tracing on / off: "
+         f"{router['tracing_on_to_off']:.2f}; "
          + _busy(router.get("router_untraced_cpu", {}))),
         (f"latency publish → task at {latency['rate_per_s']:.0f} events/s (half load)",
          f"p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms",

@@ -1,9 +1,11 @@
 """Router benchmark: the faust router beside a raw confluent-kafka pass-through, same broker.
 
 - throughput: N synthetic partner events preloaded on the inbound topics; the raw reference
-  consumes them in batches and produces the same bytes to two topics (the router's task +
-  audit write load); then the real router (``ungebus streams --role router``, without the
-  handover tracker, which runs as its own process) drains the same topics.
+  R_ref consumes them in batches and produces the same bytes to two topics (one task and one
+  audit record each); R_fan (``bench.fan_relay``) relays them with exactly the router's writes
+  (its task topics and partitions, the audit topic, its changelogs); then the real router
+  (``ungebus streams --role router``, without the handover tracker, which runs as its own
+  process) drains the same topics.
   Events/s for both, and their ratio; and the router again over N fresh events with tracing
   off (``OTEL_SDK_DISABLED=true``), for what tracing costs.
 - logic: the router's own work on a record (``Router.handle``) in this process, without
@@ -30,7 +32,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 
 import schemas
-from bench import raw_relay
+from bench import fan_relay, raw_relay
 from bench.cpu import CpuMark
 from bench.logic_bench import decide_rate, logic_rate, policy_with_rules
 from bench.recovery_bench import recovery
@@ -276,14 +278,22 @@ def _measure(
     results: dict[str, Any] = {"events": count}
     settings = fresh("throughput")
     _step(f"generating and preloading {count} events")
-    produce_all(settings, wire(settings, synthetic_events(count)))
-    _step("raw confluent-kafka pass-through")
+    preloaded = wire(settings, synthetic_events(count))
+    produce_all(settings, preloaded)
+    _step("raw confluent-kafka pass-through (R_ref: each record to two topics)")
     results["raw_events_per_s"] = raw_pass_through(settings, count)
+    _step("raw confluent-kafka pass-through with the router's writes (R_fan)")
+    fan = fan_relay.fan_settings(settings)
+    fan_plan = fan_relay.plan(fan, preloaded)
+    results["fan_writes_per_event"] = fan_plan.by_kind(fan)
+    results["fan_events_per_s"] = fan_relay.fan_pass_through(settings, fan_plan, count)
+    results["fan_to_raw"] = results["fan_events_per_s"] / results["raw_events_per_s"]
     _step("router (tracing on: a span per record and per output, to the local trace file)")
     results["router_events_per_s"], results["router_cpu"] = router_throughput(
         settings, count, log, **login
     )
     results["ratio"] = results["router_events_per_s"] / results["raw_events_per_s"]
+    results["ratio_to_fan"] = results["router_events_per_s"] / results["fan_events_per_s"]
     _step("the router's own work on a record, in this process (no Kafka, no faust, no spans)")
     results["logic_events_per_s"] = logic_rate(settings, synthetic_events(2000, seed=7), 5.0)
     results["logic_ratio"] = results["logic_events_per_s"] / results["raw_events_per_s"]
@@ -292,6 +302,9 @@ def _measure(
     produce_all(untraced, wire(untraced, synthetic_events(count, seed=12)))
     results["router_untraced_events_per_s"], results["router_untraced_cpu"] = router_throughput(
         untraced, count, log, OTEL_SDK_DISABLED="true", **login
+    )
+    results["untraced_ratio_to_fan"] = (
+        results["router_untraced_events_per_s"] / results["fan_events_per_s"]
     )
     results["tracing_on_to_off"] = (
         results["router_events_per_s"] / results["router_untraced_events_per_s"]
