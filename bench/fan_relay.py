@@ -11,9 +11,9 @@ at-least-once discipline (every output acknowledged, then the commit). The route
 R_fan is what the router costs; R_fan against R_ref is what the topic layout costs the broker.
 
 Its outputs go to topics of their own (the measure's prefix plus ``fan.``), made with the
-catalogue's partition counts, so they never mix with the router's. The router here has no
-keyring: its tasks' details are not sealed (a few dozen bytes smaller than the real router's),
-and the data keys it would create for new people (``keys``) are not among the writes.
+catalogue's partition counts, so they never mix with the router's. With the bench's
+inbound records sealed as the connectors seal them (the keys made by then), the router here
+unseals them and seals its tasks' details with the same keys, as the real router does.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from aiokafka.partitioner import murmur2
 from confluent_kafka import Consumer, Producer
 
+from bus.crypto import Keyring
 from bus.demo_partners import demo_registry
 from bus.settings import Settings
 from bus.topics import SUBJECT_PARTITIONS, ensure_topics
@@ -84,9 +85,14 @@ def fan_settings(settings: Settings) -> Settings:
     return fan
 
 
-def plan(fan: Settings, records: list[tuple[str, bytes, bytes]]) -> FanPlan:
-    """The router's writes for ``records`` (topic, key, value), aimed at ``fan``'s topics."""
-    router = Router(load_policy(), fan.topics, Senders.from_registry(demo_registry()))
+def plan(
+    fan: Settings, records: list[tuple[str, bytes, bytes]], keyring: Keyring | None = None
+) -> FanPlan:
+    """The router's writes for ``records`` (topic, key, value), aimed at ``fan``'s topics;
+    ``keyring``: the router's access to the data keys the records are sealed with (it seals
+    its tasks' details with them too)."""
+    senders = Senders.from_registry(demo_registry())
+    router = Router(load_policy(), fan.topics, senders, keyring=keyring)
     app_id = app_id_of(fan, "router")
     changelogs = {t: _Changelog(f"{app_id}-{t}-changelog") for t in SubjectStore.TABLES}
     tables = StagedTables({t: {} for t in SubjectStore.TABLES}, changelogs=changelogs)

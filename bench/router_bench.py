@@ -40,12 +40,14 @@ from bench.router_load import (
     produce_all,
     raw_relay_process,
     router_process,
+    sealed,
     synthetic_events,
     utc_now,
     wire,
 )
 from bus.acls.cluster import ClusterAcls
 from bus.acls.matrix import matrix
+from bus.keystore import keyring_for
 from bus.settings import PROJECT_ROOT, Settings
 from bus.topics import delete_topics, ensure_topics
 from streams.routing.consent import ConsentState
@@ -133,7 +135,7 @@ def latency_at(
     With ``raw``, the same through the raw reference (``bench.raw_relay``) instead: publish ->
     its copy on ``ref.task``."""
     events = synthetic_events(int(rate * (warm_s + seconds)), seed=23)
-    on_wire = wire(settings, events)
+    on_wire = sealed(settings, wire(settings, events))
     if raw:
         topics, read_id = [raw_relay.outputs(settings)[0]], _inbound_event_id
     else:
@@ -206,7 +208,7 @@ def _warm_up(
     """One event through first, so start-up is not counted as latency."""
     name, record = synthetic_events(1, seed=99)[0]
     arrived: dict[str, float] = {}
-    produce_all(settings, wire(settings, [(name, record)]))
+    produce_all(settings, sealed(settings, wire(settings, [(name, record)])))
     deadline = time.monotonic() + 120
     while record["envelope"]["event_id"] not in arrived and time.monotonic() < deadline:
         _drain(consumer, arrived, read_id, timeout=0.2)
@@ -278,13 +280,14 @@ def _measure(
     results: dict[str, Any] = {"events": count}
     settings = fresh("throughput")
     _step(f"generating and preloading {count} events")
-    preloaded = wire(settings, synthetic_events(count))
+    preloaded = sealed(settings, wire(settings, synthetic_events(count)))
     produce_all(settings, preloaded)
     _step("raw confluent-kafka pass-through (R_ref: each record to two topics)")
     results["raw_events_per_s"] = raw_pass_through(settings, count)
     _step("raw confluent-kafka pass-through with the router's writes (R_fan)")
     fan = fan_relay.fan_settings(settings)
-    fan_plan = fan_relay.plan(fan, preloaded)
+    with keyring_for(settings) as keyring:
+        fan_plan = fan_relay.plan(fan, preloaded, keyring)
     results["fan_writes_per_event"] = fan_plan.by_kind(fan)
     results["fan_events_per_s"] = fan_relay.fan_pass_through(settings, fan_plan, count)
     results["fan_to_raw"] = results["fan_events_per_s"] / results["raw_events_per_s"]
@@ -299,7 +302,7 @@ def _measure(
     results["logic_ratio"] = results["logic_events_per_s"] / results["raw_events_per_s"]
     untraced = fresh("untraced")
     _step(f"router with telemetry off (OTEL_SDK_DISABLED=true), {count} more events")
-    produce_all(untraced, wire(untraced, synthetic_events(count, seed=12)))
+    produce_all(untraced, sealed(untraced, wire(untraced, synthetic_events(count, seed=12))))
     results["router_untraced_events_per_s"], results["router_untraced_cpu"] = router_throughput(
         untraced, count, log, OTEL_SDK_DISABLED="true", **login
     )

@@ -16,6 +16,8 @@ from confluent_kafka import Producer
 
 import schemas
 from bench import raw_relay
+from bus.crypto import seal
+from bus.keystore import keyring_for
 from bus.settings import PROJECT_ROOT, Settings
 
 KEY = b"bench-only-pseudonym-key"
@@ -59,6 +61,17 @@ def wire(
         )
         for name, record in events
     ]
+
+
+def sealed(
+    settings: Settings, on_wire: list[tuple[str, bytes, bytes]]
+) -> list[tuple[str, bytes, bytes]]:
+    """``on_wire`` as the connectors write it: each value sealed under its person's data key,
+    the keys made on the key store first (one round trip for all), as the connectors make them
+    before the router reads an event."""
+    with keyring_for(settings) as keyring:
+        keyring.sealing_keys(key.decode() for _topic, key, _value in on_wire)
+        return [(topic, key, seal(keyring, key.decode(), value)) for topic, key, value in on_wire]
 
 
 def produce_all(settings: Settings, wire: list[tuple[str, bytes, bytes]]) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import (
@@ -117,6 +117,22 @@ class KafkaKeyring:
             self._keys.setdefault(pseudonym, {})[key.key_id] = key
         return key
 
+    def sealing_keys(self, pseudonyms: Iterable[str]) -> dict[str, DataKey]:
+        """:meth:`sealing_key` for many people at once: the new keys stored with one round
+        trip (a file of many people, a benchmark's preload)."""
+        wanted, found = set(pseudonyms), {}
+        with self._changed:
+            for pseudonym in wanted:
+                known = self._keys.get(pseudonym)
+                if known:
+                    found[pseudonym] = next(reversed(known.values()))
+        new = {p: DataKey.new(p) for p in wanted - set(found)}
+        self._write_all([(key.name, wrap_key(self._master_key, key)) for key in new.values()])
+        with self._changed:
+            for pseudonym, key in new.items():
+                self._keys.setdefault(pseudonym, {})[key.key_id] = key
+        return {**found, **new}
+
     def key(self, pseudonym: str, key_id: bytes) -> DataKey | None:
         found = self._known(pseudonym, key_id)
         if found is not None:
@@ -147,18 +163,26 @@ class KafkaKeyring:
             return self._keys.get(pseudonym, {}).get(key_id)
 
     def _write(self, name: str, value: bytes | None) -> None:
-        outcome: list[KafkaError | None] = []
-        self._producer.produce(
-            self.topic,
-            key=name.encode(),
-            value=value,
-            partition=PARTITION,
-            on_delivery=lambda error, _message: outcome.append(error),
-        )
+        self._write_all([(name, value)])
+
+    def _write_all(self, records: list[tuple[str, bytes | None]]) -> None:
+        """Each (key name, wrapped key or None) on the topic, acknowledged, with one flush."""
+        outcome: dict[str, KafkaError | None] = {}
+
+        def noting(name: str) -> Callable[[KafkaError | None, Any], None]:
+            return lambda error, _message: outcome.__setitem__(name, error)
+
+        for name, value in records:
+            self._producer.produce(
+                self.topic, key=name.encode(), value=value, partition=PARTITION,
+                on_delivery=noting(name),
+            )  # fmt: skip
         self._producer.flush(self.wait_s)
-        if not outcome or outcome[0] is not None:
-            reason = outcome[0].str() if outcome and outcome[0] else "no answer in time"
-            raise KeyStoreError(f"the key store {self.topic} did not take key {name}: {reason}")
+        for name, _value in records:
+            if name not in outcome or outcome[name] is not None:
+                error = outcome.get(name)
+                reason = error.str() if error is not None else "no answer in time"
+                raise KeyStoreError(f"the key store {self.topic} did not take key {name}: {reason}")
 
     def _end_offset(self) -> int:
         """The topic's end offset now; a transient refusal (a topic just created, its leader

@@ -74,3 +74,18 @@ def test_a_key_wrapped_under_another_master_key_is_passed_over(
     with pytest.raises(Erased):
         unseal(theirs, sealed)
     assert isinstance(theirs.sealing_key(BO), DataKey)  # and it still works for its own
+
+
+def test_keys_for_many_people_are_made_at_once_and_known_keys_kept(
+    keyring: Callable[..., KafkaKeyring],
+) -> None:
+    connector = keyring()
+    anna_before = connector.sealing_key(ANNA)
+    people = [ANNA, BO, *(f"{n:064x}" for n in range(50))]
+
+    keys = connector.sealing_keys(iter(people))  # any iterable, read once
+
+    assert set(keys) == set(people)
+    assert keys[ANNA] == anna_before  # a person's existing key, not a second one
+    other = keyring()  # started after: every new key is on the topic
+    assert all(other.key(p, keys[p].key_id) == keys[p] for p in people)
