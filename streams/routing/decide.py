@@ -133,7 +133,8 @@ def decide(
     event: InboundEvent, consents: ConsentState, policy: Policy, now: dt.datetime
 ) -> Decision:
     """Which units must act on ``event`` now, on which basis, seeing which fields."""
-    rules = [r for r in policy.rules_by_event.get(event.name, ()) if _matches(r, event)]
+    candidates = policy.candidates(event.name, event.source_kind, event.age)
+    rules = [rule for rule in candidates if _matches_when(rule, event)]
     if not rules:
         return Decision(
             event.event_id,
@@ -225,9 +226,9 @@ def _details(
     return details
 
 
-def _matches(rule: Rule, event: InboundEvent) -> bool:
-    if event.source_kind not in rule.sources or not rule.age.covers(event.age):
-        return False
+def _matches_when(rule: Rule, event: InboundEvent) -> bool:
+    """Whether ``event`` meets every ``when`` condition of ``rule`` (its kind, source and age
+    fit already: ``Policy.candidates``)."""
     for path, condition in rule.when.items():
         value = value_at(event.record, path)
         if isinstance(condition, str | int | float | bool):

@@ -133,6 +133,25 @@ class Policy(_Strict):
             index[rule.event].append(rule)
         return {event: tuple(rules) for event, rules in index.items()}
 
+    @cached_property
+    def _candidates(self) -> dict[tuple[str, str, int], tuple[Rule, ...]]:
+        return {}
+
+    def candidates(self, event: str, source_kind: str, age: int) -> tuple[Rule, ...]:
+        """The rules for ``event`` from a ``source_kind`` about someone of ``age``, in file
+        order: worked out once per combination (a few dozen in practice) and kept, so a
+        decision looks only at rules whose kind, source and age fit, however long the policy;
+        the rules' ``when`` conditions are left to the decision."""
+        at = (event, source_kind, age)
+        found = self._candidates.get(at)
+        if found is None:
+            found = self._candidates[at] = tuple(
+                rule
+                for rule in self.rules_by_event.get(event, ())
+                if source_kind in rule.sources and rule.age.covers(age)
+            )
+        return found
+
     def citation(self, basis: str) -> str:
         if basis.startswith(CONSENT_PREFIX):
             purpose = basis.removeprefix(CONSENT_PREFIX)

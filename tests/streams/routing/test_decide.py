@@ -166,3 +166,29 @@ def test_task_ids_are_deterministic_and_differ_per_unit() -> None:
 def test_policy_version_goes_into_every_decision() -> None:
     assert _decide("dropout_notice", records.dropout_notice()).policy_version == POLICY.version
     assert isinstance(POLICY, Policy)
+
+
+def test_a_policy_padded_to_1000_rules_decides_every_event_as_the_shipped_one() -> None:
+    """Decisions look only at the rules whose kind, source and age fit (``Policy.candidates``,
+    worked out once per combination): rules that never apply change nothing, in any order."""
+    from bench.logic_bench import policy_with_rules
+    from bench.router_load import synthetic_events
+
+    shipped = load_policy()
+    padded = policy_with_rules(shipped, 1000)
+    assert len(padded.rules) == 1000
+    for name, record in synthetic_events(300, seed=3):
+        event = InboundEvent(name, record)
+        for _ in range(2):  # the second time from what the first worked out
+            assert decide(event, ConsentState(), padded, NOW) == decide(
+                event, ConsentState(), shipped, NOW
+            )
+    kinds = {rule.event for rule in shipped.rules}
+    for kind in kinds:
+        for source in ("institution", "prison", "psychiatry", "municipality"):
+            for age in (14, 15, 17, 25, 29, 30):
+                fit = shipped.candidates(kind, source, age)
+                assert list(fit) == [
+                    r for r in shipped.rules
+                    if r.event == kind and source in r.sources and r.age.covers(age)
+                ]  # fmt: skip
