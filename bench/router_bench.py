@@ -135,7 +135,7 @@ def latency_at(
     With ``raw``, the same through the raw reference (``bench.raw_relay``) instead: publish ->
     its copy on ``ref.task``."""
     events = synthetic_events(int(rate * (warm_s + seconds)), seed=23)
-    on_wire = sealed(settings, wire(settings, events))
+    on_wire = wire(settings, events) if raw else sealed(settings, wire(settings, events))
     if raw:
         topics, read_id = [raw_relay.outputs(settings)[0]], _inbound_event_id
     else:
@@ -160,7 +160,7 @@ def latency_at(
     env = env or {}
     process = raw_relay_process(settings, log) if raw else router_process(settings, log, **env)
     with process as under_test:
-        _warm_up(settings, consumer, read_id)
+        _warm_up(settings, consumer, read_id, seal=not raw)
         start = time.monotonic()
         pairs = enumerate(zip(on_wire, events, strict=True))
         for i, ((topic, key, value), (_name, record)) in pairs:
@@ -203,12 +203,18 @@ def _inbound_event_id(record: dict[str, Any]) -> str:
 
 
 def _warm_up(
-    settings: Settings, consumer: Consumer, read_id: Callable[[dict[str, Any]], str]
+    settings: Settings,
+    consumer: Consumer,
+    read_id: Callable[[dict[str, Any]], str],
+    *,
+    seal: bool,
 ) -> None:
-    """One event through first, so start-up is not counted as latency."""
+    """One event through first, so start-up is not counted as latency; ``seal``: as the
+    connectors write it (the raw relay copies bytes and its reader decodes them plain)."""
     name, record = synthetic_events(1, seed=99)[0]
     arrived: dict[str, float] = {}
-    produce_all(settings, sealed(settings, wire(settings, [(name, record)])))
+    on_wire = wire(settings, [(name, record)])
+    produce_all(settings, sealed(settings, on_wire) if seal else on_wire)
     deadline = time.monotonic() + 120
     while record["envelope"]["event_id"] not in arrived and time.monotonic() < deadline:
         _drain(consumer, arrived, read_id, timeout=0.2)
