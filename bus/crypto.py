@@ -186,28 +186,25 @@ class MemoryKeyring:
     """A keyring in one process's memory (unit tests, benchmarks): ``erase`` forgets a
     person's keys."""
 
-    keys: dict[tuple[str, bytes], DataKey] = field(default_factory=dict)
+    keys: dict[str, dict[bytes, DataKey]] = field(default_factory=dict)  # per person, by id
 
     def sealing_key(self, pseudonym: str) -> DataKey:
-        for (owner, _), key in self.keys.items():
-            if owner == pseudonym:
-                return key
+        known = self.keys.get(pseudonym)
+        if known:
+            return next(iter(known.values()))
         key = DataKey.new(pseudonym)
-        self.keys[(pseudonym, key.key_id)] = key
+        self.keys[pseudonym] = {key.key_id: key}
         return key
 
     def key(self, pseudonym: str, key_id: bytes) -> DataKey | None:
-        return self.keys.get((pseudonym, key_id))
+        return self.keys.get(pseudonym, {}).get(key_id)
 
     def keys_of(self, pseudonym: str) -> list[DataKey]:
-        return [key for (owner, _), key in self.keys.items() if owner == pseudonym]
+        return list(self.keys.get(pseudonym, {}).values())
 
     def erase(self, pseudonym: str) -> int:
         """Forget every key of ``pseudonym``; how many there were."""
-        gone = [k for k in self.keys if k[0] == pseudonym]
-        for k in gone:
-            del self.keys[k]
-        return len(gone)
+        return len(self.keys.pop(pseudonym, {}))
 
 
 def _header(pseudonym: str, key_id: bytes) -> bytes:
