@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,19 +31,6 @@ assert KEPT is not None
 # Synthetic personal data: what must be gone from disk once its task is purged.
 PURGED_NAME = "Synthetica Purgesen"
 PURGED_NOTE = "met Synthetica at the school"
-
-ON_BOTH = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
-
-
-@pytest.fixture(params=ON_BOTH)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]:
-    if request.param == "sqlite":
-        engine = connect(f"sqlite:///{tmp_path / 'inbox.db'}")
-    else:
-        engine = connect(request.getfixturevalue("postgres_url"))  # an empty database
-    migrate(engine)
-    yield TaskStore(engine)
-    engine.dispose()
 
 
 def task(task_id: str, routed_at: dt.datetime, name: str = "Synthetic Keptsen") -> Task:

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from consumers.inbox.erasures import ErasureRow
-from consumers.inbox.migrate import migrate
-from consumers.inbox.store import Base, TaskStore, connect
+from consumers.inbox.store import Base, TaskStore
 from consumers.inbox.tasks import Basis, Escalation, TakeOver, Task
 
 NOW = dt.datetime(2026, 11, 30, 12, 0, 0, 123000, tzinfo=dt.UTC)
-
-
-# Also on PostgreSQL: the session's own server (tests/conftest.py), a database per test; or
-# where one is given, UNGEBUS_TEST_POSTGRES_URL=postgresql+psycopg://inbox@127.0.0.1:5432/inbox_test
-ON_BOTH = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
-
-
-@pytest.fixture(params=ON_BOTH)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]:
-    if request.param == "sqlite":
-        engine = connect(f"sqlite:///{tmp_path / 'inbox.db'}")
-    else:
-        engine = connect(request.getfixturevalue("postgres_url"))  # an empty database
-    migrate(engine)
-    migrate(engine)  # idempotent
-    yield TaskStore(engine)
-    engine.dispose()
 
 
 def task(task_id: str, unit: str = "youth_unit", **changes: object) -> Task:
