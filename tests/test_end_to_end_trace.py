@@ -7,7 +7,6 @@ no span anywhere carries the young person's CPR number, pseudonym or name.
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import sys
 import uuid
@@ -18,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-import schemas
 from bus.settings import PROJECT_ROOT
 from bus.telemetry.trace_cli import load_spans
 from bus.waiting import within
@@ -28,11 +26,8 @@ from deploy.local.broker import LocalKafka
 from deploy.local.settings import StackSettings
 from deploy.local.traffic import DemoPartners
 from schemas import pseudonym
-from streams.routing.consent import ConsentState
-from streams.routing.decide import InboundEvent, decide
-from streams.routing.policy import load_policy
 from tests.support.harness import Reader
-from tests.support.partner_payloads import payloads
+from tests.support.partner_payloads import payloads, route_in_glostrup
 from tests.support.pii import assert_no_personal_data
 from tests.support.stack_harness import running_stack
 from tests.support.traced import hex_id, metric_value
@@ -87,10 +82,7 @@ def _partner_event(settings: StackSettings) -> tuple[dict[str, Any], str, str]:
         "event_id": str(uuid.uuid4()),
         "subject": {**payload["subject"], "residence_kommunekode": "161"},
     }
-    model = schemas.parse_partner(KIND, payload, today=dt.date.today())
-    name, record = schemas.to_record(model, settings.pseudonym_key(), payload["event_id"])
-    routes = decide(InboundEvent(name, record), ConsentState(), load_policy(), model.occurred_at)
-    route = next(r for r in routes.routes if r.kommunekode == "161")
+    route, _record = route_in_glostrup(settings.pseudonym_key(), KIND, payload)
     return payload, route.unit, route.task_id
 
 

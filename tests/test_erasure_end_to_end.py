@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 
-import schemas
 from bus.settings import PROJECT_ROOT
 from bus.waiting import wait_until
 from consumers.inbox.caseworkers import Caseworker, add_account
@@ -30,10 +29,7 @@ from deploy.local.security import ADMIN
 from deploy.local.settings import StackSettings
 from deploy.local.traffic import DemoPartners
 from schemas.synthetic import synthetic_cpr
-from streams.routing.consent import ConsentState
-from streams.routing.decide import InboundEvent, decide
-from streams.routing.policy import load_policy
-from tests.support.partner_payloads import payloads
+from tests.support.partner_payloads import payloads, route_in_glostrup
 from tests.support.stack_harness import running_stack
 
 pytestmark = pytest.mark.integration
@@ -66,10 +62,7 @@ def _young_person(settings: StackSettings) -> tuple[dict[str, Any], str, str]:
     subject = {"cpr": synthetic_cpr(rng, born), "residence_kommunekode": "161",
                "name": f"Testa {uuid.uuid4().hex[:12]}"}  # fmt: skip
     payload = {**payload, "event_id": str(uuid.uuid4()), "subject": subject}
-    model = schemas.parse_partner(KIND, payload, today=dt.date.today())
-    name, record = schemas.to_record(model, settings.pseudonym_key(), payload["event_id"])
-    routes = decide(InboundEvent(name, record), ConsentState(), load_policy(), model.occurred_at)
-    route = next(r for r in routes.routes if r.kommunekode == "161")
+    route, _record = route_in_glostrup(settings.pseudonym_key(), KIND, payload)
     return payload, route.unit, route.task_id
 
 

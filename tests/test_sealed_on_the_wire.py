@@ -6,7 +6,6 @@ details to the caseworker."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -24,10 +23,7 @@ from consumers.inbox.settings import InboxSettings
 from deploy.local.broker import LocalKafka
 from deploy.local.settings import StackSettings
 from deploy.local.traffic import DemoPartners
-from streams.routing.consent import ConsentState
-from streams.routing.decide import InboundEvent, decide
-from streams.routing.policy import load_policy
-from tests.support.partner_payloads import payloads
+from tests.support.partner_payloads import payloads, route_in_glostrup
 from tests.support.stack_harness import running_stack
 
 pytestmark = pytest.mark.integration
@@ -85,10 +81,7 @@ def test_personal_data_is_sealed_on_every_topic_it_crosses_and_shows_in_the_inbo
             "name": "Sigrid Forseglet",  # synthetic
         },
     }
-    model = schemas.parse_partner(KIND, payload, today=dt.date.today())
-    name, record = schemas.to_record(model, bus.pseudonym_key(), payload["event_id"])
-    decision = decide(InboundEvent(name, record), ConsentState(), load_policy(), model.occurred_at)
-    route = next(r for r in decision.routes if r.kommunekode == "161")
+    route, record = route_in_glostrup(bus.pseudonym_key(), KIND, payload)
     pseudonym = record["envelope"]["subject"]["pseudonym"]
     inbox = InboxSettings(var_dir=bus.var_dir, inbox_kommunekode="161")
     token = add_account(

@@ -11,10 +11,13 @@ import datetime as dt
 import io
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bus.partners import SOURCES, Partner, render_partner, token_sha256
 from schemas import PARTNER_KINDS, generate_payloads
+
+if TYPE_CHECKING:
+    from streams.routing.decide import Route
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -96,3 +99,19 @@ def to_csv(items: list[dict[str, Any]], delimiter: str = ",") -> str:
     for row in rows:
         writer.writerow([row.get(column, "") for column in header])
     return out.getvalue()
+
+
+def route_in_glostrup(
+    pseudonym_key: bytes, kind: str, payload: dict[str, Any]
+) -> tuple[Route, dict[str, Any]]:
+    """The route the shipped policy gives ``payload`` in Glostrup (161), and the record the
+    connector makes of it (the end-to-end tests follow that task through the bus)."""
+    import schemas
+    from streams.routing.consent import ConsentState
+    from streams.routing.decide import InboundEvent, decide
+    from streams.routing.policy import load_policy
+
+    model = schemas.parse_partner(kind, payload, today=dt.date.today())
+    name, record = schemas.to_record(model, pseudonym_key, payload["event_id"])
+    decision = decide(InboundEvent(name, record), ConsentState(), load_policy(), model.occurred_at)
+    return next(r for r in decision.routes if r.kommunekode == "161"), record
